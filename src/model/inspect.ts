@@ -1,0 +1,66 @@
+import { parseReference, type Reference } from "../reference.js";
+import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import type { ImageManifest } from "../registry/manifest.js";
+import { isIndex } from "../registry/manifest.js";
+import { OciError } from "../errors.js";
+import { detectFormat, layerPaths, type ModelFormat } from "./format.js";
+
+/** What `inspectModel` tells about a model, without downloading any layer. */
+export interface ModelSummary {
+  /** The reference as given, normalised. */
+  reference: string;
+  registry: string;
+  repository: string;
+  /** Digest of the (resolved) manifest. */
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  format: ModelFormat;
+  /** The index the manifest was chosen from, when the reference named one. */
+  index: { digest: string; mediaType: string } | null;
+  config: { mediaType: string; digest: string; size: number };
+  layers: { mediaType: string; digest: string; size: number; path: string | null }[];
+}
+
+export interface InspectModelOptions extends RegistryClientOptions {
+  /** A client to reuse (its options win over the ones given here). */
+  client?: RegistryClient;
+  signal?: AbortSignal;
+}
+
+/**
+ * Fetches and verifies a model's manifest and describes it: format, layers, file names.
+ *
+ * @example
+ * ```ts
+ * const summary = await inspectModel("ai/smollm2:360M");
+ * for (const layer of summary.layers) console.log(layer.path, layer.size);
+ * ```
+ */
+export async function inspectModel(reference: string | Reference, options: InspectModelOptions = {}): Promise<ModelSummary> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const client = options.client ?? createRegistryClient(options);
+  const result = await client.getManifest(ref, options.signal ? { signal: options.signal } : {});
+  if (isIndex(result.manifest)) {
+    throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot inspect ${ref}: the index holds no manifest`);
+  }
+  const manifest: ImageManifest = result.manifest;
+  const paths = layerPaths(manifest);
+  return {
+    reference: ref.toString(),
+    registry: ref.registry,
+    repository: ref.repository,
+    digest: result.digest,
+    mediaType: result.mediaType,
+    artifactType: manifest.artifactType ?? null,
+    format: detectFormat(manifest),
+    index: result.index ? { digest: result.index.digest, mediaType: result.index.mediaType } : null,
+    config: { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size },
+    layers: manifest.layers.map((l, i) => ({
+      mediaType: l.mediaType,
+      digest: l.digest,
+      size: l.size,
+      path: paths[i] ?? null,
+    })),
+  };
+}

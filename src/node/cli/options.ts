@@ -1,0 +1,57 @@
+import type { Credential, CredentialProvider, RegistryClientOptions } from "../../index.js";
+import { OciError } from "../../index.js";
+import { readDockerCredential } from "../docker-config.js";
+import { createNodeHasher } from "../hasher.js";
+
+/** Flags every registry command takes. */
+export const REGISTRY_FLAGS = {
+  "plain-http": { type: "boolean" },
+  username: { type: "string", short: "u" },
+  "password-stdin": { type: "boolean" },
+  timeout: { type: "string" },
+} as const;
+
+export interface RegistryFlags {
+  "plain-http"?: boolean;
+  username?: string;
+  "password-stdin"?: boolean;
+  timeout?: string;
+}
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  readStdin: () => Promise<string>;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Client options from the flags: credentials from `--username` + `--password-stdin` for the named
+ * registry, else from the Docker config file; `node:crypto` hashing.
+ */
+export async function clientOptions(flags: RegistryFlags, registry: string, io: CliIo): Promise<RegistryClientOptions> {
+  let credential: Credential | undefined;
+  if (flags.username !== undefined) {
+    if (!flags["password-stdin"]) {
+      throw new OciError("INVALID_ARGUMENT", "Cannot log in: --username needs --password-stdin (pipe the password in)");
+    }
+    const password = (await io.readStdin()).replace(/\r?\n$/, "");
+    credential = { username: flags.username, password };
+  } else if (flags["password-stdin"]) {
+    throw new OciError("INVALID_ARGUMENT", "Cannot log in: --password-stdin needs --username");
+  }
+  const credentials: CredentialProvider = async (host) =>
+    host === registry && credential ? credential : readDockerCredential(host, dockerConfigFile(io.env));
+  const options: RegistryClientOptions = { credentials, createHasher: createNodeHasher };
+  if (flags["plain-http"]) options.plainHttp = true;
+  if (flags.timeout !== undefined) {
+    const seconds = Number(flags.timeout);
+    if (!(seconds > 0)) throw new OciError("INVALID_ARGUMENT", `Cannot use --timeout ${flags.timeout}: give seconds > 0`);
+    options.timeout = seconds * 1000;
+  }
+  return options;
+}
+
+function dockerConfigFile(env: NodeJS.ProcessEnv): string | undefined {
+  return env.DOCKER_CONFIG ? `${env.DOCKER_CONFIG}/config.json` : undefined;
+}

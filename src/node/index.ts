@@ -1,0 +1,3 @@
+// oci-model-loader/node: Node-only pieces (node:crypto hasher, Docker config credentials).
+export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
+export { createNodeHasher } from "./hasher.js";

@@ -1,0 +1,187 @@
+import { OciError, untilAborted } from "../errors.js";
+import { type Challenge, parseChallenges } from "./challenge.js";
+import { basicAuthorization, type CredentialProvider, lookupCredential } from "./credentials.js";
+import { readCapped, responseError } from "./http.js";
+
+/** Sends one request (redirects handled, idle timeout applied). */
+export type Send = (url: URL, init: RequestInit) => Promise<Response>;
+
+export interface AuthenticatorOptions {
+  credentials?: CredentialProvider | undefined;
+  send: Send;
+  now: () => number;
+  /** Whether plain http is acceptable for a token realm on this host. */
+  allowsPlainHttp: (host: string) => boolean;
+}
+
+interface HostScheme {
+  scheme: "bearer" | "basic";
+  realm?: string;
+  service?: string;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+/** Token responses larger than this are refused. */
+const TOKEN_RESPONSE_LIMIT = 1024 * 1024;
+const DEFAULT_TOKEN_SECONDS = 60;
+/** Tokens are renewed this long before they expire, so a request never carries one that dies mid-flight. */
+const EXPIRY_MARGIN_MS = 5_000;
+
+/**
+ * Answers registry auth challenges: Bearer (token from the challenge's realm, cached per
+ * realm + service + scope, concurrent fetches merged, renewed on expiry or rejection) and Basic.
+ * Credentials go to the registry and to the realm it names, nowhere else.
+ */
+export class Authenticator {
+  readonly #options: AuthenticatorOptions;
+  readonly #schemes = new Map<string, HostScheme>();
+  readonly #tokens = new Map<string, Promise<CachedToken>>();
+
+  constructor(options: AuthenticatorOptions) {
+    this.#options = options;
+  }
+
+  /** The `Authorization` header to send up front, from challenges already seen on this host. */
+  async authorization(registry: string, host: string, scopes: string[], signal?: AbortSignal): Promise<string | undefined> {
+    const credential = await lookupCredential(this.#options.credentials, registry);
+    if (credential && "token" in credential) return `Bearer ${credential.token}`;
+    const known = this.#schemes.get(host);
+    if (!known) return undefined;
+    if (known.scheme === "basic") {
+      return credential ? basicAuthorization(credential.username, credential.password) : undefined;
+    }
+    const token = await this.#token(registry, known, scopes, undefined, signal);
+    return `Bearer ${token}`;
+  }
+
+  /**
+   * Learns from a 401's `WWW-Authenticate` and returns the header to retry with, or undefined when
+   * there is nothing better to send (no credentials for Basic, an unknown scheme).
+   */
+  async challenge(
+    registry: string,
+    host: string,
+    header: string,
+    scopes: string[],
+    rejected: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const challenges = parseChallenges(header);
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    const basic = challenges.find((c) => c.scheme === "basic");
+    const credential = await lookupCredential(this.#options.credentials, registry);
+    if (credential && "token" in credential) return undefined; // the given token was refused
+    if (bearer) {
+      const scheme = this.#bearerScheme(bearer);
+      this.#schemes.set(host, scheme);
+      const challengeScopes = (bearer.params.scope ?? "").split(" ").filter(Boolean);
+      const token = await this.#token(registry, scheme, scopes, rejected, signal, challengeScopes);
+      const next = `Bearer ${token}`;
+      return next === rejected ? undefined : next;
+    }
+    if (basic) {
+      this.#schemes.set(host, { scheme: "basic" });
+      if (!credential) return undefined;
+      const next = basicAuthorization(credential.username, credential.password);
+      return next === rejected ? undefined : next;
+    }
+    return undefined;
+  }
+
+  #bearerScheme(challenge: Challenge): HostScheme {
+    const realm = challenge.params.realm;
+    if (!realm) {
+      throw new OciError("REGISTRY_ERROR", "Cannot authenticate: the registry's Bearer challenge has no realm");
+    }
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new OciError("REGISTRY_ERROR", `Cannot authenticate: the token realm "${realm}" is not a URL`);
+    }
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#options.allowsPlainHttp(url.host))) {
+      throw new OciError(
+        "REGISTRY_ERROR",
+        `Cannot authenticate: the token realm "${realm}" is not https; credentials are never sent in the clear`,
+      );
+    }
+    const scheme: HostScheme = { scheme: "bearer", realm };
+    if (challenge.params.service !== undefined) scheme.service = challenge.params.service;
+    return scheme;
+  }
+
+  async #token(
+    registry: string,
+    scheme: HostScheme,
+    scopes: string[],
+    rejected: string | undefined,
+    signal: AbortSignal | undefined,
+    extraScopes: string[] = [],
+  ): Promise<string> {
+    const key = `${scheme.realm}|${scheme.service ?? ""}|${[...scopes].sort().join(" ")}`;
+    const cached = this.#tokens.get(key);
+    if (cached) {
+      const hit = await cached.catch(() => undefined);
+      if (hit && hit.expiresAt > this.#options.now() && `Bearer ${hit.token}` !== rejected) return hit.token;
+      const current = this.#tokens.get(key);
+      // Another caller renewed it while we waited: share theirs.
+      if (current && current !== cached) return this.#token(registry, scheme, scopes, rejected, signal, extraScopes);
+    }
+    // Set synchronously after the lookup, so concurrent callers merge onto this one fetch.
+    // The shared fetch carries no caller's signal (one caller's abort must not fail the others);
+    // it is bounded by the transport's timeout, and each caller stops waiting on its own signal.
+    const entry = this.#fetchToken(registry, scheme, [...new Set([...scopes, ...extraScopes])]);
+    this.#tokens.set(key, entry);
+    entry.catch(() => {
+      if (this.#tokens.get(key) === entry) this.#tokens.delete(key);
+    });
+    return (await untilAborted(entry, signal, "get a registry token")).token;
+  }
+
+  async #fetchToken(
+    registry: string,
+    scheme: HostScheme,
+    scopes: string[],
+  ): Promise<CachedToken> {
+    const url = new URL(scheme.realm as string);
+    if (scheme.service !== undefined) url.searchParams.set("service", scheme.service);
+    for (const scope of scopes) url.searchParams.append("scope", scope);
+    const headers = new Headers();
+    const credential = await lookupCredential(this.#options.credentials, registry);
+    if (credential && "username" in credential) {
+      url.searchParams.set("account", credential.username);
+      headers.set("authorization", basicAuthorization(credential.username, credential.password));
+    }
+    const action = `get a token from ${url.origin}${url.pathname}`;
+    const response = await this.#options.send(url, { headers });
+    if (response.status === 401) {
+      await response.body?.cancel().catch(() => {});
+      throw new OciError(
+        "UNAUTHORIZED",
+        `Cannot ${action}: the token server refused ${credential ? "the credentials" : "anonymous access"}; check the credentials for ${registry}`,
+        { status: 401 },
+      );
+    }
+    if (!response.ok) throw await responseError(response, action);
+    const bytes = await readCapped(response, TOKEN_RESPONSE_LIMIT, "UNAUTHORIZED", action);
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (cause) {
+      throw new OciError("UNAUTHORIZED", `Cannot ${action}: the token response is not JSON`, { cause });
+    }
+    const token = typeof body.token === "string" && body.token ? body.token : body.access_token;
+    if (typeof token !== "string" || token === "") {
+      throw new OciError("UNAUTHORIZED", `Cannot ${action}: the token response holds no token`);
+    }
+    const seconds =
+      typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    const lifetime = seconds * 1000;
+    const margin = Math.min(EXPIRY_MARGIN_MS, lifetime / 4);
+    return { token, expiresAt: this.#options.now() + lifetime - margin };
+  }
+}

@@ -1,0 +1,155 @@
+import { asOciError, OciError, type OciErrorCode } from "../errors.js";
+
+/** Reads a body up to `limit` bytes; more is refused with `code` before it is all read. */
+export async function readCapped(
+  response: Response,
+  limit: number,
+  code: OciErrorCode,
+  action: string,
+): Promise<Uint8Array> {
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => {});
+    throw new OciError(code, `Cannot ${action}: the response declares ${declared} bytes, over the ${limit}-byte limit`);
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new OciError(code, `Cannot ${action}: the response is over the ${limit}-byte limit`);
+    }
+    chunks.push(value);
+  }
+  return concatBytes(chunks, total);
+}
+
+export function concatBytes(chunks: Uint8Array[], total = chunks.reduce((n, c) => n + c.byteLength, 0)): Uint8Array {
+  if (chunks.length === 1 && chunks[0]) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+const REGISTRY_CODES: Record<string, OciErrorCode> = {
+  BLOB_UNKNOWN: "NOT_FOUND",
+  MANIFEST_UNKNOWN: "NOT_FOUND",
+  NAME_UNKNOWN: "NOT_FOUND",
+  BLOB_UPLOAD_UNKNOWN: "NOT_FOUND",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  DENIED: "DENIED",
+  TOOMANYREQUESTS: "RATE_LIMITED",
+  MANIFEST_INVALID: "MANIFEST_INVALID",
+  MANIFEST_BLOB_UNKNOWN: "MANIFEST_INVALID",
+  MANIFEST_UNVERIFIED: "MANIFEST_INVALID",
+  NAME_INVALID: "INVALID_REFERENCE",
+  TAG_INVALID: "INVALID_REFERENCE",
+  DIGEST_INVALID: "DIGEST_MISMATCH",
+  SIZE_INVALID: "SIZE_MISMATCH",
+};
+
+function codeForStatus(status: number): OciErrorCode {
+  if (status === 401) return "UNAUTHORIZED";
+  if (status === 403) return "DENIED";
+  if (status === 404) return "NOT_FOUND";
+  if (status === 429) return "RATE_LIMITED";
+  return "REGISTRY_ERROR";
+}
+
+const ADVICE: Partial<Record<OciErrorCode, string>> = {
+  UNAUTHORIZED: "check the credentials for this registry",
+  DENIED: "the credentials lack permission for this repository",
+  NOT_FOUND: "check the repository name, tag or digest",
+  RATE_LIMITED: "the registry is rate-limiting; wait and retry, or sign in",
+};
+
+/**
+ * Turns a failed registry response into an `OciError`, mapping the distribution-spec error body
+ * (`{"errors":[{"code":…,"message":…}]}`) onto our codes. Consumes the body.
+ */
+export async function responseError(response: Response, action: string): Promise<OciError> {
+  let registryCode: string | undefined;
+  let detail = "";
+  try {
+    const bytes = await readCapped(response, 64 * 1024, "REGISTRY_ERROR", action);
+    const body = JSON.parse(new TextDecoder().decode(bytes)) as { errors?: { code?: string; message?: string }[] };
+    const first = body.errors?.[0];
+    if (first && typeof first.code === "string") {
+      registryCode = first.code;
+      detail = `${first.code}${first.message ? `: ${first.message}` : ""}`;
+    }
+  } catch {
+    // not a registry error body
+  }
+  const code = (registryCode && REGISTRY_CODES[registryCode]) || codeForStatus(response.status);
+  const advice = ADVICE[code];
+  const reason = `the registry answered ${response.status}${detail ? ` (${detail})` : ""}`;
+  return new OciError(code, `Cannot ${action}: ${reason}${advice ? `; ${advice}` : ""}`, { status: response.status });
+}
+
+/** Seconds or an HTTP date in `Retry-After`, as milliseconds from now. */
+export function retryAfterMs(response: Response, now: number): number | undefined {
+  const value = response.headers.get("retry-after");
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Cancels a response body we do not need, without letting a failure escape. */
+export function discard(response: Response): void {
+  response.body?.cancel().catch(() => {});
+}
+
+/**
+ * Wraps a body so that it errors with `TIMEOUT` when no chunk arrives for `ms` milliseconds;
+ * `onTimeout` gets the error (to abort the underlying request).
+ */
+export function withIdleTimeout(
+  body: ReadableStream<Uint8Array>,
+  ms: number,
+  what: string,
+  onTimeout: (error: OciError) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const clear = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        timer = setTimeout(() => {
+          const error = new OciError("TIMEOUT", `Cannot read ${what}: no data arrived for ${ms / 1000} s`);
+          onTimeout(error);
+          controller.error(error);
+          reader.cancel(error).catch(() => {});
+        }, ms);
+        try {
+          const { done, value } = await reader.read();
+          clear();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          clear();
+          controller.error(asOciError(error, `read ${what}`));
+        }
+      },
+      cancel(reason) {
+        clear();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,127 @@
+import { OciError } from "../errors.js";
+import { digestProblem } from "../reference.js";
+import { isIndexMediaType, isManifestMediaType, MediaType } from "./media-types.js";
+
+/** An OCI content descriptor. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  artifactType?: string;
+  platform?: Platform;
+  data?: string;
+}
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  "os.version"?: string;
+  "os.features"?: string[];
+}
+
+/** An image/artifact manifest (OCI or Docker v2 schema 2). */
+export interface ImageManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/** An image index / manifest list. */
+export interface ImageIndex {
+  schemaVersion: 2;
+  mediaType: string;
+  artifactType?: string;
+  manifests: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+export type Manifest = ImageManifest | ImageIndex;
+
+/** Bigger manifests are refused before they are read (the distribution spec's own limit). */
+export const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+/** More layers or index entries than this are refused. */
+export const MANIFEST_ENTRY_LIMIT = 10_000;
+
+const GENERIC_CONTENT_TYPES = new Set(["", "application/json", "text/plain", "application/octet-stream"]);
+
+export function isIndex(manifest: Manifest): manifest is ImageIndex {
+  return isIndexMediaType(manifest.mediaType);
+}
+
+function fail(what: string, reason: string): OciError {
+  return new OciError("MANIFEST_INVALID", `Cannot read manifest ${what}: ${reason}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkDescriptor(value: unknown, where: string, what: string): Descriptor {
+  if (!isObject(value)) throw fail(what, `${where} is not a descriptor object`);
+  const { mediaType, digest, size } = value;
+  if (typeof mediaType !== "string" || mediaType === "") throw fail(what, `${where} has no mediaType`);
+  if (typeof digest !== "string") throw fail(what, `${where} has no digest`);
+  const problem = digestProblem(digest);
+  if (problem) throw fail(what, `${where}: ${problem}`);
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    throw fail(what, `${where} has an invalid size ${JSON.stringify(size)}`);
+  }
+  if (value.annotations !== undefined && !isObject(value.annotations)) {
+    throw fail(what, `${where} has invalid annotations`);
+  }
+  return value as unknown as Descriptor;
+}
+
+function checkList(value: unknown, where: string, what: string): Descriptor[] {
+  if (!Array.isArray(value)) throw fail(what, `"${where}" is not an array`);
+  if (value.length > MANIFEST_ENTRY_LIMIT) {
+    throw fail(what, `it lists ${value.length} ${where}, more than the limit of ${MANIFEST_ENTRY_LIMIT}`);
+  }
+  return value.map((item, i) => checkDescriptor(item, `${where}[${i}]`, what));
+}
+
+/**
+ * Parses and validates manifest bytes. The media type comes from the body's `mediaType`, else the
+ * response's `Content-Type`; when both are specific and disagree the manifest is refused.
+ *
+ * @throws {OciError} `MANIFEST_INVALID` naming the broken field.
+ */
+export function parseManifest(bytes: Uint8Array, contentType = "", what = ""): Manifest {
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new OciError("MANIFEST_INVALID", `Cannot read manifest ${what}: it is not valid JSON`, { cause });
+  }
+  if (!isObject(body)) throw fail(what, "it is not a JSON object");
+  if (body.schemaVersion !== 2) throw fail(what, `schemaVersion is ${JSON.stringify(body.schemaVersion)}, not 2`);
+  const headerType = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  const bodyType = typeof body.mediaType === "string" ? body.mediaType : undefined;
+  if (bodyType && !GENERIC_CONTENT_TYPES.has(headerType) && headerType !== bodyType) {
+    throw fail(what, `its mediaType ${bodyType} disagrees with the Content-Type ${headerType}`);
+  }
+  let mediaType = bodyType ?? (GENERIC_CONTENT_TYPES.has(headerType) ? undefined : headerType);
+  if (mediaType === undefined) mediaType = Array.isArray(body.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  if (body.artifactType !== undefined && typeof body.artifactType !== "string") {
+    throw fail(what, "artifactType is not a string");
+  }
+  if (body.subject !== undefined) checkDescriptor(body.subject, "subject", what);
+
+  if (isIndexMediaType(mediaType)) {
+    checkList(body.manifests, "manifests", what);
+  } else if (isManifestMediaType(mediaType)) {
+    checkDescriptor(body.config, "config", what);
+    checkList(body.layers, "layers", what);
+  } else {
+    throw fail(what, `media type ${mediaType} is not a manifest or index type`);
+  }
+  return { ...(body as unknown as Manifest), mediaType };
+}

@@ -1,0 +1,178 @@
+import { abortError, asOciError, OciError, throwIfAborted } from "../errors.js";
+import { Authenticator } from "./auth.js";
+import type { CredentialProvider } from "./credentials.js";
+import { discard, retryAfterMs, withIdleTimeout } from "./http.js";
+
+export interface TransportOptions {
+  fetch: typeof fetch;
+  credentials?: CredentialProvider | undefined;
+  /** Retries of a failed idempotent request (network error, 5xx, 429). */
+  retries: number;
+  /** Idle timeout: the longest wait for response headers or for the next body chunk. */
+  timeoutMs: number;
+  now: () => number;
+  allowsPlainHttp: (host: string) => boolean;
+}
+
+/** One request to a registry. */
+export interface RegistryRequest {
+  /** Canonical registry name, for looking up credentials. */
+  registry: string;
+  /** Token scopes, e.g. `repository:ai/model:pull`. */
+  scopes: string[];
+  /** What we are doing, for error messages ("fetch manifest …"). */
+  action: string;
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit | null;
+  signal?: AbortSignal | undefined;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+/** A `Retry-After` longer than this is not waited for: the error goes to the caller. */
+const MAX_RETRY_AFTER_MS = 60_000;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 8_000;
+
+function isRetriableStatus(status: number): boolean {
+  return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined, action: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(action, signal.reason));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(action, signal?.reason));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * The registry client's one HTTP seam: auth, redirects (never carrying `Authorization` to another
+ * origin, never downgrading https), bounded retries with backoff, and an idle timeout on headers
+ * and body. Non-2xx responses are returned for the caller to map.
+ */
+export class Transport {
+  readonly #options: TransportOptions;
+  readonly auth: Authenticator;
+  /** Browsers hide redirects from `redirect: "manual"`; there we let fetch follow them (it strips credentials cross-origin). */
+  #redirect: RequestRedirect = "manual";
+
+  constructor(options: TransportOptions) {
+    this.#options = options;
+    this.auth = new Authenticator({
+      credentials: options.credentials,
+      now: options.now,
+      allowsPlainHttp: options.allowsPlainHttp,
+      send: (url, init) => this.#timed(url, init, `request ${url.origin}${url.pathname}`),
+    });
+  }
+
+  /** Sends `request` to `url`, retrying what is safe to retry. */
+  async request(url: URL, request: RegistryRequest): Promise<Response> {
+    const method = request.method ?? "GET";
+    const idempotent = method === "GET" || method === "HEAD";
+    for (let attempt = 0; ; attempt++) {
+      throwIfAborted(request.signal, request.action);
+      const canRetry = idempotent && attempt < this.#options.retries;
+      let response: Response;
+      try {
+        response = await this.#authorized(url, method, request);
+      } catch (error) {
+        const failure = asOciError(error, request.action);
+        const transient = failure.code === "NETWORK" || failure.code === "TIMEOUT";
+        if (!canRetry || !transient || request.signal?.aborted) throw failure;
+        await sleep(this.#backoff(attempt), request.signal, request.action);
+        continue;
+      }
+      if (!canRetry || !isRetriableStatus(response.status)) return response;
+      const wait = retryAfterMs(response, this.#options.now()) ?? this.#backoff(attempt);
+      if (wait > MAX_RETRY_AFTER_MS) return response;
+      discard(response);
+      await sleep(wait, request.signal, request.action);
+    }
+  }
+
+  #backoff(attempt: number): number {
+    return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+  }
+
+  async #authorized(url: URL, method: string, request: RegistryRequest): Promise<Response> {
+    const { registry, scopes, signal } = request;
+    const headers = new Headers(request.headers);
+    const sent = await this.auth.authorization(registry, url.host, scopes, signal);
+    if (sent) headers.set("authorization", sent);
+    const init = { method, headers, body: request.body ?? null, signal: signal ?? null };
+    const response = await this.#timed(url, init, request.action);
+    const challenge = response.headers.get("www-authenticate");
+    if (response.status !== 401 || !challenge || !resendable(request.body)) return response;
+    const next = await this.auth.challenge(registry, url.host, challenge, scopes, sent, signal);
+    if (!next) return response;
+    discard(response);
+    headers.set("authorization", next);
+    return this.#timed(url, init, request.action);
+  }
+
+  /** One exchange (following redirects) under the idle timeout, linked to the caller's signal. */
+  async #timed(url: URL, init: RequestInit, action: string): Promise<Response> {
+    const timeout = new AbortController();
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
+    const ms = this.#options.timeoutMs;
+    const timer = setTimeout(
+      () => timeout.abort(new OciError("TIMEOUT", `Cannot ${action}: no response for ${ms / 1000} s`)),
+      ms,
+    );
+    let response: Response;
+    try {
+      response = await this.#follow(url, { ...init, signal });
+    } catch (error) {
+      throw signal.aborted ? abortError(action, signal.reason) : asOciError(error, action);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!response.body) return response;
+    const body = withIdleTimeout(response.body, ms, action, (error) => timeout.abort(error));
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+
+  async #follow(url: URL, init: RequestInit): Promise<Response> {
+    let current = url;
+    let request = init;
+    for (let hops = 0; ; hops++) {
+      const response = await this.#options.fetch(current, { ...request, redirect: this.#redirect });
+      if (response.type === "opaqueredirect") {
+        this.#redirect = "follow";
+        return this.#options.fetch(current, { ...request, redirect: "follow" });
+      }
+      const location = response.headers.get("location");
+      if (!REDIRECTS.has(response.status) || !location) return response;
+      discard(response);
+      if (hops >= MAX_REDIRECTS) {
+        throw new OciError("REGISTRY_ERROR", `Cannot request ${url.href}: more than ${MAX_REDIRECTS} redirects`);
+      }
+      const next = new URL(location, current);
+      if (next.protocol !== "https:" && next.protocol !== "http:") {
+        throw new OciError("REGISTRY_ERROR", `Cannot follow a redirect to ${next.protocol} (${url.href})`);
+      }
+      if (current.protocol === "https:" && next.protocol === "http:" && !this.#options.allowsPlainHttp(next.host)) {
+        throw new OciError("REGISTRY_ERROR", `Cannot follow a redirect from https to plain http (${next.origin})`);
+      }
+      const headers = new Headers(request.headers);
+      if (next.origin !== current.origin) headers.delete("authorization");
+      request =
+        response.status === 303 ? { ...request, method: "GET", body: null, headers } : { ...request, headers };
+      current = next;
+    }
+  }
+}
+
+function resendable(body: BodyInit | null | undefined): boolean {
+  return !(body instanceof ReadableStream);
+}
