@@ -1,0 +1,230 @@
+import { sign } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join, normalize } from "node:path";
+import { freePort, run, startProcess, stopProcess, waitForHttp } from "./process.js";
+
+/** The user every authenticated configuration knows. */
+export const USER = { username: "alice", password: "s3cret pass" } as const;
+export const SERVICE = "test-registry";
+const ISSUER = "test-issuer";
+
+export type AuthMode = "none" | "htpasswd" | "token";
+
+export interface TokenRequest {
+  scopes: string[];
+  account: string | null;
+  /** The user the request authenticated as, or null for anonymous. */
+  user: string | null;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  /** The storage root directory (filesystem driver). */
+  root: string;
+  auth: AuthMode;
+  /** Requests seen by the token server (token mode). */
+  tokenRequests: TokenRequest[];
+  /** Headers of the blob requests the redirect target received (redirectBlobs). */
+  blobRequests: IncomingHttpHeaders[];
+  /** Path of a blob's data file in the registry's storage. */
+  blobPath(digest: string): string;
+  stop(): Promise<void>;
+}
+
+export interface StartRegistryOptions {
+  auth?: AuthMode;
+  /** Serve blobs through a 307 redirect to another origin (Distribution's redirect middleware). */
+  redirectBlobs?: boolean;
+  /** Lifetime of issued tokens, in seconds (token mode). */
+  tokenExpiresIn?: number;
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+}
+
+function base64url(data: Buffer | string): string {
+  return Buffer.from(data).toString("base64url");
+}
+
+async function makeCertificate(dir: string): Promise<{ key: string; certDer: string; certPath: string }> {
+  const keyPath = join(dir, "token.key");
+  const certPath = join(dir, "token.pem");
+  await run("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certPath,
+    "-days", "2", "-subj", "/CN=oci-model-loader test token issuer",
+  ]);
+  const pem = await readFile(certPath, "utf8");
+  const certDer = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
+  return { key: await readFile(keyPath, "utf8"), certDer, certPath };
+}
+
+/**
+ * A token server in the shape of Docker's: RS256 JWTs whose header carries the issuing certificate
+ * (`x5c`), which the registry trusts as its `rootcertbundle`. The user may pull and push anything;
+ * anonymous callers may pull `public/*`.
+ */
+async function startTokenServer(dir: string, expiresIn: number) {
+  const { key, certDer, certPath } = await makeCertificate(dir);
+  const requests: TokenRequest[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const scopes = url.searchParams.getAll("scope");
+    let user: string | null = null;
+    const header = req.headers.authorization;
+    if (header) {
+      const [scheme, value = ""] = header.split(" ");
+      const [name, ...rest] = Buffer.from(value, "base64").toString("utf8").split(":");
+      if (scheme !== "Basic" || name !== USER.username || rest.join(":") !== USER.password) {
+        requests.push({ scopes, account: url.searchParams.get("account"), user: null });
+        res.writeHead(401, { "content-type": "application/json" }).end('{"details":"bad credentials"}');
+        return;
+      }
+      user = name;
+    }
+    requests.push({ scopes, account: url.searchParams.get("account"), user });
+    const access = scopes.flatMap((scope) => {
+      const [type, name = "", actions = ""] = scope.split(":");
+      if (type !== "repository") return [];
+      const granted = actions.split(",").filter((a) => user !== null || (a === "pull" && name.startsWith("public/")));
+      return granted.length ? [{ type, name, actions: granted }] : [];
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const head = base64url(JSON.stringify({ alg: "RS256", typ: "JWT", x5c: [certDer] }));
+    const claims = base64url(
+      JSON.stringify({
+        iss: ISSUER,
+        sub: user ?? "",
+        aud: SERVICE,
+        exp: now + expiresIn,
+        nbf: now - 10,
+        iat: now,
+        jti: `${now}-${requests.length}-${Math.random()}`,
+        access,
+      }),
+    );
+    const signature = base64url(sign("sha256", Buffer.from(`${head}.${claims}`), key));
+    const token = `${head}.${claims}.${signature}`;
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }));
+  });
+  const port = await freePort();
+  await listen(server, port);
+  return { server, requests, certPath, realm: `http://127.0.0.1:${port}/token` };
+}
+
+/** A plain file server over the registry's storage: the target of its blob redirects. Records headers. */
+async function startBlobServer(root: string) {
+  const requests: IncomingHttpHeaders[] = [];
+  const server = createServer(async (req, res) => {
+    requests.push(req.headers);
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
+    if (!path.startsWith(root)) return void res.writeHead(403).end();
+    try {
+      const info = await stat(path);
+      res.writeHead(200, { "content-length": info.size, "content-type": "application/octet-stream" });
+      createReadStream(path).pipe(res);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  const port = await freePort();
+  await listen(server, port);
+  return { server, requests, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * Starts CNCF Distribution (`docker-registry serve`) on 127.0.0.1, a random port and a temp dir,
+ * anonymous, with htpasswd (Basic) auth, or with token auth against a token server of ours.
+ */
+export async function startRegistry(options: StartRegistryOptions = {}): Promise<TestRegistry> {
+  const auth = options.auth ?? "none";
+  const dir = await mkdtemp(join(tmpdir(), "oml-registry-"));
+  const root = join(dir, "storage");
+  await mkdir(root);
+  const port = await freePort();
+  const cleanups: (() => Promise<void>)[] = [];
+  let tokenRequests: TokenRequest[] = [];
+  let blobRequests: IncomingHttpHeaders[] = [];
+
+  let authConfig = "";
+  if (auth === "htpasswd") {
+    const { stdout } = await run("htpasswd", ["-Bbn", USER.username, USER.password]);
+    await writeFile(join(dir, "htpasswd"), stdout);
+    authConfig = `auth:\n  htpasswd:\n    realm: test-realm\n    path: ${join(dir, "htpasswd")}\n`;
+  } else if (auth === "token") {
+    const tokens = await startTokenServer(dir, options.tokenExpiresIn ?? 300);
+    tokenRequests = tokens.requests;
+    cleanups.push(() => closeServer(tokens.server));
+    authConfig = [
+      "auth:",
+      "  token:",
+      `    realm: ${tokens.realm}`,
+      `    service: ${SERVICE}`,
+      `    issuer: ${ISSUER}`,
+      `    rootcertbundle: ${tokens.certPath}`,
+      "",
+    ].join("\n");
+  }
+  let middleware = "";
+  if (options.redirectBlobs) {
+    const blobs = await startBlobServer(root);
+    blobRequests = blobs.requests;
+    cleanups.push(() => closeServer(blobs.server));
+    middleware = `middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: ${blobs.baseUrl}\n`;
+  }
+  const config = [
+    "version: 0.1",
+    "log: { level: warn, accesslog: { disabled: true } }",
+    "storage:",
+    `  filesystem: { rootdirectory: ${root} }`,
+    "  delete: { enabled: true }",
+    "  maintenance: { uploadpurging: { enabled: false } }",
+    "http:",
+    `  addr: 127.0.0.1:${port}`,
+    "  secret: oci-model-loader-tests",
+    authConfig,
+    middleware,
+  ].join("\n");
+  const configPath = join(dir, "config.yml");
+  await writeFile(configPath, config);
+  const { child, log } = startProcess("docker-registry", ["serve", configPath]);
+  const stop = async () => {
+    await stopProcess(child);
+    for (const cleanup of cleanups) await cleanup();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/v2/`, child, log);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    host: `127.0.0.1:${port}`,
+    root,
+    auth,
+    tokenRequests,
+    blobRequests,
+    blobPath: (digest) => {
+      const hex = digest.slice("sha256:".length);
+      return join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+    },
+    stop,
+  };
+}

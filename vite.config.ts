@@ -1,0 +1,26 @@
+import { defineConfig } from "vitest/config";
+
+// The demo page (issue 8) will be served from demo/; for now this file carries the test projects.
+export default defineConfig({
+  root: ".",
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
