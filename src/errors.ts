@@ -87,12 +87,21 @@ export function asOciError(error: unknown, action: string): OciError {
   if (error instanceof DOMException && (error.name === "AbortError" || error.name === "TimeoutError")) {
     return abortError(action, error);
   }
-  const detail = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+  const detail =
+    error instanceof Error
+      ? error.cause instanceof Error
+        ? error.cause.message
+        : error.message
+      : String(error);
   return new OciError("NETWORK", `Cannot ${action}: the connection failed (${detail})`, { cause: error });
 }
 
 /** Waits for `promise`, but rejects with `ABORTED`/`TIMEOUT` as soon as `signal` aborts. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, action: string): Promise<T> {
+export function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  action: string,
+): Promise<T> {
   if (!signal) return promise;
   if (signal.aborted) return Promise.reject(abortError(action, signal.reason));
   return new Promise<T>((resolve, reject) => {

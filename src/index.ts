@@ -1,13 +1,20 @@
 // oci-model-loader: the web-standard core. Re-exports only.
 export type { CreateHasher, DigestAlgorithm, Hasher } from "./digest/hasher.js";
 export { digestBytes, parseDigest } from "./digest/hasher.js";
-export { createDefaultHasher, createDigestStreamHasher, createJsHasher, createWasmHasher } from "./digest/hashers.js";
+export {
+  createDefaultHasher,
+  createDigestStreamHasher,
+  createJsHasher,
+  createWasmHasher,
+} from "./digest/hashers.js";
 export type { ExpectedContent, VerifyStreamOptions } from "./digest/verify.js";
 export { createVerifyStream } from "./digest/verify.js";
 export type { OciErrorCode, OciErrorOptions } from "./errors.js";
 export { ERROR_CODES, isOciError, OciError } from "./errors.js";
 export type { ModelFormat } from "./model/format.js";
 export { detectFormat, isModelMediaType, layerPaths, ModelMediaType } from "./model/format.js";
+export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
+export { inspectModel } from "./model/inspect.js";
 export type { Reference } from "./reference.js";
 export { parseReference, registryApiHost } from "./reference.js";
 export type { Challenge } from "./registry/challenge.js";
@@ -26,5 +33,3 @@ export type { Credential, CredentialProvider } from "./registry/credentials.js";
 export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./registry/manifest.js";
 export { parseManifest } from "./registry/manifest.js";
 export { MANIFEST_ACCEPT, MediaType } from "./registry/media-types.js";
-export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
-export { inspectModel } from "./model/inspect.js";

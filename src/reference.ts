@@ -32,7 +32,8 @@ function invalid(input: string, reason: string): OciError {
 
 /** Checks `algorithm:hex`; returns a reason when it is not a valid digest. */
 export function digestProblem(digest: string): string | undefined {
-  if (!DIGEST.test(digest)) return `"${digest}" is not a digest of the form algorithm:hex (at least 32 hex digits)`;
+  if (!DIGEST.test(digest))
+    return `"${digest}" is not a digest of the form algorithm:hex (at least 32 hex digits)`;
   const [algorithm = "", hex = ""] = digest.split(":");
   const expected = KNOWN_DIGEST_LENGTHS[algorithm];
   if (expected !== undefined && (hex.length !== expected || hex !== hex.toLowerCase())) {
@@ -42,7 +43,12 @@ export function digestProblem(digest: string): string | undefined {
 }
 
 function isDomain(component: string): boolean {
-  return component.includes(".") || component.includes(":") || component === "localhost" || component !== component.toLowerCase();
+  return (
+    component.includes(".") ||
+    component.includes(":") ||
+    component === "localhost" ||
+    component !== component.toLowerCase()
+  );
 }
 
 function domainProblem(domain: string): string | undefined {
@@ -63,7 +69,8 @@ function domainProblem(domain: string): string | undefined {
       host = domain.slice(0, colon);
       port = domain.slice(colon + 1);
     }
-    if (!host.split(".").every((c) => DOMAIN_COMPONENT.test(c))) return `registry "${domain}" is not a valid host name`;
+    if (!host.split(".").every((c) => DOMAIN_COMPONENT.test(c)))
+      return `registry "${domain}" is not a valid host name`;
   }
   if (port !== undefined && (!PORT.test(port) || Number(port) > 65535)) {
     return `registry "${domain}" has an invalid port`;
@@ -107,7 +114,10 @@ export function parseReference(input: string): Reference {
     tag = rest.slice(tagColon + 1);
     rest = rest.slice(0, tagColon);
     if (!TAG.test(tag)) {
-      throw invalid(input, `tag "${tag}" must be 1-128 characters of [A-Za-z0-9_.-], not starting with . or -`);
+      throw invalid(
+        input,
+        `tag "${tag}" must be 1-128 characters of [A-Za-z0-9_.-], not starting with . or -`,
+      );
     }
   }
   if (rest === "") throw invalid(input, "the repository name is missing");

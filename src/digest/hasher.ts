@@ -28,10 +28,16 @@ export function parseDigest(digest: string): { algorithm: DigestAlgorithm; hex: 
   const algorithm = digest.slice(0, colon);
   const hex = digest.slice(colon + 1);
   if (algorithm !== "sha256" && algorithm !== "sha512") {
-    throw new OciError("INVALID_ARGUMENT", `Cannot verify digest "${digest}": only sha256 and sha512 are supported`);
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot verify digest "${digest}": only sha256 and sha512 are supported`,
+    );
   }
   if (hex.length !== HEX_LENGTH[algorithm] || !/^[0-9a-f]+$/.test(hex)) {
-    throw new OciError("INVALID_ARGUMENT", `Cannot verify digest "${digest}": it is not ${HEX_LENGTH[algorithm]} lowercase hex digits`);
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot verify digest "${digest}": it is not ${HEX_LENGTH[algorithm]} lowercase hex digits`,
+    );
   }
   return { algorithm, hex };
 }

@@ -40,7 +40,10 @@ export function createVerifyStream(
 ): TransformStream<Uint8Array, Uint8Array> {
   const { algorithm, hex } = parseDigest(expected.digest);
   if (options.offset && !options.hasher) {
-    throw new OciError("INVALID_ARGUMENT", "Cannot verify a resumed stream: pass the hasher of the first bytes");
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      "Cannot verify a resumed stream: pass the hasher of the first bytes",
+    );
   }
   let hasher: Hasher;
   let seen = options.offset ?? 0;

@@ -1,8 +1,8 @@
+import { OciError } from "../errors.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import type { ImageManifest } from "../registry/manifest.js";
 import { isIndex } from "../registry/manifest.js";
-import { OciError } from "../errors.js";
 import { detectFormat, layerPaths, type ModelFormat } from "./format.js";
 
 /** What `inspectModel` tells about a model, without downloading any layer. */
@@ -37,7 +37,10 @@ export interface InspectModelOptions extends RegistryClientOptions {
  * for (const layer of summary.layers) console.log(layer.path, layer.size);
  * ```
  */
-export async function inspectModel(reference: string | Reference, options: InspectModelOptions = {}): Promise<ModelSummary> {
+export async function inspectModel(
+  reference: string | Reference,
+  options: InspectModelOptions = {},
+): Promise<ModelSummary> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const client = options.client ?? createRegistryClient(options);
   const result = await client.getManifest(ref, options.signal ? { signal: options.signal } : {});
@@ -55,7 +58,11 @@ export async function inspectModel(reference: string | Reference, options: Inspe
     artifactType: manifest.artifactType ?? null,
     format: detectFormat(manifest),
     index: result.index ? { digest: result.index.digest, mediaType: result.index.mediaType } : null,
-    config: { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size },
+    config: {
+      mediaType: manifest.config.mediaType,
+      digest: manifest.config.digest,
+      size: manifest.config.size,
+    },
     layers: manifest.layers.map((l, i) => ({
       mediaType: l.mediaType,
       digest: l.digest,

@@ -45,7 +45,11 @@ export async function readDockerCredential(
     if (entry.auth) {
       const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
       const colon = decoded.indexOf(":");
-      if (colon < 0) throw new OciError("INVALID_ARGUMENT", `Cannot read ${path}: the auth for ${key} is not user:password`);
+      if (colon < 0)
+        throw new OciError(
+          "INVALID_ARGUMENT",
+          `Cannot read ${path}: the auth for ${key} is not user:password`,
+        );
       return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
     }
     if (entry.username && entry.password) return { username: entry.username, password: entry.password };

@@ -46,7 +46,12 @@ export class Authenticator {
   }
 
   /** The `Authorization` header to send up front, from challenges already seen on this host. */
-  async authorization(registry: string, host: string, scopes: string[], signal?: AbortSignal): Promise<string | undefined> {
+  async authorization(
+    registry: string,
+    host: string,
+    scopes: string[],
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
     const credential = await lookupCredential(this.#options.credentials, registry);
     if (credential && "token" in credential) return `Bearer ${credential.token}`;
     const known = this.#schemes.get(host);
@@ -95,7 +100,10 @@ export class Authenticator {
   #bearerScheme(challenge: Challenge): HostScheme {
     const realm = challenge.params.realm;
     if (!realm) {
-      throw new OciError("REGISTRY_ERROR", "Cannot authenticate: the registry's Bearer challenge has no realm");
+      throw new OciError(
+        "REGISTRY_ERROR",
+        "Cannot authenticate: the registry's Bearer challenge has no realm",
+      );
     }
     let url: URL;
     try {
@@ -129,7 +137,8 @@ export class Authenticator {
       if (hit && hit.expiresAt > this.#options.now() && `Bearer ${hit.token}` !== rejected) return hit.token;
       const current = this.#tokens.get(key);
       // Another caller renewed it while we waited: share theirs.
-      if (current && current !== cached) return this.#token(registry, scheme, scopes, rejected, signal, extraScopes);
+      if (current && current !== cached)
+        return this.#token(registry, scheme, scopes, rejected, signal, extraScopes);
     }
     // Set synchronously after the lookup, so concurrent callers merge onto this one fetch.
     // The shared fetch carries no caller's signal (one caller's abort must not fail the others);
@@ -142,11 +151,7 @@ export class Authenticator {
     return (await untilAborted(entry, signal, "get a registry token")).token;
   }
 
-  async #fetchToken(
-    registry: string,
-    scheme: HostScheme,
-    scopes: string[],
-  ): Promise<CachedToken> {
+  async #fetchToken(registry: string, scheme: HostScheme, scopes: string[]): Promise<CachedToken> {
     const url = new URL(scheme.realm as string);
     if (scheme.service !== undefined) url.searchParams.set("service", scheme.service);
     for (const scope of scopes) url.searchParams.append("scope", scope);

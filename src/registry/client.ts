@@ -130,7 +130,9 @@ function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
 
 function matchesPlatform(candidate: Platform | undefined, wanted: Partial<Platform>): boolean {
   if (!candidate) return false;
-  return (Object.keys(wanted) as (keyof Platform)[]).every((k) => wanted[k] === undefined || candidate[k] === wanted[k]);
+  return (Object.keys(wanted) as (keyof Platform)[]).every(
+    (k) => wanted[k] === undefined || candidate[k] === wanted[k],
+  );
 }
 
 /**
@@ -179,9 +181,17 @@ export class RegistryClient {
     return `${this.#allowsPlainHttp(host) ? "http" : "https"}://${host}/v2/${ref.repository}`;
   }
 
-  #request(ref: Reference, path: string, request: Omit<RegistryRequest, "registry" | "scopes"> & { scopes?: string[] }) {
+  #request(
+    ref: Reference,
+    path: string,
+    request: Omit<RegistryRequest, "registry" | "scopes"> & { scopes?: string[] },
+  ) {
     const url = new URL(`${this.repositoryUrl(ref)}${path}`);
-    return this.#transport.request(url, { ...request, registry: ref.registry, scopes: request.scopes ?? pullScope(ref) });
+    return this.#transport.request(url, {
+      ...request,
+      registry: ref.registry,
+      scopes: request.scopes ?? pullScope(ref),
+    });
   }
 
   /**
@@ -208,14 +218,20 @@ export class RegistryClient {
     const pinned = target.includes(":") ? target : undefined;
     const header = response.headers.get("docker-content-digest") ?? undefined;
     if (header !== undefined && digestProblem(header)) {
-      throw new OciError("MANIFEST_INVALID", `Cannot ${action}: the registry sent an invalid Docker-Content-Digest "${header}"`);
+      throw new OciError(
+        "MANIFEST_INVALID",
+        `Cannot ${action}: the registry sent an invalid Docker-Content-Digest "${header}"`,
+      );
     }
     const expected = pinned ?? header;
     const algorithm = expected ? parseDigest(expected).algorithm : "sha256";
     const digest = await digestBytes(bytes, this.#createHasher, algorithm);
     for (const claimed of [pinned, header]) {
       if (claimed !== undefined && claimed !== digest && parseDigest(claimed).algorithm === algorithm) {
-        throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the manifest hashes to ${digest}, not ${claimed}`);
+        throw new OciError(
+          "DIGEST_MISMATCH",
+          `Cannot ${action}: the manifest hashes to ${digest}, not ${claimed}`,
+        );
       }
     }
     const manifest = parseManifest(bytes, response.headers.get("content-type") ?? "", `${ref}`);
@@ -231,7 +247,8 @@ export class RegistryClient {
   ): Promise<ManifestResult> {
     const entries = (index.manifest as ImageIndex).manifests;
     const what = `index ${ref.registry}/${ref.repository}@${index.digest}`;
-    if (entries.length === 0) throw new OciError("MANIFEST_INVALID", `Cannot resolve ${what}: it lists no manifests`);
+    if (entries.length === 0)
+      throw new OciError("MANIFEST_INVALID", `Cannot resolve ${what}: it lists no manifests`);
     const platform = this.#platform;
     const chosen =
       entries.find((d) => isModelMediaType(d.artifactType)) ??
@@ -240,14 +257,26 @@ export class RegistryClient {
     let first: ManifestResult | undefined;
     for (const descriptor of candidates) {
       if (seen.has(descriptor.digest)) {
-        throw new OciError("MANIFEST_INVALID", `Cannot resolve ${what}: it refers back to ${descriptor.digest}`);
+        throw new OciError(
+          "MANIFEST_INVALID",
+          `Cannot resolve ${what}: it refers back to ${descriptor.digest}`,
+        );
       }
       let child = await this.#fetchManifest(ref, descriptor.digest, signal);
       if (isIndex(child.manifest)) {
         if (depth >= MAX_INDEX_DEPTH) {
-          throw new OciError("MANIFEST_INVALID", `Cannot resolve ${what}: indexes nest more than ${MAX_INDEX_DEPTH} deep`);
+          throw new OciError(
+            "MANIFEST_INVALID",
+            `Cannot resolve ${what}: indexes nest more than ${MAX_INDEX_DEPTH} deep`,
+          );
         }
-        child = await this.#resolveIndex(ref, child, signal, new Set([...seen, descriptor.digest]), depth + 1);
+        child = await this.#resolveIndex(
+          ref,
+          child,
+          signal,
+          new Set([...seen, descriptor.digest]),
+          depth + 1,
+        );
       }
       const resolved: ManifestResult = {
         ...child,
@@ -261,7 +290,10 @@ export class RegistryClient {
   }
 
   /** Asks whether a manifest exists and returns its descriptor, without downloading it; undefined when absent. */
-  async headManifest(reference: RepositoryRef, options: RequestOptions = {}): Promise<Descriptor | undefined> {
+  async headManifest(
+    reference: RepositoryRef,
+    options: RequestOptions = {},
+  ): Promise<Descriptor | undefined> {
     const ref = toRepository(reference);
     const target = manifestReference(ref);
     const action = `check manifest ${ref.registry}/${ref.repository} ${target}`;
@@ -328,7 +360,10 @@ export class RegistryClient {
       const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
       if (start !== undefined && Number(start) !== offset) {
         discard(response);
-        throw new OciError("REGISTRY_ERROR", `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`);
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`,
+        );
       }
     }
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
@@ -355,13 +390,20 @@ export class RegistryClient {
       await hasher.update(chunk);
     }
     if (seen !== offset) {
-      throw new OciError("SIZE_MISMATCH", `Cannot resume ${descriptor.digest}: the stored prefix has ${seen} bytes, not ${offset}`);
+      throw new OciError(
+        "SIZE_MISMATCH",
+        `Cannot resume ${descriptor.digest}: the stored prefix has ${seen} bytes, not ${offset}`,
+      );
     }
     return hasher;
   }
 
   /** Whether the registry has a blob (HEAD). */
-  async blobExists(repository: RepositoryRef, descriptor: Pick<Descriptor, "digest">, options: RequestOptions = {}) {
+  async blobExists(
+    repository: RepositoryRef,
+    descriptor: Pick<Descriptor, "digest">,
+    options: RequestOptions = {},
+  ) {
     const ref = toRepository(repository);
     const action = `check blob ${descriptor.digest} in ${ref.registry}/${ref.repository}`;
     const response = await this.#request(ref, `/blobs/${descriptor.digest}`, {
@@ -376,7 +418,10 @@ export class RegistryClient {
   }
 
   /** All tags of a repository, following `Link` pagination. */
-  async listTags(repository: RepositoryRef, options: RequestOptions & { pageSize?: number } = {}): Promise<string[]> {
+  async listTags(
+    repository: RepositoryRef,
+    options: RequestOptions & { pageSize?: number } = {},
+  ): Promise<string[]> {
     const ref = toRepository(repository);
     const action = `list tags of ${ref.registry}/${ref.repository}`;
     const tags: string[] = [];
@@ -402,7 +447,10 @@ export class RegistryClient {
       if (!next) return tags;
       const nextUrl = new URL(next, url);
       if (nextUrl.origin !== url.origin) {
-        throw new OciError("REGISTRY_ERROR", `Cannot ${action}: the next page is on another origin (${nextUrl.origin})`);
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot ${action}: the next page is on another origin (${nextUrl.origin})`,
+        );
       }
       url = nextUrl;
     }
@@ -451,7 +499,10 @@ export class RegistryClient {
         scopes,
         action,
         method: "PATCH",
-        headers: { "content-type": "application/octet-stream", "content-range": `${sent}-${sent + length - 1}` },
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-range": `${sent}-${sent + length - 1}`,
+        },
         body: concatBytes(parts, length) as BodyInit,
         signal,
       });
@@ -507,13 +558,25 @@ export class RegistryClient {
     return true;
   }
 
-  async #startUpload(ref: Reference, query: string, action: string, signal?: AbortSignal, scopes = pushScope(ref)) {
-    const response = await this.#request(ref, `/blobs/uploads/${query}`, { action, method: "POST", scopes, signal });
+  async #startUpload(
+    ref: Reference,
+    query: string,
+    action: string,
+    signal?: AbortSignal,
+    scopes = pushScope(ref),
+  ) {
+    const response = await this.#request(ref, `/blobs/uploads/${query}`, {
+      action,
+      method: "POST",
+      scopes,
+      signal,
+    });
     if (response.status !== 201 && response.status !== 202) throw await responseError(response, action);
     discard(response);
     if (response.status === 201) return "";
     const location = response.headers.get("location");
-    if (!location) throw new OciError("REGISTRY_ERROR", `Cannot ${action}: the registry gave no upload location`);
+    if (!location)
+      throw new OciError("REGISTRY_ERROR", `Cannot ${action}: the registry gave no upload location`);
     return new URL(location, `${this.repositoryUrl(ref)}/`).href;
   }
 
@@ -568,7 +631,10 @@ export class RegistryClient {
     discard(response);
     const stored = response.headers.get("docker-content-digest");
     if (stored && stored !== digest && stored.startsWith("sha256:")) {
-      throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the registry stored ${stored}, we sent ${digest}`);
+      throw new OciError(
+        "DIGEST_MISMATCH",
+        `Cannot ${action}: the registry stored ${stored}, we sent ${digest}`,
+      );
     }
     return digest;
   }

@@ -10,7 +10,10 @@ export async function readCapped(
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
   if (declared > limit) {
     await response.body?.cancel().catch(() => {});
-    throw new OciError(code, `Cannot ${action}: the response declares ${declared} bytes, over the ${limit}-byte limit`);
+    throw new OciError(
+      code,
+      `Cannot ${action}: the response declares ${declared} bytes, over the ${limit}-byte limit`,
+    );
   }
   if (!response.body) return new Uint8Array(0);
   const reader = response.body.getReader();
@@ -29,7 +32,10 @@ export async function readCapped(
   return concatBytes(chunks, total);
 }
 
-export function concatBytes(chunks: Uint8Array[], total = chunks.reduce((n, c) => n + c.byteLength, 0)): Uint8Array {
+export function concatBytes(
+  chunks: Uint8Array[],
+  total = chunks.reduce((n, c) => n + c.byteLength, 0),
+): Uint8Array {
   if (chunks.length === 1 && chunks[0]) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
@@ -81,7 +87,9 @@ export async function responseError(response: Response, action: string): Promise
   let detail = "";
   try {
     const bytes = await readCapped(response, 64 * 1024, "REGISTRY_ERROR", action);
-    const body = JSON.parse(new TextDecoder().decode(bytes)) as { errors?: { code?: string; message?: string }[] };
+    const body = JSON.parse(new TextDecoder().decode(bytes)) as {
+      errors?: { code?: string; message?: string }[];
+    };
     const first = body.errors?.[0];
     if (first && typeof first.code === "string") {
       registryCode = first.code;
@@ -93,7 +101,9 @@ export async function responseError(response: Response, action: string): Promise
   const code = (registryCode && REGISTRY_CODES[registryCode]) || codeForStatus(response.status);
   const advice = ADVICE[code];
   const reason = `the registry answered ${response.status}${detail ? ` (${detail})` : ""}`;
-  return new OciError(code, `Cannot ${action}: ${reason}${advice ? `; ${advice}` : ""}`, { status: response.status });
+  return new OciError(code, `Cannot ${action}: ${reason}${advice ? `; ${advice}` : ""}`, {
+    status: response.status,
+  });
 }
 
 /** Seconds or an HTTP date in `Retry-After`, as milliseconds from now. */

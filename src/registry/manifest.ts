@@ -102,14 +102,16 @@ export function parseManifest(bytes: Uint8Array, contentType = "", what = ""): M
     throw new OciError("MANIFEST_INVALID", `Cannot read manifest ${what}: it is not valid JSON`, { cause });
   }
   if (!isObject(body)) throw fail(what, "it is not a JSON object");
-  if (body.schemaVersion !== 2) throw fail(what, `schemaVersion is ${JSON.stringify(body.schemaVersion)}, not 2`);
+  if (body.schemaVersion !== 2)
+    throw fail(what, `schemaVersion is ${JSON.stringify(body.schemaVersion)}, not 2`);
   const headerType = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
   const bodyType = typeof body.mediaType === "string" ? body.mediaType : undefined;
   if (bodyType && !GENERIC_CONTENT_TYPES.has(headerType) && headerType !== bodyType) {
     throw fail(what, `its mediaType ${bodyType} disagrees with the Content-Type ${headerType}`);
   }
   let mediaType = bodyType ?? (GENERIC_CONTENT_TYPES.has(headerType) ? undefined : headerType);
-  if (mediaType === undefined) mediaType = Array.isArray(body.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  if (mediaType === undefined)
+    mediaType = Array.isArray(body.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
   if (body.artifactType !== undefined && typeof body.artifactType !== "string") {
     throw fail(what, "artifactType is not a string");
   }

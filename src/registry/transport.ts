@@ -139,7 +139,11 @@ export class Transport {
     }
     if (!response.body) return response;
     const body = withIdleTimeout(response.body, ms, action, (error) => timeout.abort(error));
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   }
 
   async #follow(url: URL, init: RequestInit): Promise<Response> {
@@ -155,19 +159,31 @@ export class Transport {
       if (!REDIRECTS.has(response.status) || !location) return response;
       discard(response);
       if (hops >= MAX_REDIRECTS) {
-        throw new OciError("REGISTRY_ERROR", `Cannot request ${url.href}: more than ${MAX_REDIRECTS} redirects`);
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot request ${url.href}: more than ${MAX_REDIRECTS} redirects`,
+        );
       }
       const next = new URL(location, current);
       if (next.protocol !== "https:" && next.protocol !== "http:") {
         throw new OciError("REGISTRY_ERROR", `Cannot follow a redirect to ${next.protocol} (${url.href})`);
       }
-      if (current.protocol === "https:" && next.protocol === "http:" && !this.#options.allowsPlainHttp(next.host)) {
-        throw new OciError("REGISTRY_ERROR", `Cannot follow a redirect from https to plain http (${next.origin})`);
+      if (
+        current.protocol === "https:" &&
+        next.protocol === "http:" &&
+        !this.#options.allowsPlainHttp(next.host)
+      ) {
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot follow a redirect from https to plain http (${next.origin})`,
+        );
       }
       const headers = new Headers(request.headers);
       if (next.origin !== current.origin) headers.delete("authorization");
       request =
-        response.status === 303 ? { ...request, method: "GET", body: null, headers } : { ...request, headers };
+        response.status === 303
+          ? { ...request, method: "GET", body: null, headers }
+          : { ...request, headers };
       current = next;
     }
   }

@@ -30,7 +30,8 @@ describe("registry client against CNCF Distribution, anonymous", () => {
   });
 
   it("streams every blob verified, with any hasher", async () => {
-    const manifest = (await createRegistryClient().getManifest(`${registry.host}/models/tiny:v1`)).manifest as ImageManifest;
+    const manifest = (await createRegistryClient().getManifest(`${registry.host}/models/tiny:v1`))
+      .manifest as ImageManifest;
     for (const createHasher of [undefined, createNodeHasher]) {
       const client = createRegistryClient(createHasher ? { createHasher } : {});
       for (const layer of manifest.layers) {
@@ -42,12 +43,15 @@ describe("registry client against CNCF Distribution, anonymous", () => {
 
   it("resumes a blob from an offset with a re-hashed prefix or saved hasher state", async () => {
     const client = createRegistryClient();
-    const layer = ((await client.getManifest(`${registry.host}/models/tiny:v1`)).manifest as ImageManifest).layers[0];
+    const layer = ((await client.getManifest(`${registry.host}/models/tiny:v1`)).manifest as ImageManifest)
+      .layers[0];
     if (!layer) throw new Error("no layer");
     const full = model.blobs.get(layer.digest) as Uint8Array;
     const offset = 1_000_003;
-    const prefix = new Blob([full.subarray(0, offset)]).stream();
-    const rest = await collect(await client.fetchBlob(`${registry.host}/models/tiny`, layer, { offset, prefix }));
+    const prefix = new Blob([full.slice(0, offset)]).stream();
+    const rest = await collect(
+      await client.fetchBlob(`${registry.host}/models/tiny`, layer, { offset, prefix }),
+    );
     expect(sameBytes(rest, full.subarray(offset))).toBe(true);
 
     const { createWasmHasher } = await import("../../src/index.js");
@@ -56,7 +60,9 @@ describe("registry client against CNCF Distribution, anonymous", () => {
     const state = first.save?.() as Uint8Array;
     const resumed = await createWasmHasher("sha256");
     resumed.load?.(state);
-    const again = await collect(await client.fetchBlob(`${registry.host}/models/tiny`, layer, { offset, hasher: resumed }));
+    const again = await collect(
+      await client.fetchBlob(`${registry.host}/models/tiny`, layer, { offset, hasher: resumed }),
+    );
     expect(sameBytes(again, full.subarray(offset))).toBe(true);
   });
 
@@ -77,16 +83,24 @@ describe("registry client against CNCF Distribution, anonymous", () => {
 
   it("resolves an index pushed by skopeo to the model manifest inside it (by config media type)", async () => {
     const image = buildManifest({
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", bytes: new TextEncoder().encode("{}") },
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        bytes: new TextEncoder().encode("{}"),
+      },
       layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", bytes: new Uint8Array(512) }],
     });
     const artifact = sampleModel({ shardSize: 100 });
-    const index = buildIndex([{ artifact: image, platform: { os: "linux", architecture: "amd64" } }, { artifact }]);
+    const index = buildIndex([
+      { artifact: image, platform: { os: "linux", architecture: "amd64" } },
+      { artifact },
+    ]);
     await pushWithSkopeo(registry, index, "models/multi", "v1");
     const result = await createRegistryClient().getManifest(`${registry.host}/models/multi:v1`);
     expect(result.digest).toBe(artifact.descriptor.digest);
     expect(result.index?.digest).toBe(index.descriptor.digest);
-    const raw = await createRegistryClient().getManifest(`${registry.host}/models/multi:v1`, { resolveIndex: false });
+    const raw = await createRegistryClient().getManifest(`${registry.host}/models/multi:v1`, {
+      resolveIndex: false,
+    });
     expect(raw.mediaType).toBe("application/vnd.oci.image.index.v1+json");
   });
 
@@ -96,6 +110,9 @@ describe("registry client against CNCF Distribution, anonymous", () => {
     expect((error as OciError).code).toBe("NOT_FOUND");
     expect((error as OciError).status).toBe(404);
     await pushWithSkopeo(registry, model, "models/tiny", "v2");
-    expect((await client.listTags(`${registry.host}/models/tiny`, { pageSize: 1 })).sort()).toEqual(["v1", "v2"]);
+    expect((await client.listTags(`${registry.host}/models/tiny`, { pageSize: 1 })).sort()).toEqual([
+      "v1",
+      "v2",
+    ]);
   });
 });

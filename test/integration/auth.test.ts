@@ -27,9 +27,13 @@ describe("token auth (RS256 JWT with x5c, Distribution's rootcertbundle)", () =>
     const blobs = await Promise.all(
       (manifest as ImageManifest).layers.map(async (l) => collect(await client.fetchBlob(ref, l))),
     );
-    blobs.forEach((b, i) => expect(sameBytes(b, model.blobs.get(layers[i]?.digest ?? "") as Uint8Array)).toBe(true));
+    for (const [i, b] of blobs.entries()) {
+      expect(sameBytes(b, model.blobs.get(layers[i]?.digest ?? "") as Uint8Array)).toBe(true);
+    }
     await collect(await client.fetchBlob(ref, layers[0] as ImageManifest["layers"][0]));
-    expect(registry.tokenRequests).toEqual([{ scopes: ["repository:public/tiny:pull"], account: null, user: null }]);
+    expect(registry.tokenRequests).toEqual([
+      { scopes: ["repository:public/tiny:pull"], account: null, user: null },
+    ]);
   });
 
   it("merges concurrent first requests onto one token request", async () => {
@@ -58,8 +62,12 @@ describe("token auth (RS256 JWT with x5c, Distribution's rootcertbundle)", () =>
   });
 
   it("reports wrong credentials as UNAUTHORIZED", async () => {
-    const client = createRegistryClient({ credentials: { [registry.host]: { username: USER.username, password: "wrong" } } });
-    const error = (await client.getManifest(`${registry.host}/private/tiny:v1`).catch((e: unknown) => e)) as OciError;
+    const client = createRegistryClient({
+      credentials: { [registry.host]: { username: USER.username, password: "wrong" } },
+    });
+    const error = (await client
+      .getManifest(`${registry.host}/private/tiny:v1`)
+      .catch((e: unknown) => e)) as OciError;
     expect(error.code).toBe("UNAUTHORIZED");
     expect(error.message).toMatch(/refused the credentials/);
   });
@@ -113,10 +121,14 @@ describe("htpasswd (Basic) auth", () => {
 
   it("reports missing and wrong credentials as UNAUTHORIZED", async () => {
     const ref = `${registry.host}/team/tiny:v1`;
-    const anonymous = (await createRegistryClient().getManifest(ref).catch((e: unknown) => e)) as OciError;
+    const anonymous = (await createRegistryClient()
+      .getManifest(ref)
+      .catch((e: unknown) => e)) as OciError;
     expect(anonymous.code).toBe("UNAUTHORIZED");
     expect(anonymous.status).toBe(401);
-    const wrong = createRegistryClient({ credentials: { [registry.host]: { username: USER.username, password: "x" } } });
+    const wrong = createRegistryClient({
+      credentials: { [registry.host]: { username: USER.username, password: "x" } },
+    });
     expect(((await wrong.getManifest(ref).catch((e: unknown) => e)) as OciError).code).toBe("UNAUTHORIZED");
   });
 });

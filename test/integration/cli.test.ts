@@ -14,7 +14,10 @@ interface Result {
   stderr: string;
 }
 
-function cli(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Result> {
+function cli(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<Result> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
@@ -28,67 +31,85 @@ function cli(args: string[], options: { stdin?: string; env?: Record<string, str
 
 const model = sampleModel({ shardSize: 4096 });
 
-describe.each<AuthMode>(["none", "htpasswd", "token"])("oci-model inspect against a registry with auth=%s", (auth) => {
-  let registry: TestRegistry;
-  let configDir: string;
-  const repository = auth === "token" ? "private/model" : "models/model";
+describe.each<AuthMode>(["none", "htpasswd", "token"])(
+  "oci-model inspect against a registry with auth=%s",
+  (auth) => {
+    let registry: TestRegistry;
+    let configDir: string;
+    const repository = auth === "token" ? "private/model" : "models/model";
 
-  beforeAll(async () => {
-    registry = await startRegistry({ auth });
-    await pushWithSkopeo(registry, model, repository, "v1");
-    configDir = await mkdtemp(join(tmpdir(), "oml-docker-config-"));
-    const authValue = Buffer.from(`${USER.username}:${USER.password}`).toString("base64");
-    await writeFile(join(configDir, "config.json"), JSON.stringify({ auths: { [registry.host]: { auth: authValue } } }));
-  });
-  afterAll(async () => {
-    await registry?.stop();
-    await rm(configDir, { recursive: true, force: true });
-  });
-
-  it("prints one JSON object with credentials from the Docker config file", async () => {
-    const result = await cli(["inspect", "--json", `${registry.host}/${repository}:v1`], {
-      env: { DOCKER_CONFIG: configDir },
+    beforeAll(async () => {
+      registry = await startRegistry({ auth });
+      await pushWithSkopeo(registry, model, repository, "v1");
+      configDir = await mkdtemp(join(tmpdir(), "oml-docker-config-"));
+      const authValue = Buffer.from(`${USER.username}:${USER.password}`).toString("base64");
+      await writeFile(
+        join(configDir, "config.json"),
+        JSON.stringify({ auths: { [registry.host]: { auth: authValue } } }),
+      );
     });
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    const summary = JSON.parse(result.stdout);
-    expect(summary).toMatchObject({
-      reference: `${registry.host}/${repository}:v1`,
-      registry: registry.host,
-      repository,
-      digest: model.descriptor.digest,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      artifactType: null,
-      format: "docker-v0.1",
+    afterAll(async () => {
+      await registry?.stop();
+      await rm(configDir, { recursive: true, force: true });
     });
-    expect(summary.layers.map((l: { path: string | null }) => l.path)).toEqual([
-      "model-00001-of-00002.safetensors",
-      "model-00002-of-00002.safetensors",
-      null,
-    ]);
-    expect(summary.layers[0].size).toBe(4096);
-  });
 
-  it("takes credentials from --username and --password-stdin", async () => {
-    const args = ["inspect", `${registry.host}/${repository}:v1`];
-    const result = await cli(auth === "none" ? args : [...args, "--username", USER.username, "--password-stdin"], {
-      stdin: `${USER.password}\n`,
+    it("prints one JSON object with credentials from the Docker config file", async () => {
+      const result = await cli(["inspect", "--json", `${registry.host}/${repository}:v1`], {
+        env: { DOCKER_CONFIG: configDir },
+      });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const summary = JSON.parse(result.stdout);
+      expect(summary).toMatchObject({
+        reference: `${registry.host}/${repository}:v1`,
+        registry: registry.host,
+        repository,
+        digest: model.descriptor.digest,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: null,
+        format: "docker-v0.1",
+      });
+      expect(summary.layers.map((l: { path: string | null }) => l.path)).toEqual([
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        null,
+      ]);
+      expect(summary.layers[0].size).toBe(4096);
     });
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain(model.descriptor.digest);
-    expect(result.stdout).toContain("docker-v0.1");
-  });
 
-  it.skipIf(auth === "none")("exits 1 with UNAUTHORIZED on stderr for wrong credentials", async () => {
-    const result = await cli(
-      ["inspect", `${registry.host}/${repository}:v1`, "--username", USER.username, "--password-stdin"],
-      { stdin: "wrong\n" },
+    it("takes credentials from --username and --password-stdin", async () => {
+      const args = ["inspect", `${registry.host}/${repository}:v1`];
+      const result = await cli(
+        auth === "none" ? args : [...args, "--username", USER.username, "--password-stdin"],
+        {
+          stdin: `${USER.password}\n`,
+        },
+      );
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(model.descriptor.digest);
+      expect(result.stdout).toContain("docker-v0.1");
+    });
+
+    it(
+      auth === "none"
+        ? "ignores credentials nobody asked for"
+        : "exits 1 with UNAUTHORIZED for wrong credentials",
+      async () => {
+        const result = await cli(
+          ["inspect", `${registry.host}/${repository}:v1`, "--username", USER.username, "--password-stdin"],
+          { stdin: "wrong\n" },
+        );
+        if (auth === "none") {
+          expect(result.code).toBe(0);
+          return;
+        }
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr).toMatch(/UNAUTHORIZED/);
+      },
     );
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe("");
-    expect(result.stderr).toMatch(/UNAUTHORIZED/);
-  });
-});
+  },
+);
 
 describe("oci-model usage errors", () => {
   it("exits 1 with INVALID_REFERENCE for a malformed reference", async () => {
@@ -101,5 +122,11 @@ describe("oci-model usage errors", () => {
     const result = await cli(["inspect", "127.0.0.1:9/x/y:v1", "--timeout", "5"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/NETWORK/);
+  });
+
+  it("exits 1 with INVALID_ARGUMENT for --username without --password-stdin", async () => {
+    const result = await cli(["inspect", "127.0.0.1:9/x/y:v1", "--username", "u"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/INVALID_ARGUMENT.*--password-stdin/);
   });
 });

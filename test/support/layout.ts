@@ -24,8 +24,17 @@ export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
-export function describe(bytes: Uint8Array, mediaType: string, annotations?: Record<string, string>): Descriptor {
-  return { mediaType, digest: sha256(bytes), size: bytes.byteLength, ...(annotations ? { annotations } : {}) };
+export function describe(
+  bytes: Uint8Array,
+  mediaType: string,
+  annotations?: Record<string, string>,
+): Descriptor {
+  return {
+    mediaType,
+    digest: sha256(bytes),
+    size: bytes.byteLength,
+    ...(annotations ? { annotations } : {}),
+  };
 }
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
@@ -87,7 +96,10 @@ export function sampleModel(options: { shardSize?: number; artifactType?: string
   return buildManifest({
     config: {
       mediaType: "application/vnd.docker.ai.model.config.v0.1+json",
-      bytes: json({ config: { format: "safetensors", parameters: "tiny" }, descriptor: { created: "2026-01-01T00:00:00Z" } }),
+      bytes: json({
+        config: { format: "safetensors", parameters: "tiny" },
+        descriptor: { created: "2026-01-01T00:00:00Z" },
+      }),
     },
     layers: [
       { mediaType: "application/vnd.docker.ai.safetensors", bytes: randomBytes(size) },
@@ -113,7 +125,12 @@ export async function writeLayout(dir: string, tag: string, artifact: Artifact):
  * Pushes an artifact with skopeo (an independent client) from an OCI layout:
  * `skopeo copy [--all] oci:DIR:TAG docker://HOST/REPO:TAG`.
  */
-export async function pushWithSkopeo(registry: TestRegistry, artifact: Artifact, repository: string, tag: string) {
+export async function pushWithSkopeo(
+  registry: TestRegistry,
+  artifact: Artifact,
+  repository: string,
+  tag: string,
+) {
   const dir = await mkdtemp(join(tmpdir(), "oml-layout-"));
   try {
     await writeLayout(dir, tag, artifact);
@@ -136,5 +153,7 @@ export async function pushWithSkopeo(registry: TestRegistry, artifact: Artifact,
 
 /** Byte equality without vitest's slow element-wise diff of large arrays. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
 }

@@ -12,13 +12,20 @@ export function freePort(): Promise<number> {
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
 
 /** Polls `url` until it answers (any HTTP status) or `ms` pass. */
-export async function waitForHttp(url: string, child: ChildProcess, log: () => string, ms = 15_000): Promise<void> {
+export async function waitForHttp(
+  url: string,
+  child: ChildProcess,
+  log: () => string,
+  ms = 15_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}:\n${log()}`);

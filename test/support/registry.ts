@@ -65,8 +65,19 @@ async function makeCertificate(dir: string): Promise<{ key: string; certDer: str
   const keyPath = join(dir, "token.key");
   const certPath = join(dir, "token.pem");
   await run("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certPath,
-    "-days", "2", "-subj", "/CN=oci-model-loader test token issuer",
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    keyPath,
+    "-out",
+    certPath,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=oci-model-loader test token issuer",
   ]);
   const pem = await readFile(certPath, "utf8");
   const certDer = pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, "");
@@ -100,7 +111,9 @@ async function startTokenServer(dir: string, expiresIn: number) {
     const access = scopes.flatMap((scope) => {
       const [type, name = "", actions = ""] = scope.split(":");
       if (type !== "repository") return [];
-      const granted = actions.split(",").filter((a) => user !== null || (a === "pull" && name.startsWith("public/")));
+      const granted = actions
+        .split(",")
+        .filter((a) => user !== null || (a === "pull" && name.startsWith("public/")));
       return granted.length ? [{ type, name, actions: granted }] : [];
     });
     const now = Math.floor(Date.now() / 1000);
@@ -119,9 +132,14 @@ async function startTokenServer(dir: string, expiresIn: number) {
     );
     const signature = base64url(sign("sha256", Buffer.from(`${head}.${claims}`), key));
     const token = `${head}.${claims}.${signature}`;
-    res
-      .writeHead(200, { "content-type": "application/json" })
-      .end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }));
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        token,
+        access_token: token,
+        expires_in: expiresIn,
+        issued_at: new Date().toISOString(),
+      }),
+    );
   });
   const port = await freePort();
   await listen(server, port);

@@ -51,12 +51,15 @@ export async function inspectCommand(args: string[], io: CliIo): Promise<number>
     io.stdout(`${INSPECT_USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new OciError("INVALID_ARGUMENT", `Cannot inspect: give one reference\n${INSPECT_USAGE}`);
+  if (positionals.length !== 1)
+    throw new OciError("INVALID_ARGUMENT", `Cannot inspect: give one reference\n${INSPECT_USAGE}`);
   const ref = parseReference(positionals[0] as string);
   const summary = await inspectModel(ref, await clientOptions(values, ref.registry, io));
   if (values.json) {
     const { reference, registry, repository, digest, mediaType, artifactType, format, layers } = summary;
-    io.stdout(`${JSON.stringify({ reference, registry, repository, digest, mediaType, artifactType, format, layers })}\n`);
+    io.stdout(
+      `${JSON.stringify({ reference, registry, repository, digest, mediaType, artifactType, format, layers })}\n`,
+    );
   } else {
     io.stdout(formatSummary(summary));
   }

@@ -30,10 +30,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (isOciError(error)) {
       io.stderr(`oci-model ${name}: ${error.code}: ${error.message}\n`);
-    } else if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
-      io.stderr(`oci-model ${name}: INVALID_ARGUMENT: ${error.message}\n${name === "inspect" ? INSPECT_USAGE : USAGE}\n`);
+    } else if (
+      error instanceof TypeError &&
+      "code" in error &&
+      String(error.code).startsWith("ERR_PARSE_ARGS")
+    ) {
+      io.stderr(
+        `oci-model ${name}: INVALID_ARGUMENT: ${error.message}\n${name === "inspect" ? INSPECT_USAGE : USAGE}\n`,
+      );
     } else {
-      io.stderr(`oci-model ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      io.stderr(
+        `oci-model ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
     }
     return 1;
   }

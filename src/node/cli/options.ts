@@ -29,11 +29,18 @@ export interface CliIo {
  * Client options from the flags: credentials from `--username` + `--password-stdin` for the named
  * registry, else from the Docker config file; `node:crypto` hashing.
  */
-export async function clientOptions(flags: RegistryFlags, registry: string, io: CliIo): Promise<RegistryClientOptions> {
+export async function clientOptions(
+  flags: RegistryFlags,
+  registry: string,
+  io: CliIo,
+): Promise<RegistryClientOptions> {
   let credential: Credential | undefined;
   if (flags.username !== undefined) {
     if (!flags["password-stdin"]) {
-      throw new OciError("INVALID_ARGUMENT", "Cannot log in: --username needs --password-stdin (pipe the password in)");
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        "Cannot log in: --username needs --password-stdin (pipe the password in)",
+      );
     }
     const password = (await io.readStdin()).replace(/\r?\n$/, "");
     credential = { username: flags.username, password };
@@ -46,7 +53,8 @@ export async function clientOptions(flags: RegistryFlags, registry: string, io: 
   if (flags["plain-http"]) options.plainHttp = true;
   if (flags.timeout !== undefined) {
     const seconds = Number(flags.timeout);
-    if (!(seconds > 0)) throw new OciError("INVALID_ARGUMENT", `Cannot use --timeout ${flags.timeout}: give seconds > 0`);
+    if (!(seconds > 0))
+      throw new OciError("INVALID_ARGUMENT", `Cannot use --timeout ${flags.timeout}: give seconds > 0`);
     options.timeout = seconds * 1000;
   }
   return options;

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure the real components the tests start are installed:
+#   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl.
+# As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
+set -euo pipefail
+
+declare -A package_of=(
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [htpasswd]=apache2-utils
+  [openssl]=openssl
+)
+
+missing=()
+for tool in "${!package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${missing[*]} (Debian packages)" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+
+cat >&2 <<MSG
+setup: the tests need these Debian packages, which are not installed: ${missing[*]}
+Install them with:
+  sudo apt-get install -y ${missing[*]}
+(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd and openssl on PATH.)
+MSG
+exit 1

@@ -1,0 +1,347 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  createRegistryClient,
+  MediaType,
+  type OciError,
+  type RegistryClientOptions,
+} from "../../src/index.js";
+
+type Handler = (request: Request, n: number) => Response | Promise<Response>;
+
+/** An in-memory registry double: records requests; `handler` answers them. */
+function fake(handler: Handler) {
+  const requests: Request[] = [];
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    requests.push(request);
+    return handler(request, requests.length);
+  }) as typeof globalThis.fetch;
+  return { requests, fetch };
+}
+
+function client(handler: Handler, options: RegistryClientOptions = {}) {
+  const f = fake(handler);
+  return { ...f, client: createRegistryClient({ fetch: f.fetch, retries: 2, ...options }) };
+}
+
+const sha = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+const manifestBody = JSON.stringify({
+  schemaVersion: 2,
+  mediaType: MediaType.OciManifest,
+  config: { mediaType: "application/vnd.docker.ai.model.config.v0.1+json", digest: sha("c"), size: 1 },
+  layers: [],
+});
+const manifestResponse = (body = manifestBody, headers: Record<string, string> = {}) =>
+  new Response(body, { headers: { "content-type": MediaType.OciManifest, ...headers } });
+
+async function failure(promise: Promise<unknown>): Promise<OciError> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as OciError;
+  }
+  throw new Error("it succeeded");
+}
+
+const REF = "registry.test/ns/model:v1";
+
+describe("registry client retries and timeouts", () => {
+  it("retries 503 and 429 (honouring Retry-After) and then succeeds", async () => {
+    const { client: c, requests } = client((_, n) =>
+      n === 1
+        ? new Response("", { status: 503 })
+        : n === 2
+          ? new Response("", { status: 429, headers: { "retry-after": "0" } })
+          : manifestResponse(),
+    );
+    expect((await c.getManifest(REF)).digest).toBe(sha(manifestBody));
+    expect(requests).toHaveLength(3);
+  });
+
+  it("gives up after the retry budget with the registry's error", async () => {
+    const body = JSON.stringify({ errors: [{ code: "TOOMANYREQUESTS", message: "slow down" }] });
+    const { client: c, requests } = client(
+      () => new Response(body, { status: 429, headers: { "retry-after": "0" } }),
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("RATE_LIMITED");
+    expect(error.status).toBe(429);
+    expect(error.message).toMatch(/slow down/);
+    expect(requests).toHaveLength(3);
+  });
+
+  it("does not wait for a Retry-After beyond a minute", async () => {
+    const { client: c, requests } = client(
+      () => new Response("", { status: 429, headers: { "retry-after": "3600" } }),
+    );
+    expect((await failure(c.getManifest(REF))).code).toBe("RATE_LIMITED");
+    expect(requests).toHaveLength(1);
+  });
+
+  it("retries network errors, then reports NETWORK", async () => {
+    const { client: c, requests } = client(() => {
+      throw new TypeError("fetch failed", { cause: new Error("ECONNRESET") });
+    });
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("NETWORK");
+    expect(error.message).toMatch(/ECONNRESET/);
+    expect(requests).toHaveLength(3);
+  });
+
+  it("never retries a POST", async () => {
+    const { client: c, requests } = client(() => new Response("", { status: 503 }));
+    expect((await failure(c.mountBlob(REF, "other/repo", { digest: sha("x") }))).code).toBe("REGISTRY_ERROR");
+    expect(requests).toHaveLength(1);
+  });
+
+  it("times out a body that stalls, with TIMEOUT", async () => {
+    const blob = new Uint8Array(100);
+    const { client: c } = client(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(blob.subarray(0, 10));
+            },
+          }),
+          { headers: { "content-length": "100" } },
+        ),
+      { timeout: 100 },
+    );
+    const stream = await c.fetchBlob(REF, { digest: sha(blob), size: 100 });
+    expect((await failure(new Response(stream).arrayBuffer())).code).toBe("TIMEOUT");
+  });
+
+  it("stops with ABORTED when the caller aborts", async () => {
+    const controller = new AbortController();
+    const { client: c } = client(
+      (request) =>
+        new Promise((_, reject) => {
+          if (request.signal.aborted) reject(request.signal.reason);
+          request.signal.addEventListener("abort", () => reject(request.signal.reason));
+        }),
+    );
+    const pending = c.getManifest(REF, { signal: controller.signal });
+    controller.abort();
+    expect((await failure(pending)).code).toBe("ABORTED");
+  });
+});
+
+describe("manifest verification", () => {
+  it("refuses a manifest that declares more than 4 MiB without reading it", async () => {
+    let pulled = 0;
+    const body = new ReadableStream({
+      pull(c) {
+        pulled++;
+        c.enqueue(new Uint8Array(1024));
+      },
+    });
+    const { client: c } = client(
+      () => new Response(body, { headers: { "content-length": String(5 * 1024 * 1024) } }),
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("MANIFEST_INVALID");
+    expect(pulled).toBeLessThan(5);
+  });
+
+  it("stops reading a manifest stream at 4 MiB when no length is declared", async () => {
+    let sent = 0;
+    const body = new ReadableStream({
+      pull(c) {
+        sent += 65536;
+        c.enqueue(new Uint8Array(65536));
+      },
+    });
+    const { client: c } = client(() => new Response(body));
+    expect((await failure(c.getManifest(REF))).code).toBe("MANIFEST_INVALID");
+    expect(sent).toBeLessThan(5 * 1024 * 1024);
+  });
+
+  it("refuses bytes that do not match Docker-Content-Digest", async () => {
+    const { client: c } = client(() =>
+      manifestResponse(manifestBody, { "docker-content-digest": sha("other") }),
+    );
+    expect((await failure(c.getManifest(REF))).code).toBe("DIGEST_MISMATCH");
+  });
+
+  it("refuses bytes that do not match the digest in the reference", async () => {
+    const { client: c } = client(() => manifestResponse());
+    expect((await failure(c.getManifest(`registry.test/ns/model@${sha("x")}`))).code).toBe("DIGEST_MISMATCH");
+  });
+
+  it("refuses an index that refers back to itself", async () => {
+    const childDigest = sha("child");
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [{ mediaType: MediaType.OciIndex, digest: childDigest, size: 1 }],
+    });
+    const child = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [{ mediaType: MediaType.OciIndex, digest: sha(index), size: 1 }],
+    });
+    const { client: c } = client((request) => {
+      const body =
+        request.url.endsWith(sha(index)) || request.url.endsWith(":v1") || request.url.endsWith("/v1")
+          ? index
+          : child;
+      return new Response(body, { headers: { "content-type": MediaType.OciIndex } });
+    });
+    // The child's digest in the index is a lie: the client notices that first.
+    expect((await failure(c.getManifest(REF))).code).toBe("DIGEST_MISMATCH");
+  });
+
+  it("picks the index entry whose artifactType is a model", async () => {
+    const model = manifestBody;
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [
+        {
+          mediaType: MediaType.OciManifest,
+          digest: sha("image"),
+          size: 1,
+          platform: { os: "linux", architecture: "amd64" },
+        },
+        {
+          mediaType: MediaType.OciManifest,
+          digest: sha(model),
+          size: model.length,
+          artifactType: "application/vnd.cncf.model.manifest.v1+json",
+        },
+      ],
+    });
+    const { client: c, requests } = client((request) =>
+      request.url.endsWith(sha(model))
+        ? manifestResponse(model)
+        : new Response(index, { headers: { "content-type": MediaType.OciIndex } }),
+    );
+    const result = await c.getManifest(REF);
+    expect(result.digest).toBe(sha(model));
+    expect(result.index?.digest).toBe(sha(index));
+    expect(requests).toHaveLength(2);
+  });
+});
+
+describe("blobs", () => {
+  const blob = new TextEncoder().encode("0123456789abcdef");
+
+  it("fails at once with SIZE_MISMATCH when Content-Length disagrees with the descriptor", async () => {
+    const { client: c } = client(() => new Response(blob, { headers: { "content-length": "16" } }));
+    expect((await failure(c.fetchBlob(REF, { digest: sha(blob), size: 10 }))).code).toBe("SIZE_MISMATCH");
+  });
+
+  it("resumes with Range and skips the prefix when a server ignores Range", async () => {
+    const { client: c, requests } = client(() => new Response(blob));
+    const stream = await c.fetchBlob(
+      REF,
+      { digest: sha(blob), size: 16 },
+      { offset: 6, prefix: new Blob([blob.subarray(0, 6)]).stream() },
+    );
+    expect(new TextDecoder().decode(await new Response(stream).arrayBuffer())).toBe("6789abcdef");
+    expect(requests[0]?.headers.get("range")).toBe("bytes=6-");
+  });
+
+  it("uses a 206 answer as is", async () => {
+    const { client: c } = client(
+      () => new Response(blob.subarray(6), { status: 206, headers: { "content-range": "bytes 6-15/16" } }),
+    );
+    const stream = await c.fetchBlob(
+      REF,
+      { digest: sha(blob), size: 16 },
+      { offset: 6, prefix: new Blob([blob.subarray(0, 6)]).stream() },
+    );
+    expect(new TextDecoder().decode(await new Response(stream).arrayBuffer())).toBe("6789abcdef");
+  });
+
+  it("maps a registry error body to a stable code", async () => {
+    const body = JSON.stringify({
+      errors: [{ code: "DENIED", message: "requested access to the resource is denied" }],
+    });
+    const { client: c } = client(() => new Response(body, { status: 403 }));
+    const error = await failure(c.fetchBlob(REF, { digest: sha(blob), size: 16 }));
+    expect(error.code).toBe("DENIED");
+    expect(error.message).toMatch(/^Cannot fetch blob .*requested access to the resource is denied/);
+  });
+});
+
+describe("auth and redirects", () => {
+  it("refuses a plain-http token realm for an https registry", async () => {
+    const { client: c } = client(
+      () =>
+        new Response("", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="http://evil.test/token"' },
+        }),
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/not https/);
+  });
+
+  it.each([
+    ["not JSON", "<html>", /not JSON/],
+    ["without a token", "{}", /holds no token/],
+  ])("refuses a token response %s with UNAUTHORIZED", async (_, tokenBody, reason) => {
+    const { client: c } = client((request) =>
+      request.url.startsWith("https://auth.test/")
+        ? new Response(tokenBody)
+        : new Response("", {
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="https://auth.test/token",service="s"' },
+          }),
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("UNAUTHORIZED");
+    expect(error.message).toMatch(reason);
+  });
+
+  it("sends Basic credentials after a Basic challenge, and only to the registry", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        if (request.url.startsWith("https://cdn.test/")) return new Response("blob");
+        if (!request.headers.get("authorization")) {
+          return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        }
+        return new Response("", { status: 307, headers: { location: "https://cdn.test/blob" } });
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } } },
+    );
+    const blob = new TextEncoder().encode("blob");
+    await new Response(await c.fetchBlob(REF, { digest: sha(blob), size: 4 })).arrayBuffer();
+    expect(requests.map((r) => [new URL(r.url).host, r.headers.get("authorization")])).toEqual([
+      ["registry.test", null],
+      ["registry.test", `Basic ${btoa("u:p")}`],
+      ["cdn.test", null],
+    ]);
+  });
+
+  it("refuses to follow a redirect from https to plain http", async () => {
+    const { client: c } = client(
+      () => new Response("", { status: 302, headers: { location: "http://cdn.test/blob" } }),
+    );
+    expect((await failure(c.fetchBlob(REF, { digest: sha("b"), size: 1 }))).message).toMatch(
+      /https to plain http/,
+    );
+  });
+
+  it("follows Link pagination for tags but never to another origin", async () => {
+    const { client: c } = client((request) => {
+      const url = new URL(request.url);
+      if (url.searchParams.get("last") === "b") {
+        return Response.json(
+          { tags: ["c"] },
+          { headers: { link: '<https://elsewhere.test/v2/x/tags/list?last=c>; rel="next"' } },
+        );
+      }
+      return Response.json(
+        { tags: ["a", "b"] },
+        { headers: { link: '</v2/ns/model/tags/list?n=2&last=b>; rel="next"' } },
+      );
+    });
+    const error = await failure(c.listTags(REF));
+    expect(error.message).toMatch(/another origin/);
+  });
+});
