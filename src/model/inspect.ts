@@ -1,8 +1,5 @@
-import { OciError } from "../errors.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import type { ImageManifest } from "../registry/manifest.js";
-import { isIndex } from "../registry/manifest.js";
 import { detectFormat, layerPaths, type ModelFormat } from "./format.js";
 
 /** What `inspectModel` tells about a model, without downloading any layer. */
@@ -44,10 +41,7 @@ export async function inspectModel(
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const client = options.client ?? createRegistryClient(options);
   const result = await client.getManifest(ref, options.signal ? { signal: options.signal } : {});
-  if (isIndex(result.manifest)) {
-    throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot inspect ${ref}: the index holds no manifest`);
-  }
-  const manifest: ImageManifest = result.manifest;
+  const manifest = result.manifest;
   const paths = layerPaths(manifest);
   return {
     reference: ref.toString(),

@@ -61,12 +61,12 @@ export interface GetManifestOptions extends RequestOptions {
 }
 
 /** A manifest fetched and verified against its digest. */
-export interface ManifestResult {
+export interface ManifestResult<M extends Manifest = Manifest> {
   /** The reference, pinned to the manifest's digest. */
   reference: Reference;
   digest: string;
   mediaType: string;
-  manifest: Manifest;
+  manifest: M;
   /** The exact bytes that hash to `digest`. */
   bytes: Uint8Array;
   /** The index this manifest was chosen from, when the reference named an index. */
@@ -199,6 +199,11 @@ export class RegistryClient {
    * reference's digest and the registry's `Docker-Content-Digest`, and resolves an index to one
    * manifest (a model artifact first, else the configured platform, else the first entry).
    */
+  getManifest(
+    reference: RepositoryRef,
+    options?: GetManifestOptions & { resolveIndex?: true },
+  ): Promise<ManifestResult<ImageManifest>>;
+  getManifest(reference: RepositoryRef, options: GetManifestOptions): Promise<ManifestResult>;
   async getManifest(reference: RepositoryRef, options: GetManifestOptions = {}): Promise<ManifestResult> {
     const ref = toRepository(reference);
     const result = await this.#fetchManifest(ref, manifestReference(ref), options.signal);
@@ -244,7 +249,7 @@ export class RegistryClient {
     signal: AbortSignal | undefined,
     seen: Set<string>,
     depth: number,
-  ): Promise<ManifestResult> {
+  ): Promise<ManifestResult<ImageManifest>> {
     const entries = (index.manifest as ImageIndex).manifests;
     const what = `index ${ref.registry}/${ref.repository}@${index.digest}`;
     if (entries.length === 0)
@@ -254,7 +259,7 @@ export class RegistryClient {
       entries.find((d) => isModelMediaType(d.artifactType)) ??
       (platform ? entries.find((d) => matchesPlatform(d.platform, platform)) : undefined);
     const candidates = chosen ? [chosen] : entries.slice(0, INDEX_PROBE_LIMIT);
-    let first: ManifestResult | undefined;
+    let first: ManifestResult<ImageManifest> | undefined;
     for (const descriptor of candidates) {
       if (seen.has(descriptor.digest)) {
         throw new OciError(
@@ -278,15 +283,16 @@ export class RegistryClient {
           depth + 1,
         );
       }
-      const resolved: ManifestResult = {
+      const m = child.manifest as ImageManifest;
+      const resolved: ManifestResult<ImageManifest> = {
         ...child,
+        manifest: m,
         index: { digest: index.digest, mediaType: index.mediaType, manifest: index.manifest as ImageIndex },
       };
-      const m = child.manifest as ImageManifest;
       if (chosen || isModelMediaType(m.artifactType) || isModelMediaType(m.config.mediaType)) return resolved;
       first ??= resolved;
     }
-    return first as ManifestResult;
+    return first as ManifestResult<ImageManifest>;
   }
 
   /** Asks whether a manifest exists and returns its descriptor, without downloading it; undefined when absent. */

@@ -25,7 +25,7 @@ describe("token auth (RS256 JWT with x5c, Distribution's rootcertbundle)", () =>
     const ref = `${registry.host}/public/tiny:v1`;
     const { manifest } = await client.getManifest(ref);
     const blobs = await Promise.all(
-      (manifest as ImageManifest).layers.map(async (l) => collect(await client.fetchBlob(ref, l))),
+      manifest.layers.map(async (l) => collect(await client.fetchBlob(ref, l))),
     );
     for (const [i, b] of blobs.entries()) {
       expect(sameBytes(b, model.blobs.get(layers[i]?.digest ?? "") as Uint8Array)).toBe(true);
@@ -112,7 +112,7 @@ describe("htpasswd (Basic) auth", () => {
     const client = createRegistryClient({ credentials: { [registry.host]: USER } });
     const ref = `${registry.host}/team/tiny:v1`;
     const { manifest } = await client.getManifest(ref);
-    const layer = (manifest as ImageManifest).layers[0] as ImageManifest["layers"][0];
+    const layer = manifest.layers[0] as ImageManifest["layers"][0];
     const bytes = await collect(await client.fetchBlob(ref, layer));
     expect(sameBytes(bytes, model.blobs.get(layer.digest) as Uint8Array)).toBe(true);
     expect(registry.blobRequests.length).toBeGreaterThan(0);
