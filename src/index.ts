@@ -33,3 +33,4 @@ export type { Credential, CredentialProvider } from "./registry/credentials.js";
 export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./registry/manifest.js";
 export { parseManifest } from "./registry/manifest.js";
 export { MANIFEST_ACCEPT, MediaType } from "./registry/media-types.js";
+export type { ProxyOption } from "./registry/proxy-url.js";

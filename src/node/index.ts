@@ -1,3 +1,5 @@
 // oci-model-loader/node: Node-only pieces (node:crypto hasher, Docker config credentials).
 export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
 export { createNodeHasher } from "./hasher.js";
+export type { RunningServer, ServeRegistryProxyOptions } from "./proxy-server.js";
+export { serveRegistryProxy } from "./proxy-server.js";

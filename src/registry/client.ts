@@ -12,6 +12,7 @@ import {
   withDigest,
 } from "../reference.js";
 import type { CredentialProvider } from "./credentials.js";
+import { isLoopbackHost } from "./hosts.js";
 import { concatBytes, discard, readCapped, responseError } from "./http.js";
 import {
   type Descriptor,
@@ -24,6 +25,7 @@ import {
   parseManifest,
 } from "./manifest.js";
 import { MANIFEST_ACCEPT } from "./media-types.js";
+import type { ProxyOption } from "./proxy-url.js";
 import { type RegistryRequest, Transport } from "./transport.js";
 
 export interface RegistryClientOptions {
@@ -46,6 +48,12 @@ export interface RegistryClientOptions {
   platform?: Partial<Platform>;
   /** Clock for token expiry (ms since the epoch). Default `Date.now`. */
   now?: () => number;
+  /**
+   * A CORS proxy for browsers (`oci-model-loader/proxy`): its base URL, so that
+   * `https://host/path` is fetched as `<proxy>/host/path` — registry, token realm and redirects
+   * alike — or a function mapping each URL.
+   */
+  proxy?: ProxyOption;
 }
 
 /** A repository: a parsed reference or a reference string (its tag or digest is ignored). */
@@ -94,12 +102,6 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const MAX_TAG_PAGES = 10_000;
 const MAX_INDEX_DEPTH = 2;
 const INDEX_PROBE_LIMIT = 16;
-
-/** True for `localhost`, `127.0.0.0/8` and `[::1]`, with or without a port. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
-  return name === "localhost" || name === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
-}
 
 function toRepository(repository: RepositoryRef): Reference {
   return typeof repository === "string" ? parseReference(repository) : repository;
@@ -167,6 +169,7 @@ export class RegistryClient {
       timeoutMs: options.timeout ?? 30_000,
       now: options.now ?? Date.now,
       allowsPlainHttp: (host) => this.#allowsPlainHttp(host),
+      proxy: options.proxy,
     });
   }
 

@@ -2,6 +2,7 @@ import { abortError, asOciError, OciError, throwIfAborted } from "../errors.js";
 import { Authenticator } from "./auth.js";
 import type { CredentialProvider } from "./credentials.js";
 import { discard, retryAfterMs, withIdleTimeout } from "./http.js";
+import { applyProxy, fromProxyPath, type ProxyOption } from "./proxy-url.js";
 
 export interface TransportOptions {
   fetch: typeof fetch;
@@ -12,6 +13,8 @@ export interface TransportOptions {
   timeoutMs: number;
   now: () => number;
   allowsPlainHttp: (host: string) => boolean;
+  /** A CORS proxy every request goes through (see `proxy-url.ts`). */
+  proxy?: ProxyOption | undefined;
 }
 
 /** One request to a registry. */
@@ -146,14 +149,21 @@ export class Transport {
     });
   }
 
+  #unproxied(url: URL): URL {
+    return unproxy(this.#options.proxy, url, (host) =>
+      this.#options.allowsPlainHttp(host) ? "http:" : "https:",
+    );
+  }
+
   async #follow(url: URL, init: RequestInit): Promise<Response> {
     let current = url;
     let request = init;
     for (let hops = 0; ; hops++) {
-      const response = await this.#options.fetch(current, { ...request, redirect: this.#redirect });
+      const sent = applyProxy(this.#options.proxy, current);
+      const response = await this.#options.fetch(sent, { ...request, redirect: this.#redirect });
       if (response.type === "opaqueredirect") {
         this.#redirect = "follow";
-        return this.#options.fetch(current, { ...request, redirect: "follow" });
+        return this.#options.fetch(sent, { ...request, redirect: "follow" });
       }
       const location = response.headers.get("location");
       if (!REDIRECTS.has(response.status) || !location) return response;
@@ -164,7 +174,7 @@ export class Transport {
           `Cannot request ${url.href}: more than ${MAX_REDIRECTS} redirects`,
         );
       }
-      const next = new URL(location, current);
+      const next = this.#unproxied(new URL(location, sent));
       if (next.protocol !== "https:" && next.protocol !== "http:") {
         throw new OciError("REGISTRY_ERROR", `Cannot follow a redirect to ${next.protocol} (${url.href})`);
       }
@@ -187,6 +197,15 @@ export class Transport {
       current = next;
     }
   }
+}
+
+/** The URL a proxied location stands for, so origin checks see the real hosts. */
+function unproxy(proxy: ProxyOption | undefined, url: URL, scheme: (host: string) => string): URL {
+  if (typeof proxy !== "string") return url;
+  const base = proxy.endsWith("/") ? proxy : `${proxy}/`;
+  if (!url.href.startsWith(base)) return url;
+  const target = fromProxyPath(`/${url.href.slice(base.length)}`);
+  return target ? new URL(`${scheme(target.host)}//${target.host}${target.path}`) : url;
 }
 
 function resendable(body: BodyInit | null | undefined): boolean {

@@ -2,13 +2,14 @@ import { parseArgs } from "node:util";
 import { inspectModel, type ModelSummary, OciError, parseReference } from "../../index.js";
 import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
 
-export const INSPECT_USAGE = `Usage: oci-model inspect <reference> [--json] [--plain-http] [--username U --password-stdin] [--timeout S]
+export const INSPECT_USAGE = `Usage: oci-model inspect <reference> [--json] [--plain-http] [--username U --password-stdin] [--timeout S] [--proxy URL]
 
 Fetches and verifies a model's manifest and lists its layers. Nothing is downloaded but the manifest.
   --json            print one JSON object on stdout and nothing else
   --plain-http      use http instead of https (loopback registries always use http)
   --username U      log in as U; the password is read from stdin (--password-stdin)
   --timeout S       idle timeout in seconds (default 30)
+  --proxy URL       go through an oci-model-loader registry proxy (oci-model proxy, or the edge worker)
 Credentials otherwise come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.`;
 
 function formatSize(bytes: number): string {

@@ -9,6 +9,7 @@ export const REGISTRY_FLAGS = {
   username: { type: "string", short: "u" },
   "password-stdin": { type: "boolean" },
   timeout: { type: "string" },
+  proxy: { type: "string" },
 } as const;
 
 export interface RegistryFlags {
@@ -16,6 +17,7 @@ export interface RegistryFlags {
   username?: string;
   "password-stdin"?: boolean;
   timeout?: string;
+  proxy?: string;
 }
 
 export interface CliIo {
@@ -51,6 +53,7 @@ export async function clientOptions(
     host === registry && credential ? credential : readDockerCredential(host, dockerConfigFile(io.env));
   const options: RegistryClientOptions = { credentials, createHasher: createNodeHasher };
   if (flags["plain-http"]) options.plainHttp = true;
+  if (flags.proxy !== undefined) options.proxy = flags.proxy;
   if (flags.timeout !== undefined) {
     const seconds = Number(flags.timeout);
     if (!(seconds > 0))

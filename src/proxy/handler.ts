@@ -1,0 +1,292 @@
+import type { CreateHasher } from "../digest/hasher.js";
+import { parseChallenges } from "../registry/challenge.js";
+import { hostName, isLoopbackHost, isPrivateHost } from "../registry/hosts.js";
+import { fromProxyPath } from "../registry/proxy-url.js";
+import { BlobCache, blobDigest, type CacheLike } from "./blob-cache.js";
+import { addCorsHeaders, allowedOrigin, preflight } from "./cors.js";
+import { expandAllowList } from "./hosts.js";
+
+export interface RegistryProxyOptions {
+  /**
+   * Upstream hosts (`host` or `host:port`) and presets (`dockerhub`, `ghcr`, `quay`, `gcr`, `mcr`,
+   * `nvcr`, `ecr-public`). Nothing else is ever contacted, except the token realm a listed registry
+   * names in its challenge (for a while) and the targets of its blob redirects (never private ones).
+   */
+  allow: readonly string[];
+  /** Origins allowed to call the proxy from a page. Default `"*"` (no cookies are ever involved). */
+  origins?: "*" | readonly string[];
+  /** Upstream hosts to reach over plain http (loopback hosts always are). */
+  plainHttp?: readonly string[];
+  /** The proxy's public base URL, when it differs from what requests arrive on (behind another proxy). */
+  publicUrl?: string;
+  /** Blob cache (Workers `caches.default`, any Cache API object): verified blobs by digest, shared by all callers. */
+  cache?: CacheLike;
+  /** Largest blob to cache, in bytes. Default 512 MiB (the Workers cache's object limit). */
+  cacheMaxBytes?: number;
+  /** Hash for verifying blobs before caching (default: feature-detected; `crypto.DigestStream` on Workers). */
+  createHasher?: CreateHasher;
+  /** The fetch used upstream. */
+  fetch?: typeof fetch;
+  /** How long a realm named in a challenge stays reachable, in ms. Default 10 minutes. */
+  realmTtlMs?: number;
+  /** Clock, for realm expiry. */
+  now?: () => number;
+}
+
+/** Lets the handler finish work (caching) after the response went out (Workers `ExecutionContext`). */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export type RegistryProxy = (request: Request, context?: WaitUntil) => Promise<Response>;
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+/** Request headers passed upstream; everything else (cookies, origin, forwarding headers) stays here. */
+const FORWARD_REQUEST = [
+  "accept",
+  "authorization",
+  "range",
+  "content-type",
+  "content-range",
+  "content-length",
+  "if-none-match",
+  "user-agent",
+];
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+function refuse(status: number, message: string, origin: string | undefined): Response {
+  const headers = new Headers({ "content-type": "application/json" });
+  if (origin) addCorsHeaders(headers, origin);
+  const code = status === 403 ? "DENIED" : "UNKNOWN";
+  return new Response(JSON.stringify({ errors: [{ code, message: `oci-model-loader proxy: ${message}` }] }), {
+    status,
+    headers,
+  });
+}
+
+/**
+ * A registry proxy for browsers: one fetch handler, the same on Cloudflare Workers, Node, Deno.
+ * `<proxy>/<upstream-host>/<path>` is forwarded to `https://<upstream-host>/<path>` for allowed
+ * hosts only, with CORS, challenge realms rewritten through the proxy, blob redirects followed
+ * here (keeping `Range`, dropping `Authorization` on a host change) and an optional verified blob cache.
+ *
+ * @example
+ * ```ts
+ * import { createRegistryProxy } from "oci-model-loader/proxy";
+ * const proxy = createRegistryProxy({ allow: ["dockerhub", "ghcr"] });
+ * export default { fetch: (request, env, ctx) => proxy(request, ctx) };
+ * ```
+ */
+export function createRegistryProxy(options: RegistryProxyOptions): RegistryProxy {
+  const allowed = expandAllowList(options.allow);
+  const plainHttp = new Set((options.plainHttp ?? []).map((h) => h.toLowerCase()));
+  const origins = options.origins ?? "*";
+  const upstreamFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const now = options.now ?? Date.now;
+  const realmTtl = options.realmTtlMs ?? 10 * 60_000;
+  /** Realm URLs (host + path) named by allowed registries, with their expiry. */
+  const realms = new Map<string, number>();
+  const cache = options.cache
+    ? new BlobCache(options.cache, {
+        createHasher: options.createHasher,
+        maxBytes: options.cacheMaxBytes ?? 512 * 1024 * 1024,
+      })
+    : undefined;
+
+  const schemeFor = (host: string) => (isLoopbackHost(host) || plainHttp.has(host) ? "http:" : "https:");
+  const isExplicit = (host: string) => allowed.has(host) || allowed.has(hostName(host));
+
+  function realmAllowed(host: string, path: string): boolean {
+    const key = `${host}${path}`;
+    const expiry = realms.get(key);
+    if (expiry === undefined) return false;
+    if (expiry > now()) return true;
+    realms.delete(key);
+    return false;
+  }
+
+  function proxyBase(request: Request): string {
+    const base = options.publicUrl ?? new URL(request.url).origin;
+    return base.endsWith("/") ? base : `${base}/`;
+  }
+
+  const toProxy = (base: string, url: URL) => `${base}${url.host}${url.pathname}${url.search}`;
+
+  /** Rewrites realms of Bearer challenges to pass through the proxy, and remembers them. */
+  function rewriteChallenge(header: string, base: string, upstreamHost: string): string {
+    let challenges: ReturnType<typeof parseChallenges>;
+    try {
+      challenges = parseChallenges(header);
+    } catch {
+      return header; // the client will refuse it with a clear error
+    }
+    return challenges
+      .map((c) => {
+        const params = { ...c.params };
+        if (c.scheme === "bearer" && params.realm) {
+          let realm: URL | undefined;
+          try {
+            realm = new URL(params.realm);
+          } catch {
+            realm = undefined;
+          }
+          const privateOk = !isPrivateHost(realm?.host ?? "") || isPrivateHost(upstreamHost);
+          if (realm && (realm.protocol === "https:" || realm.protocol === "http:") && privateOk) {
+            realms.set(`${realm.host}${realm.pathname}`, now() + realmTtl);
+            params.realm = toProxy(base, realm);
+          }
+        }
+        const rendered = Object.entries(params).map(([k, v]) => `${k}="${v.replace(/["\\]/g, "\\$&")}"`);
+        const scheme = c.scheme.charAt(0).toUpperCase() + c.scheme.slice(1);
+        return c.token68 ? `${scheme} ${c.token68}` : `${scheme} ${rendered.join(",")}`;
+      })
+      .join(", ");
+  }
+
+  function responseHeaders(
+    upstream: Response,
+    upstreamUrl: URL,
+    base: string,
+    origin: string | undefined,
+  ): Headers {
+    const headers = new Headers();
+    for (const [name, value] of upstream.headers) {
+      if (HOP_BY_HOP.has(name) || name === "set-cookie" || name.startsWith("access-control-")) continue;
+      headers.append(name, value);
+    }
+    if (headers.has("content-encoding")) {
+      // fetch decoded the body: the upstream length and encoding no longer describe it.
+      headers.delete("content-encoding");
+      headers.delete("content-length");
+    }
+    const challenge = headers.get("www-authenticate");
+    if (challenge) headers.set("www-authenticate", rewriteChallenge(challenge, base, upstreamUrl.host));
+    const location = headers.get("location");
+    if (location) {
+      const target = new URL(location, upstreamUrl);
+      if (target.protocol === "https:" || target.protocol === "http:")
+        headers.set("location", toProxy(base, target));
+    }
+    const link = headers.get("link");
+    if (link) {
+      headers.set(
+        "link",
+        link.replace(/<([^>]*)>/g, (_, href: string) => `<${toProxy(base, new URL(href, upstreamUrl))}>`),
+      );
+    }
+    if (origin) addCorsHeaders(headers, origin);
+    return headers;
+  }
+
+  /** Follows redirects of GET/HEAD here, so `Range` survives and credentials do not travel. */
+  async function forward(
+    url: URL,
+    init: RequestInit & { headers: Headers },
+  ): Promise<{ response: Response; url: URL } | string> {
+    let current = url;
+    const follow = init.method === "GET" || init.method === "HEAD";
+    for (let hops = 0; ; hops++) {
+      const response = await upstreamFetch(current, { ...init, redirect: "manual" });
+      const location = response.headers.get("location");
+      if (!follow || !REDIRECTS.has(response.status) || !location) return { response, url: current };
+      await response.body?.cancel().catch(() => {});
+      if (hops >= MAX_REDIRECTS) return `more than ${MAX_REDIRECTS} redirects`;
+      const next = new URL(location, current);
+      if (next.protocol !== "https:" && next.protocol !== "http:")
+        return `refusing a redirect to ${next.protocol}`;
+      if (next.protocol === "http:" && current.protocol === "https:" && !plainHttp.has(next.host)) {
+        return "refusing a redirect from https to plain http";
+      }
+      if (isPrivateHost(next.host) && !isExplicit(next.host)) {
+        return `refusing a redirect to the private address ${next.host}`;
+      }
+      if (next.host !== current.host) {
+        init.headers.delete("authorization");
+        init.headers.delete("cookie");
+      }
+      current = next;
+    }
+  }
+
+  return async function handle(request: Request, context?: WaitUntil): Promise<Response> {
+    const origin = allowedOrigin(origins, request.headers.get("origin"));
+    if (request.headers.has("origin") && !origin)
+      return refuse(403, "this origin may not use the proxy", undefined);
+    if (request.method === "OPTIONS") return origin ? preflight(origin) : new Response(null, { status: 204 });
+
+    const base = proxyBase(request);
+    const incoming = new URL(request.url);
+    const basePath = new URL(base).pathname;
+    const rest = incoming.pathname.startsWith(basePath) ? `/${incoming.pathname.slice(basePath.length)}` : "";
+    const target = fromProxyPath(rest);
+    if (!target) {
+      return refuse(404, "use <proxy>/<registry-host>/v2/…, e.g. /registry-1.docker.io/v2/", origin);
+    }
+    const { host, path } = target;
+    const explicit = isExplicit(host);
+    const realm = !explicit && request.method === "GET" && realmAllowed(host, path);
+    if (!explicit && !realm) return refuse(403, `${host} is not on this proxy's allow-list`, origin);
+    if (!explicit && isPrivateHost(host)) return refuse(403, `${host} is a private address`, origin);
+
+    let upstreamUrl: URL;
+    try {
+      upstreamUrl = new URL(`${schemeFor(host)}//${host}${path}${incoming.search}`);
+    } catch {
+      return refuse(400, `"${host}" is not a host`, origin);
+    }
+    if (upstreamUrl.host !== host) return refuse(400, `"${host}" is not a plain host[:port]`, origin);
+
+    const digest = request.method === "GET" ? blobDigest(upstreamUrl.pathname) : undefined;
+    if (cache && digest) {
+      const hit = await cache.serve(base.slice(0, -1), digest, request.headers.get("range"));
+      if (hit) {
+        if (origin) addCorsHeaders(hit.headers, origin);
+        return hit;
+      }
+    }
+
+    const headers = new Headers({ "accept-encoding": "identity" });
+    for (const name of FORWARD_REQUEST) {
+      const value = request.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
+    const init = {
+      method: request.method,
+      headers,
+      body: hasBody ? request.body : null,
+      signal: request.signal,
+      ...(hasBody ? { duplex: "half" } : {}),
+    } as RequestInit & { headers: Headers };
+    let result: Awaited<ReturnType<typeof forward>>;
+    try {
+      result = await forward(upstreamUrl, init);
+    } catch (error) {
+      return refuse(
+        502,
+        `cannot reach ${host}: ${error instanceof Error ? error.message : String(error)}`,
+        origin,
+      );
+    }
+    if (typeof result === "string") return refuse(403, result, origin);
+    const { response, url } = result;
+    const out = responseHeaders(response, url, base, origin);
+    let body: ReadableStream<Uint8Array> | null = response.body;
+    if (cache && digest && response.status === 200 && !request.headers.has("range") && body) {
+      const stored = cache.store(base.slice(0, -1), digest, response);
+      body = stored.body;
+      if (context) context.waitUntil(stored.done);
+    }
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: out });
+  };
+}

@@ -1,0 +1,234 @@
+import { describe, expect, it } from "vitest";
+import { createRegistryProxy, type RegistryProxyOptions } from "../../src/proxy/index.js";
+import { isPrivateHost } from "../../src/registry/hosts.js";
+
+const PROXY = "https://proxy.test";
+
+/** A proxy whose upstream is an in-memory double that records what reached it. */
+function proxyWith(
+  upstream: (request: Request) => Response | Promise<Response>,
+  options: Partial<RegistryProxyOptions> = {},
+) {
+  const seen: Request[] = [];
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    seen.push(request);
+    return upstream(request);
+  }) as typeof globalThis.fetch;
+  return { seen, proxy: createRegistryProxy({ allow: ["registry.test"], fetch, ...options }) };
+}
+
+const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+  new Request(`${PROXY}${path}`, { method, headers });
+
+describe("registry proxy: what it refuses", () => {
+  it.each([
+    ["a host not on the allow-list", "/evil.test/v2/"],
+    ["the cloud metadata address", "/169.254.169.254/latest/meta-data/"],
+    ["a loopback address", "/127.0.0.1:5000/v2/"],
+    ["a numeric loopback alias", "/2130706433/v2/"],
+    ["a private IPv6 address", "/[fd00::1]/v2/"],
+  ])("answers 403 for %s without any outbound request", async (_, path) => {
+    const { proxy, seen } = proxyWith(() => new Response("should not be reached"));
+    const response = await proxy(get(path, { origin: "https://app.test" }));
+    expect(response.status).toBe(403);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect((await response.json()).errors[0].code).toBe("DENIED");
+    expect(seen).toHaveLength(0);
+  });
+
+  it("refuses origins that are not allowed, preflight included", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("x"), { origins: ["https://app.test"] });
+    expect((await proxy(get("/registry.test/v2/", { origin: "https://other.test" }))).status).toBe(403);
+    const pre = await proxy(
+      get(
+        "/registry.test/v2/",
+        { origin: "https://other.test", "access-control-request-method": "GET" },
+        "OPTIONS",
+      ),
+    );
+    expect(pre.status).toBe(403);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("refuses a redirect to a private address", async () => {
+    const { proxy, seen } = proxyWith(
+      () => new Response(null, { status: 307, headers: { location: "http://169.254.169.254/" } }),
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(response.status).toBe(403);
+    expect(seen).toHaveLength(1);
+  });
+
+  it("classifies private hosts", () => {
+    for (const host of [
+      "localhost",
+      "a.localhost",
+      "127.1",
+      "10.0.0.1",
+      "172.20.1.1",
+      "192.168.0.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "[::1]",
+      "[fe80::1]",
+      "[::ffff:10.0.0.1]",
+      "0x7f000001",
+    ]) {
+      expect(isPrivateHost(host), host).toBe(true);
+    }
+    for (const host of [
+      "registry-1.docker.io",
+      "8.8.8.8",
+      "172.32.0.1",
+      "[2606:4700::1111]",
+      "ghcr.io:443",
+    ]) {
+      expect(isPrivateHost(host), host).toBe(false);
+    }
+  });
+});
+
+describe("registry proxy: CORS", () => {
+  it("answers a preflight with the headers the registry protocol needs", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("x"));
+    const response = await proxy(
+      get(
+        "/registry.test/v2/",
+        {
+          origin: "https://app.test",
+          "access-control-request-method": "GET",
+          "access-control-request-headers": "authorization,range",
+        },
+        "OPTIONS",
+      ),
+    );
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    const allowed = response.headers.get("access-control-allow-headers") ?? "";
+    for (const h of ["authorization", "range", "accept"]) expect(allowed).toContain(h);
+    expect(response.headers.get("access-control-allow-credentials")).toBeNull();
+    expect(seen).toHaveLength(0);
+  });
+
+  it("exposes the registry headers and echoes a listed origin", async () => {
+    const { proxy } = proxyWith(
+      () =>
+        new Response("{}", {
+          headers: {
+            "docker-content-digest": "sha256:x",
+            "access-control-allow-origin": "https://evil.test",
+            "set-cookie": "a=b",
+          },
+        }),
+      { origins: ["https://app.test"] },
+    );
+    const response = await proxy(get("/registry.test/v2/", { origin: "https://app.test" }));
+    expect(response.headers.get("access-control-allow-origin")).toBe("https://app.test");
+    expect(response.headers.get("vary")).toContain("Origin");
+    const exposed = response.headers.get("access-control-expose-headers") ?? "";
+    for (const h of [
+      "www-authenticate",
+      "docker-content-digest",
+      "content-range",
+      "content-length",
+      "link",
+      "location",
+      "retry-after",
+    ]) {
+      expect(exposed).toContain(h);
+    }
+    expect(response.headers.get("set-cookie")).toBeNull();
+  });
+});
+
+describe("registry proxy: forwarding", () => {
+  it("forwards only registry headers, never cookies", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("ok"));
+    await proxy(
+      get("/registry.test/v2/a/manifests/v1?x=1", {
+        authorization: "Bearer t",
+        cookie: "s=1",
+        accept: "application/json",
+        origin: "https://app.test",
+        "x-forwarded-for": "1.2.3.4",
+      }),
+    );
+    const upstream = seen[0] as Request;
+    expect(upstream.url).toBe("https://registry.test/v2/a/manifests/v1?x=1");
+    expect(upstream.headers.get("authorization")).toBe("Bearer t");
+    expect(upstream.headers.get("accept")).toBe("application/json");
+    expect(upstream.headers.get("cookie")).toBeNull();
+    expect(upstream.headers.get("origin")).toBeNull();
+    expect(upstream.headers.get("x-forwarded-for")).toBeNull();
+  });
+
+  it("rewrites challenge realms through itself and lets only that realm through, only for a while", async () => {
+    let clock = 0;
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        request.url.startsWith("https://auth.test/")
+          ? Response.json({ token: "t" })
+          : new Response("", {
+              status: 401,
+              headers: {
+                "www-authenticate":
+                  'Bearer realm="https://auth.test/token",service="reg",scope="repository:a:pull"',
+              },
+            }),
+      { now: () => clock, realmTtlMs: 1000 },
+    );
+    const challenge = await proxy(get("/registry.test/v2/a/manifests/v1"));
+    expect(challenge.headers.get("www-authenticate")).toBe(
+      'Bearer realm="https://proxy.test/auth.test/token",service="reg",scope="repository:a:pull"',
+    );
+    expect((await proxy(get("/auth.test/token?service=reg"))).status).toBe(200);
+    expect((await proxy(get("/auth.test/other"))).status).toBe(403);
+    expect((await proxy(get("/auth.test/token", {}, "POST"))).status).toBe(403);
+    clock = 2000;
+    expect((await proxy(get("/auth.test/token"))).status).toBe(403);
+    expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test", "auth.test"]);
+  });
+
+  it("follows a blob redirect itself, keeping Range and dropping Authorization on the host change", async () => {
+    const { proxy, seen } = proxyWith((request) =>
+      request.url.startsWith("https://cdn.test/")
+        ? new Response("partial", { status: 206, headers: { "content-range": "bytes 5-11/12" } })
+        : new Response(null, { status: 307, headers: { location: "https://cdn.test/signed?sig=1" } }),
+    );
+    const response = await proxy(
+      get("/registry.test/v2/a/blobs/sha256:ab", { authorization: "Bearer t", range: "bytes=5-" }),
+    );
+    expect(response.status).toBe(206);
+    expect(await response.text()).toBe("partial");
+    const [first, second] = seen;
+    expect(first?.headers.get("authorization")).toBe("Bearer t");
+    expect(second?.url).toBe("https://cdn.test/signed?sig=1");
+    expect(second?.headers.get("authorization")).toBeNull();
+    expect(second?.headers.get("range")).toBe("bytes=5-");
+  });
+
+  it("rewrites upload Locations and Link pagination to stay on the proxy", async () => {
+    const { proxy } = proxyWith((request) =>
+      request.method === "POST"
+        ? new Response(null, { status: 202, headers: { location: "/v2/a/blobs/uploads/u1?_state=s" } })
+        : new Response("{}", { headers: { link: '</v2/a/tags/list?n=1&last=b>; rel="next"' } }),
+    );
+    const upload = await proxy(get("/registry.test/v2/a/blobs/uploads/", {}, "POST"));
+    expect(upload.headers.get("location")).toBe(
+      "https://proxy.test/registry.test/v2/a/blobs/uploads/u1?_state=s",
+    );
+    const tags = await proxy(get("/registry.test/v2/a/tags/list?n=1"));
+    expect(tags.headers.get("link")).toBe(
+      '<https://proxy.test/registry.test/v2/a/tags/list?n=1&last=b>; rel="next"',
+    );
+  });
+
+  it("expands presets", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("ok"), { allow: ["dockerhub"] });
+    expect((await proxy(get("/registry-1.docker.io/v2/"))).status).toBe(200);
+    expect((await proxy(get("/auth.docker.io/token"))).status).toBe(200);
+    expect(seen).toHaveLength(2);
+  });
+});
