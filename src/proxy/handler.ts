@@ -207,7 +207,8 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       if (next.protocol === "http:" && current.protocol === "https:" && !plainHttp.has(next.host)) {
         return "refusing a redirect from https to plain http";
       }
-      if (isPrivateHost(next.host) && !isExplicit(next.host)) {
+      // A private target only for a registry that is itself private (and so explicitly allowed).
+      if (isPrivateHost(next.host) && !isExplicit(next.host) && !isPrivateHost(url.host)) {
         return `refusing a redirect to the private address ${next.host}`;
       }
       if (next.host !== current.host) {
@@ -234,9 +235,9 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
     const { host, path } = target;
     const explicit = isExplicit(host);
+    // Realms are remembered only when public, or named by a private registry that is explicitly allowed.
     const realm = !explicit && request.method === "GET" && realmAllowed(host, path);
     if (!explicit && !realm) return refuse(403, `${host} is not on this proxy's allow-list`, origin);
-    if (!explicit && isPrivateHost(host)) return refuse(403, `${host} is a private address`, origin);
 
     let upstreamUrl: URL;
     try {
