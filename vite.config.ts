@@ -1,4 +1,20 @@
+import { playwright } from "@vitest/browser-playwright";
 import { defineConfig } from "vitest/config";
+
+/** Debian's Chromium, as DESIGN.md fixes it: headless, no network chatter, WebGPU on SwiftShader. */
+export const CHROMIUM = {
+  executablePath: "/usr/bin/chromium",
+  args: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-webgpu",
+  ],
+};
 
 // The demo page (issue 8) will be served from demo/; for now this file carries the test projects.
 export default defineConfig({
@@ -10,6 +26,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          exclude: ["**/*.browser.test.ts", "**/*.edge.test.ts"],
           environment: "node",
         },
       },
@@ -17,10 +34,35 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          exclude: ["**/*.browser.test.ts", "**/*.edge.test.ts"],
           environment: "node",
           globalSetup: ["test/support/build.ts"],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "edge",
+          include: ["test/edge/**/*.edge.test.ts"],
+          environment: "node",
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          include: ["test/**/*.browser.test.ts"],
+          globalSetup: ["test/browser/setup.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({ launchOptions: CHROMIUM }),
+            instances: [{ browser: "chromium" }],
+          },
         },
       },
     ],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests start are installed:
-#   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl.
+#   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium.
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ declare -A package_of=(
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
   [openssl]=openssl
+  [chromium]=chromium
 )
 
 missing=()
@@ -28,6 +29,6 @@ cat >&2 <<MSG
 setup: the tests need these Debian packages, which are not installed: ${missing[*]}
 Install them with:
   sudo apt-get install -y ${missing[*]}
-(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd and openssl on PATH.)
+(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd, openssl on PATH and Chromium at /usr/bin/chromium.)
 MSG
 exit 1

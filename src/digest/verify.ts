@@ -26,8 +26,9 @@ export interface VerifyStreamOptions {
 /**
  * A pass-through stream that hashes and counts what flows through it. It errors with `SIZE_MISMATCH`
  * as soon as more bytes than `expected.size` arrive or when the source ends short, and with
- * `DIGEST_MISMATCH` at the end when the hash differs. Consumers must not trust any byte before the
- * stream closes cleanly.
+ * `DIGEST_MISMATCH` at the end when the hash differs. The last chunk is held back until the digest
+ * matched, so a consumer that stops after `size` bytes (a cache, a file of known length) never
+ * receives complete content that was wrong.
  *
  * @example
  * ```ts
@@ -47,6 +48,7 @@ export function createVerifyStream(
   }
   let hasher: Hasher;
   let seen = options.offset ?? 0;
+  let held: Uint8Array | undefined;
   return new TransformStream<Uint8Array, Uint8Array>({
     async start() {
       hasher = options.hasher ?? (await (options.createHasher ?? createDefaultHasher)(algorithm));
@@ -61,9 +63,10 @@ export function createVerifyStream(
       }
       await hasher.update(chunk);
       options.onBytes?.(seen);
-      controller.enqueue(chunk);
+      if (held) controller.enqueue(held);
+      held = chunk;
     },
-    async flush() {
+    async flush(controller) {
       if (seen < expected.size) {
         throw new OciError(
           "SIZE_MISMATCH",
@@ -77,6 +80,7 @@ export function createVerifyStream(
           `Cannot verify ${expected.digest}: the content hashes to ${algorithm}:${actual}; it was corrupted or altered`,
         );
       }
+      if (held) controller.enqueue(held);
     },
   });
 }

@@ -7,6 +7,8 @@ export interface CacheLike {
   put(request: RequestInfo | URL, response: Response): Promise<void>;
 }
 
+/** Cached responses may lose Content-Length (chunked); the size rides along in this header. */
+const SIZE_HEADER = "x-oci-blob-size";
 const BLOB_PATH = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 /** The digest a `GET /v2/<name>/blobs/<digest>` path asks for. */
@@ -61,7 +63,7 @@ export class BlobCache {
   async serve(origin: string, digest: string, range: string | null): Promise<Response | undefined> {
     const hit = await this.#cache.match(this.#key(origin, digest));
     if (!hit?.body) return undefined;
-    const size = Number(hit.headers.get("content-length"));
+    const size = Number(hit.headers.get(SIZE_HEADER) ?? hit.headers.get("content-length"));
     const headers = new Headers({
       "content-type": "application/octet-stream",
       "docker-content-digest": digest,
@@ -99,6 +101,7 @@ export class BlobCache {
     const headers = new Headers({
       "content-type": "application/octet-stream",
       "content-length": String(size),
+      [SIZE_HEADER]: String(size),
       "cache-control": "public, max-age=31536000, immutable",
     });
     const done = this.#cache.put(this.#key(origin, digest), new Response(verified, { headers })).catch(() => {

@@ -1,0 +1,37 @@
+import type { TestProject } from "vitest/node";
+import { serveRegistryProxy } from "../../src/node/index.js";
+import { pushWithSkopeo, sampleModel } from "../support/layout.js";
+import { startRegistry, USER } from "../support/registry.js";
+
+/** What the browser tests get from the Node side: a real registry with token auth, and our proxy in front. */
+export interface BrowserBed {
+  registryHost: string;
+  proxyUrl: string;
+  user: { username: string; password: string };
+  repository: string;
+  manifestDigest: string;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    bed: BrowserBed;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const registry = await startRegistry({ auth: "token" });
+  const model = sampleModel({ shardSize: 2 * 1024 * 1024 });
+  await pushWithSkopeo(registry, model, "private/tiny", "v1");
+  const proxy = await serveRegistryProxy({ allow: [registry.host], port: 0 });
+  project.provide("bed", {
+    registryHost: registry.host,
+    proxyUrl: proxy.url,
+    user: { ...USER },
+    repository: "private/tiny",
+    manifestDigest: model.descriptor.digest,
+  });
+  return async () => {
+    await proxy.close();
+    await registry.stop();
+  };
+}
