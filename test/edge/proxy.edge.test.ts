@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -99,5 +100,33 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
   it("refuses hosts outside ALLOW", async () => {
     const response = await fetch(`${proxyUrl}/169.254.169.254/latest/meta-data/`);
     expect(response.status).toBe(403);
+  });
+});
+
+describe("hashing inside workerd", () => {
+  it("uses crypto.DigestStream, since WASM cannot be compiled at run time there", async () => {
+    const bundle = await build({
+      entryPoints: [join(import.meta.dirname, "hasher-worker.ts")],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      write: false,
+      logLevel: "error",
+    });
+    const mf = new Miniflare({
+      modules: true,
+      script: bundle.outputFiles[0]?.text ?? "",
+      compatibilityDate: "2026-04-26",
+    });
+    try {
+      const report = (await (await mf.dispatchFetch("http://worker/")).json()) as Record<string, unknown>;
+      expect(report.digestStream).toBe(true);
+      expect(report.wasm).toMatch(/^refused/);
+      expect(report.sha256).toBe(`sha256:${createHash("sha256").update("abc").digest("hex")}`);
+      expect(report.sha512).toBe(`sha512:${createHash("sha512").update("abc").digest("hex")}`);
+    } finally {
+      await mf.dispose();
+    }
   });
 });
