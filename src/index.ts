@@ -34,3 +34,18 @@ export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "
 export { parseManifest } from "./registry/manifest.js";
 export { MANIFEST_ACCEPT, MediaType } from "./registry/media-types.js";
 export type { ProxyOption } from "./registry/proxy-url.js";
+export type { IngestState, StoreBackend } from "./store/backend.js";
+export { createStore } from "./store/engine.js";
+export { createMemoryStore } from "./store/memory.js";
+export type {
+  BlobRef,
+  BlobSource,
+  FetchOptions,
+  GcResult,
+  PushOptions,
+  PushResult,
+  ReadOnlyStore,
+  Store,
+  StoreOptions,
+  StoreUsage,
+} from "./store/types.js";

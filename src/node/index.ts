@@ -3,3 +3,4 @@ export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
 export { createNodeHasher } from "./hasher.js";
 export type { RunningServer, ServeRegistryProxyOptions } from "./proxy-server.js";
 export { serveRegistryProxy } from "./proxy-server.js";
+export { createFsStore } from "./fs-store.js";

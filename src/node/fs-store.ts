@@ -1,0 +1,244 @@
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
+import {
+  createStore,
+  type Descriptor,
+  type IngestState,
+  MediaType,
+  type Store,
+  type StoreBackend,
+  type StoreOptions,
+} from "../index.js";
+import { createNodeHasher } from "./hasher.js";
+
+const REF_NAME = "org.opencontainers.image.ref.name";
+
+function isMissing(error: unknown): boolean {
+  return (error as { code?: string } | null)?.code === "ENOENT";
+}
+
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(temp, data);
+  await rename(temp, path);
+}
+
+function split(digest: string): [string, string] {
+  const [algorithm = "", hex = ""] = digest.split(":");
+  return [algorithm, hex];
+}
+
+interface IndexJson {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+}
+
+/** An OCI image layout on disk; ingests live in `ingest/`, never under `blobs/`. */
+class FsBackend implements StoreBackend {
+  readonly id: string;
+  readonly #dir: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    this.#dir = resolve(dir);
+    this.id = `fs:${this.#dir}`;
+  }
+
+  #init(): Promise<void> {
+    this.#ready ??= (async () => {
+      await mkdir(join(this.#dir, "blobs", "sha256"), { recursive: true });
+      await mkdir(join(this.#dir, "ingest"), { recursive: true });
+      try {
+        await stat(join(this.#dir, "oci-layout"));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        await writeAtomic(join(this.#dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+      }
+      try {
+        await stat(join(this.#dir, "index.json"));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        await this.#writeIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
+      }
+    })();
+    return this.#ready;
+  }
+
+  #blobPath(digest: string): string {
+    const [algorithm, hex] = split(digest);
+    return join(this.#dir, "blobs", algorithm, hex);
+  }
+
+  #ingestPath(digest: string, kind: "data" | "state"): string {
+    const [algorithm, hex] = split(digest);
+    return join(this.#dir, "ingest", `${algorithm}-${hex}.${kind}`);
+  }
+
+  async has(digest: string) {
+    await this.#init();
+    try {
+      return (await stat(this.#blobPath(digest))).isFile();
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  #stream(path: string, offset: number, length: number): ReadableStream<Uint8Array> {
+    if (length === 0) return new ReadableStream({ start: (c) => c.close() });
+    const nodeStream = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 1024 * 1024 });
+    return Readable.toWeb(nodeStream) as unknown as ReadableStream<Uint8Array>;
+  }
+
+  async read(digest: string, offset: number, length: number) {
+    return this.#stream(this.#blobPath(digest), offset, length);
+  }
+
+  async remove(digest: string) {
+    await rm(this.#blobPath(digest), { force: true });
+  }
+
+  async blobs() {
+    await this.#init();
+    const out: { digest: string; size: number }[] = [];
+    for (const algorithm of await readdir(join(this.#dir, "blobs"))) {
+      for (const hex of await readdir(join(this.#dir, "blobs", algorithm))) {
+        const info = await stat(join(this.#dir, "blobs", algorithm, hex));
+        if (info.isFile()) out.push({ digest: `${algorithm}:${hex}`, size: info.size });
+      }
+    }
+    return out;
+  }
+
+  async ingestState(digest: string): Promise<IngestState | undefined> {
+    await this.#init();
+    try {
+      const raw = JSON.parse(await readFile(this.#ingestPath(digest, "state"), "utf8")) as {
+        offset: number;
+        updatedAt: number;
+        hasherState?: string;
+      };
+      return {
+        offset: raw.offset,
+        updatedAt: raw.updatedAt,
+        ...(raw.hasherState ? { hasherState: Buffer.from(raw.hasherState, "base64") } : {}),
+      };
+    } catch (error) {
+      if (isMissing(error) || error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+    await this.#init();
+    const path = this.#ingestPath(digest, "data");
+    const file = await open(path, "r+").catch((error: unknown) => {
+      if (isMissing(error)) return open(path, "w+");
+      throw error;
+    });
+    try {
+      if ((await file.stat()).size > offset) await file.truncate(offset);
+      let written = 0;
+      while (written < bytes.byteLength) {
+        const { bytesWritten } = await file.write(bytes, written, bytes.byteLength - written, offset + written);
+        written += bytesWritten;
+      }
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+  }
+
+  async ingestCheckpoint(digest: string, state: IngestState) {
+    const record = {
+      offset: state.offset,
+      updatedAt: state.updatedAt,
+      ...(state.hasherState ? { hasherState: Buffer.from(state.hasherState).toString("base64") } : {}),
+    };
+    await writeAtomic(this.#ingestPath(digest, "state"), JSON.stringify(record));
+  }
+
+  async ingestRead(digest: string, offset: number, length: number) {
+    return this.#stream(this.#ingestPath(digest, "data"), offset, length);
+  }
+
+  async ingestCommit(digest: string, size: number) {
+    const data = this.#ingestPath(digest, "data");
+    if ((await stat(data)).size !== size) throw new Error(`ingest of ${digest} is not ${size} bytes`);
+    const target = this.#blobPath(digest);
+    await mkdir(join(target, ".."), { recursive: true });
+    await rename(data, target);
+    await rm(this.#ingestPath(digest, "state"), { force: true });
+  }
+
+  async ingestDiscard(digest: string) {
+    await rm(this.#ingestPath(digest, "data"), { force: true });
+    await rm(this.#ingestPath(digest, "state"), { force: true });
+  }
+
+  async ingests() {
+    await this.#init();
+    const out: { digest: string; state: IngestState }[] = [];
+    for (const name of await readdir(join(this.#dir, "ingest"))) {
+      const match = /^([a-z0-9]+)-([0-9a-f]+)\.data$/.exec(name);
+      if (!match) continue;
+      const digest = `${match[1]}:${match[2]}`;
+      const state = await this.ingestState(digest);
+      const info = await stat(join(this.#dir, "ingest", name));
+      out.push({ digest, state: state ?? { offset: 0, updatedAt: info.mtimeMs } });
+    }
+    return out;
+  }
+
+  async #readIndex(): Promise<IndexJson> {
+    await this.#init();
+    const index = JSON.parse(await readFile(join(this.#dir, "index.json"), "utf8")) as IndexJson;
+    return { ...index, manifests: Array.isArray(index.manifests) ? index.manifests : [] };
+  }
+
+  async #writeIndex(index: IndexJson) {
+    await writeAtomic(join(this.#dir, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+  }
+
+  async readTags() {
+    const tags = new Map<string, Descriptor>();
+    for (const entry of (await this.#readIndex()).manifests) {
+      const name = entry.annotations?.[REF_NAME];
+      if (!name) continue;
+      const { [REF_NAME]: _, ...rest } = entry.annotations ?? {};
+      const { annotations: __, ...descriptor } = entry;
+      tags.set(name, Object.keys(rest).length ? { ...descriptor, annotations: rest } : descriptor);
+    }
+    return tags;
+  }
+
+  async writeTags(tags: Map<string, Descriptor>) {
+    const index = await this.#readIndex();
+    const unnamed = index.manifests.filter((m) => !m.annotations?.[REF_NAME]);
+    const named = [...tags].map(([name, d]) => ({ ...d, annotations: { ...d.annotations, [REF_NAME]: name } }));
+    await this.#writeIndex({ ...index, mediaType: MediaType.OciIndex, manifests: [...unnamed, ...named] });
+  }
+
+  async estimate() {
+    await this.#init();
+    const fs = await statfs(this.#dir);
+    const quota = fs.blocks * fs.bsize;
+    return { quota, usage: quota - fs.bavail * fs.bsize };
+  }
+}
+
+/**
+ * A store on disk in the OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), so
+ * `skopeo copy oci:DIR:NAME …` reads what it holds. Downloads in progress stay in `DIR/ingest/`.
+ *
+ * @example
+ * ```ts
+ * const store = createFsStore(`${process.env.HOME}/.cache/oci-model`);
+ * ```
+ */
+export function createFsStore(dir: string, options: StoreOptions = {}): Store {
+  return createStore(new FsBackend(dir), { createHasher: createNodeHasher, ...options });
+}

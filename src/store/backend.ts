@@ -1,0 +1,40 @@
+import type { Descriptor } from "../registry/manifest.js";
+
+/** An interrupted push: how far it got and, when the hasher could save it, its state there. */
+export interface IngestState {
+  offset: number;
+  hasherState?: Uint8Array;
+  /** ms since the epoch of the last checkpoint. */
+  updatedAt: number;
+}
+
+/**
+ * What a storage medium provides; `createStore` turns it into a verified, resumable `Store`.
+ * Backends never decide what is valid: they write where they are told and commit when asked.
+ */
+export interface StoreBackend {
+  /** Committed blobs. */
+  has(digest: string): Promise<boolean>;
+  read(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
+  remove(digest: string): Promise<void>;
+  blobs(): Promise<{ digest: string; size: number }[]>;
+
+  /** The ingest area: never visible as a blob. */
+  ingestState(digest: string): Promise<IngestState | undefined>;
+  /** Writes `bytes` at `offset` of the ingest (anything after `offset` is dropped first). */
+  ingestWrite(digest: string, offset: number, bytes: Uint8Array): Promise<void>;
+  /** Records that the first `state.offset` bytes are durable, with the hasher state after them. */
+  ingestCheckpoint(digest: string, state: IngestState): Promise<void>;
+  ingestRead(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
+  /** Makes the ingest of `size` bytes the committed blob, atomically. */
+  ingestCommit(digest: string, size: number): Promise<void>;
+  ingestDiscard(digest: string): Promise<void>;
+  ingests(): Promise<{ digest: string; state: IngestState }[]>;
+
+  /** Names: read and replaced whole (the store serialises writers). */
+  readTags(): Promise<Map<string, Descriptor>>;
+  writeTags(tags: Map<string, Descriptor>): Promise<void>;
+
+  /** Space left for this medium, when it can tell. */
+  estimate?(): Promise<{ usage: number; quota: number } | undefined>;
+}

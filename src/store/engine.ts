@@ -1,0 +1,294 @@
+import { type CreateHasher, parseDigest } from "../digest/hasher.js";
+import { createDefaultHasher } from "../digest/hashers.js";
+import { asOciError, OciError, throwIfAborted } from "../errors.js";
+import { concatBytes } from "../registry/http.js";
+import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../registry/manifest.js";
+import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.js";
+import type { StoreBackend } from "./backend.js";
+import { isLockedHere, withLock } from "./lock.js";
+import type { BlobRef, BlobSource, FetchOptions, GcResult, PushOptions, PushResult, Store, StoreOptions } from "./types.js";
+
+const DEFAULT_CHUNK = 8 * 1024 * 1024;
+const DEFAULT_INGEST_MAX_AGE = 60 * 60 * 1000;
+
+type Estimate = () => Promise<{ usage: number; quota: number } | undefined>;
+
+const navigatorEstimate: Estimate = async () => {
+  const storage = (globalThis as { navigator?: { storage?: { estimate?: () => Promise<StorageEstimate> } } }).navigator
+    ?.storage;
+  if (typeof storage?.estimate !== "function") return undefined;
+  const { usage, quota } = await storage.estimate();
+  return usage === undefined || quota === undefined ? undefined : { usage, quota };
+};
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Maps a storage failure (quota, I/O) to an `OciError`. */
+export function storageError(error: unknown, action: string): OciError {
+  if (error instanceof OciError) return error;
+  const name = (error as { name?: string; code?: string } | null)?.name;
+  const code = (error as { code?: string } | null)?.code;
+  if (name === "QuotaExceededError" || code === "ENOSPC" || code === "EDQUOT") {
+    return new OciError("QUOTA_EXCEEDED", `Cannot ${action}: the storage is full; free space or delete models`, {
+      cause: error,
+    });
+  }
+  return asOciError(error, action);
+}
+
+function checkBlob(blob: BlobRef, action: string): void {
+  parseDigest(blob.digest);
+  if (!Number.isSafeInteger(blob.size) || blob.size < 0) {
+    throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: size ${blob.size} is not a byte count`);
+  }
+}
+
+/** Drops the first `count` bytes of a stream (a resumed push given a stream from the start). */
+function skip(stream: ReadableStream<Uint8Array>, count: number): ReadableStream<Uint8Array> {
+  if (count === 0) return stream;
+  let left = count;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (left >= chunk.byteLength) {
+          left -= chunk.byteLength;
+          return;
+        }
+        controller.enqueue(chunk.subarray(left));
+        left = 0;
+      },
+    }),
+  );
+}
+
+/**
+ * Makes a verified, resumable `Store` of a storage backend: bytes go to the ingest area with
+ * checkpoints (offset and hasher state), are hashed as they arrive, and are committed only when size
+ * and digest matched. An interrupted push is resumed by the next push of the same digest.
+ */
+export function createStore(backend: StoreBackend & { readonly id: string }, options: StoreOptions = {}): Store {
+  const createHasher: CreateHasher = options.createHasher ?? createDefaultHasher;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  const estimate: Estimate = options.estimate ?? backend.estimate?.bind(backend) ?? navigatorEstimate;
+  const lockName = (digest: string) => `oci-model-loader:${backend.id}:${digest}`;
+  const tagLock = `oci-model-loader:${backend.id}:tags`;
+
+  async function exists(blob: Pick<BlobRef, "digest">): Promise<boolean> {
+    return backend.has(blob.digest);
+  }
+
+  async function fetchBlob(blob: BlobRef, fetchOptions: FetchOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    const offset = fetchOptions.offset ?? 0;
+    const length = fetchOptions.length ?? blob.size - offset;
+    const action = `read ${blob.digest} from the store`;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > blob.size) {
+      throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: bytes ${offset}+${length} are outside its ${blob.size}`);
+    }
+    throwIfAborted(fetchOptions.signal, action);
+    if (!(await backend.has(blob.digest))) throw new OciError("NOT_FOUND", `Cannot ${action}: it is not stored`);
+    return backend.read(blob.digest, offset, length);
+  }
+
+  async function resumeHasher(blob: BlobRef) {
+    const { algorithm } = parseDigest(blob.digest);
+    const hasher = await createHasher(algorithm);
+    const state = await backend.ingestState(blob.digest);
+    if (!state || state.offset === 0) return { hasher, offset: 0 };
+    if (state.offset > blob.size) {
+      await backend.ingestDiscard(blob.digest);
+      return { hasher, offset: 0 };
+    }
+    if (state.hasherState && hasher.load) {
+      try {
+        hasher.load(state.hasherState);
+        return { hasher, offset: state.offset };
+      } catch {
+        // a state from another hasher: re-hash the prefix instead
+      }
+    }
+    const fresh = await createHasher(algorithm);
+    for await (const chunk of await backend.ingestRead(blob.digest, 0, state.offset)) await fresh.update(chunk);
+    return { hasher: fresh, offset: state.offset };
+  }
+
+  async function checkQuota(needed: number, action: string): Promise<void> {
+    const space = await estimate().catch(() => undefined);
+    if (!space) return;
+    const free = space.quota - space.usage;
+    if (needed > free) {
+      throw new OciError(
+        "QUOTA_EXCEEDED",
+        `Cannot ${action}: it needs ${mib(needed)} more but only ${mib(free)} of the ${mib(space.quota)} quota is free; delete models or ask for persistent storage`,
+      );
+    }
+  }
+
+  async function ingest(blob: BlobRef, source: BlobSource, pushOptions: PushOptions): Promise<PushResult> {
+    const { signal, onProgress } = pushOptions;
+    const action = `store ${blob.digest}`;
+    const { hasher, offset } = await resumeHasher(blob);
+    await checkQuota(blob.size - offset, action);
+    onProgress?.(offset, blob.size);
+    throwIfAborted(signal, action);
+    let stream: ReadableStream<Uint8Array>;
+    try {
+      stream = typeof source === "function" ? await source(offset) : skip(source, offset);
+    } catch (error) {
+      throw asOciError(error, action);
+    }
+    const reader = stream.getReader();
+    const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    let parts: Uint8Array[] = [];
+    let buffered = 0;
+    let written = offset;
+    let seen = offset;
+    let fetched = 0;
+    const flush = async () => {
+      if (buffered === 0) return;
+      const bytes = concatBytes(parts, buffered);
+      parts = [];
+      buffered = 0;
+      await backend.ingestWrite(blob.digest, written, bytes);
+      written += bytes.byteLength;
+      const state = { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) };
+      await backend.ingestCheckpoint(blob.digest, state);
+    };
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        fetched += value.byteLength;
+        if (seen + value.byteLength > blob.size) {
+          await backend.ingestDiscard(blob.digest);
+          throw new OciError("SIZE_MISMATCH", `Cannot ${action}: the source sent more than the declared ${blob.size} bytes`);
+        }
+        await hasher.update(value);
+        seen += value.byteLength;
+        parts.push(value);
+        buffered += value.byteLength;
+        if (buffered >= chunkSize) await flush();
+        onProgress?.(seen, blob.size);
+      }
+      throwIfAborted(signal, action);
+    } catch (error) {
+      reader.cancel().catch(() => {});
+      const failure = storageError(error, action);
+      // Keep what arrived (it was hashed in order) so the next push resumes from there.
+      if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED") await flush().catch(() => {});
+      throw failure;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    try {
+      await flush();
+    } catch (error) {
+      throw storageError(error, action);
+    }
+    if (seen < blob.size) {
+      throw new OciError(
+        "SIZE_MISMATCH",
+        `Cannot ${action}: the source ended after ${seen} of ${blob.size} bytes; pushing again resumes from there`,
+      );
+    }
+    const actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
+    if (actual !== blob.digest) {
+      await backend.ingestDiscard(blob.digest);
+      throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the content hashes to ${actual}; nothing was stored`);
+    }
+    try {
+      await backend.ingestCommit(blob.digest, blob.size);
+    } catch (error) {
+      throw storageError(error, action);
+    }
+    return { existed: false, resumedFrom: offset, fetched };
+  }
+
+  async function push(blob: BlobRef, source: BlobSource, pushOptions: PushOptions = {}): Promise<PushResult> {
+    checkBlob(blob, `store ${blob.digest}`);
+    return withLock(lockName(blob.digest), async () => {
+      if (await backend.has(blob.digest)) {
+        if (source instanceof ReadableStream) await source.cancel().catch(() => {});
+        pushOptions.onProgress?.(blob.size, blob.size);
+        return { existed: true, resumedFrom: 0, fetched: 0 };
+      }
+      return ingest(blob, source, pushOptions);
+    });
+  }
+
+  async function children(descriptor: Descriptor): Promise<Descriptor[]> {
+    if (!isManifestMediaType(descriptor.mediaType) && !isIndexMediaType(descriptor.mediaType)) return [];
+    if (descriptor.size > MANIFEST_SIZE_LIMIT || !(await backend.has(descriptor.digest))) return [];
+    const bytes = new Uint8Array(await new Response(await backend.read(descriptor.digest, 0, descriptor.size)).arrayBuffer());
+    try {
+      const manifest = parseManifest(bytes, descriptor.mediaType);
+      const below = isIndex(manifest) ? manifest.manifests : [manifest.config, ...manifest.layers];
+      return manifest.subject ? [...below, manifest.subject] : below;
+    } catch {
+      return [];
+    }
+  }
+
+  async function gc(gcOptions: { ingestMaxAgeMs?: number } = {}): Promise<GcResult> {
+    const reachable = new Set<string>();
+    const pending = [...(await backend.readTags()).values()];
+    while (pending.length > 0) {
+      const descriptor = pending.pop() as Descriptor;
+      if (reachable.has(descriptor.digest)) continue;
+      reachable.add(descriptor.digest);
+      pending.push(...(await children(descriptor)));
+    }
+    const result: GcResult = { removedBlobs: [], removedIngests: [], freedBytes: 0 };
+    for (const { digest, size } of await backend.blobs()) {
+      if (reachable.has(digest) || isLockedHere(lockName(digest))) continue;
+      await backend.remove(digest);
+      result.removedBlobs.push(digest);
+      result.freedBytes += size;
+    }
+    const cutoff = Date.now() - (gcOptions.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE);
+    for (const { digest, state } of await backend.ingests()) {
+      if (state.updatedAt > cutoff || isLockedHere(lockName(digest))) continue;
+      await backend.ingestDiscard(digest);
+      result.removedIngests.push(digest);
+      result.freedBytes += state.offset;
+    }
+    return result;
+  }
+
+  const updateTags = (change: (tags: Map<string, Descriptor>) => void) =>
+    withLock(tagLock, async () => {
+      const tags = await backend.readTags();
+      change(tags);
+      await backend.writeTags(tags);
+    });
+
+  return {
+    exists,
+    fetch: fetchBlob,
+    push,
+    delete: async (blob) => withLock(lockName(blob.digest), () => backend.remove(blob.digest)),
+    resolve: async (name) => (await backend.readTags()).get(name),
+    tag: (name, descriptor) => {
+      if (name === "") throw new OciError("INVALID_ARGUMENT", "Cannot tag: the name is empty");
+      return updateTags((tags) => tags.set(name, descriptor));
+    },
+    untag: (name) => updateTags((tags) => tags.delete(name)),
+    tags: () => backend.readTags(),
+    list: () => backend.blobs(),
+    usage: async () => {
+      const blobs = await backend.blobs();
+      const ingests = await backend.ingests();
+      const quota = await estimate().catch(() => undefined);
+      return {
+        bytes: blobs.reduce((n, b) => n + b.size, 0),
+        blobs: blobs.length,
+        ingestBytes: ingests.reduce((n, i) => n + i.state.offset, 0),
+        ...(quota ? { quota } : {}),
+      };
+    },
+    gc,
+  };
+}

@@ -1,0 +1,93 @@
+import type { CreateHasher } from "../digest/hasher.js";
+import type { Descriptor } from "../registry/manifest.js";
+
+/** What a store needs to know of a blob: its digest and size (a full descriptor also fits). */
+export type BlobRef = Pick<Descriptor, "digest" | "size"> & Partial<Pick<Descriptor, "mediaType">>;
+
+/**
+ * Where a push gets its bytes: a stream from the start, or a function asked for the bytes from an
+ * offset (so that a resumed push fetches only the rest, e.g. with HTTP `Range`).
+ */
+export type BlobSource = ReadableStream<Uint8Array> | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
+
+export interface FetchOptions {
+  /** First byte to read. Default 0. */
+  offset?: number;
+  /** How many bytes to read. Default: to the end. */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+export interface PushOptions {
+  signal?: AbortSignal;
+  /** Called with the bytes held so far (resumed bytes included) as they are written. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface PushResult {
+  /** True when the store already had the blob: nothing was read from the source. */
+  existed: boolean;
+  /** Bytes already in the ingest area from an earlier, interrupted push. */
+  resumedFrom: number;
+  /** Bytes read from the source by this push. */
+  fetched: number;
+}
+
+export interface StoreUsage {
+  /** Bytes of committed blobs. */
+  bytes: number;
+  blobs: number;
+  /** Bytes waiting in the ingest area (interrupted downloads). */
+  ingestBytes: number;
+  /** The runtime's quota, when it tells (`navigator.storage.estimate()`, free disk space). */
+  quota?: { usage: number; quota: number };
+}
+
+export interface GcResult {
+  removedBlobs: string[];
+  removedIngests: string[];
+  freedBytes: number;
+}
+
+/** The read side: local stores and the remote registry repository. */
+export interface ReadOnlyStore {
+  exists(blob: Pick<BlobRef, "digest">): Promise<boolean>;
+  /** The blob's bytes (a committed, verified blob), or a range of them. `NOT_FOUND` when absent. */
+  fetch(blob: BlobRef, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
+  /** The descriptor a name (tag) points at, or undefined. */
+  resolve(name: string): Promise<Descriptor | undefined>;
+}
+
+/**
+ * A content-addressed store of blobs, in the shape of oras-go's: a blob becomes visible only after
+ * its size and digest matched; interrupted pushes resume; names point at descriptors.
+ */
+export interface Store extends ReadOnlyStore {
+  /**
+   * Stores a blob, verifying size and digest while writing; commits only on a match. Idempotent:
+   * a blob already present is not read again. Concurrent pushes of one digest (calls, tabs) read it once.
+   */
+  push(blob: BlobRef, source: BlobSource, options?: PushOptions): Promise<PushResult>;
+  /** Removes a blob (tags that point at it stay; see `gc`). */
+  delete(blob: Pick<BlobRef, "digest">): Promise<void>;
+  /** Points a name at a descriptor (replacing what it pointed at). */
+  tag(name: string, descriptor: Descriptor): Promise<void>;
+  untag(name: string): Promise<void>;
+  /** Every name and the descriptor it points at. */
+  tags(): Promise<Map<string, Descriptor>>;
+  /** Every committed blob. */
+  list(): Promise<{ digest: string; size: number }[]>;
+  usage(): Promise<StoreUsage>;
+  /** Removes blobs that no name reaches (through manifests and indexes) and stale ingests. */
+  gc(options?: { ingestMaxAgeMs?: number }): Promise<GcResult>;
+}
+
+/** Options every store takes. */
+export interface StoreOptions {
+  /** Hash implementation; a hasher with `save`/`load` lets a resume skip re-reading the prefix. */
+  createHasher?: CreateHasher;
+  /** Bytes buffered before each write and checkpoint (memory per push). Default 8 MiB. */
+  chunkSize?: number;
+  /** Space left for this store; default from `navigator.storage.estimate()` where it exists. */
+  estimate?: () => Promise<{ usage: number; quota: number } | undefined>;
+}

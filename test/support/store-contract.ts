@@ -1,0 +1,241 @@
+// The contract every Store passes, in Node, in Chromium and in workerd: web APIs only here.
+import { describe, expect, it } from "vitest";
+import type { BlobSource, Descriptor, OciError, Store } from "../../src/index.js";
+
+export interface StoreUnderTest {
+  store: Store;
+  /** A second store over the same storage (another tab, a restart), when the medium is durable. */
+  reopen?: () => Promise<Store>;
+}
+
+export type StoreFactory = (options: { estimate?: () => Promise<{ usage: number; quota: number }> }) => Promise<StoreUnderTest>;
+
+export function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
+  return bytes;
+}
+
+export async function sha256(bytes: Uint8Array): Promise<string> {
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+export async function blobOf(size: number, mediaType = "application/octet-stream") {
+  const bytes = randomBytes(size);
+  return { bytes, descriptor: { mediaType, digest: await sha256(bytes), size } as Descriptor };
+}
+
+/** A stream of `bytes` in chunks; when `failAt` is set it errors after that many bytes (a cut connection). */
+export function chunked(bytes: Uint8Array, options: { chunk?: number; failAt?: number } = {}): ReadableStream<Uint8Array> {
+  const chunk = options.chunk ?? 64 * 1024;
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (options.failAt !== undefined && at >= options.failAt) {
+        controller.error(new TypeError("connection reset (test)"));
+        return;
+      }
+      if (at >= bytes.byteLength) return controller.close();
+      const end = Math.min(bytes.byteLength, at + chunk, options.failAt ?? Number.POSITIVE_INFINITY);
+      controller.enqueue(bytes.slice(at, end));
+      at = end;
+    },
+  });
+}
+
+/** A source that records the offsets it was asked for and the bytes it handed out. */
+export function countingSource(bytes: Uint8Array, failAt?: number) {
+  const calls: number[] = [];
+  let served = 0;
+  const source: BlobSource = async (offset) => {
+    calls.push(offset);
+    const rest = bytes.subarray(offset);
+    return chunked(rest, failAt === undefined ? {} : { failAt: Math.max(0, failAt - offset) }).pipeThrough(
+      new TransformStream({
+        transform(c, controller) {
+          served += c.byteLength;
+          controller.enqueue(c);
+        },
+      }),
+    );
+  };
+  return { source, calls, served: () => served };
+}
+
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+async function failure(promise: Promise<unknown>): Promise<OciError> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as OciError;
+  }
+  throw new Error("it succeeded");
+}
+
+const manifestOf = async (layers: Descriptor[]) => {
+  const config = await blobOf(2, "application/vnd.oci.empty.v1+json");
+  const bytes = new TextEncoder().encode(
+    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: config.descriptor, layers }),
+  );
+  return {
+    config,
+    bytes,
+    descriptor: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: await sha256(bytes), size: bytes.byteLength },
+  };
+};
+
+/** The shared contract suite. */
+export function storeContract(name: string, make: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    it("stores a blob verified, reads it whole and by range, and says it has it", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(300_001);
+      expect(await store.exists(descriptor)).toBe(false);
+      const result = await store.push(descriptor, chunked(bytes));
+      expect(result).toEqual({ existed: false, resumedFrom: 0, fetched: 300_001 });
+      expect(await store.exists(descriptor)).toBe(true);
+      expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+      const part = await readAll(await store.fetch(descriptor, { offset: 100_000, length: 70_000 }));
+      expect(equal(part, bytes.subarray(100_000, 170_000))).toBe(true);
+      expect(await store.list()).toContainEqual({ digest: descriptor.digest, size: 300_001 });
+      expect((await store.usage()).bytes).toBeGreaterThanOrEqual(300_001);
+    });
+
+    it("is idempotent: a blob already there is not read again", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(1000);
+      await store.push(descriptor, chunked(bytes));
+      const counting = countingSource(bytes);
+      expect(await store.push(descriptor, counting.source)).toEqual({ existed: true, resumedFrom: 0, fetched: 0 });
+      expect(counting.calls).toEqual([]);
+    });
+
+    it("refuses a blob with one flipped byte with DIGEST_MISMATCH and keeps nothing of it", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(200_000);
+      const bad = bytes.slice();
+      bad[123_456] = (bad[123_456] ?? 0) ^ 1;
+      expect((await failure(store.push(descriptor, chunked(bad)))).code).toBe("DIGEST_MISMATCH");
+      expect(await store.exists(descriptor)).toBe(false);
+      expect((await failure(store.fetch(descriptor))).code).toBe("NOT_FOUND");
+      expect((await store.usage()).ingestBytes).toBe(0);
+      // and the right bytes still go in afterwards
+      await store.push(descriptor, chunked(bytes));
+      expect(await store.exists(descriptor)).toBe(true);
+    });
+
+    it("refuses a source longer than the descriptor with SIZE_MISMATCH", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(10_000);
+      const longer = new Uint8Array(10_001);
+      longer.set(bytes);
+      expect((await failure(store.push(descriptor, chunked(longer)))).code).toBe("SIZE_MISMATCH");
+      expect(await store.exists(descriptor)).toBe(false);
+    });
+
+    it("resumes a push cut off half-way, reading only the missing bytes", async () => {
+      const { store, reopen } = await make({});
+      const { bytes, descriptor } = await blobOf(3 * 1024 * 1024 + 5);
+      const cut = countingSource(bytes, 2 * 1024 * 1024 + 77);
+      const error = await failure(store.push(descriptor, cut.source));
+      expect(error.code).toBe("NETWORK");
+      expect(await store.exists(descriptor)).toBe(false);
+      const again = reopen ? await reopen() : store;
+      const rest = countingSource(bytes);
+      const result = await again.push(descriptor, rest.source);
+      expect(result.resumedFrom).toBeGreaterThan(0);
+      expect(rest.calls).toEqual([result.resumedFrom]);
+      expect(rest.served()).toBe(bytes.byteLength - result.resumedFrom);
+      expect(cut.served() + rest.served()).toBeLessThanOrEqual(bytes.byteLength + 64 * 1024);
+      expect(equal(await readAll(await again.fetch(descriptor)), bytes)).toBe(true);
+    });
+
+    it("stops with ABORTED and resumes later", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(1024 * 1024);
+      const controller = new AbortController();
+      const pending = store.push(descriptor, chunked(bytes, { chunk: 16 * 1024 }), {
+        signal: controller.signal,
+        onProgress: (n) => {
+          if (n > 500_000) controller.abort();
+        },
+      });
+      expect((await failure(pending)).code).toBe("ABORTED");
+      expect(await store.exists(descriptor)).toBe(false);
+      await store.push(descriptor, chunked(bytes));
+      expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+    });
+
+    it("reads a blob once when two pushes of it run at the same time", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(500_000);
+      const counting = countingSource(bytes);
+      const results = await Promise.all([store.push(descriptor, counting.source), store.push(descriptor, counting.source)]);
+      expect(counting.calls).toEqual([0]);
+      expect(results.map((r) => r.existed).sort()).toEqual([false, true]);
+    });
+
+    it("refuses with QUOTA_EXCEEDED before reading a byte when the blob will not fit", async () => {
+      const { store } = await make({ estimate: async () => ({ usage: 900, quota: 1000 }) });
+      const { bytes, descriptor } = await blobOf(5000);
+      const counting = countingSource(bytes);
+      const error = await failure(store.push(descriptor, counting.source));
+      expect(error.code).toBe("QUOTA_EXCEEDED");
+      expect(error.message).toMatch(/needs/);
+      expect(counting.calls).toEqual([]);
+    });
+
+    it("names descriptors, and gc keeps what a name reaches, shared blobs included", async () => {
+      const { store } = await make({});
+      const shared = await blobOf(1000);
+      const onlyA = await blobOf(1001);
+      const onlyB = await blobOf(1002);
+      const stray = await blobOf(1003);
+      const a = await manifestOf([shared.descriptor, onlyA.descriptor]);
+      const b = await manifestOf([shared.descriptor, onlyB.descriptor]);
+      for (const blob of [shared, onlyA, onlyB, stray, a.config, b.config]) await store.push(blob.descriptor, chunked(blob.bytes));
+      for (const m of [a, b]) await store.push(m.descriptor, chunked(m.bytes));
+      await store.tag("model-a", a.descriptor);
+      await store.tag("model-b", b.descriptor);
+      expect(await store.resolve("model-a")).toEqual(a.descriptor);
+      expect([...(await store.tags()).keys()].sort()).toEqual(["model-a", "model-b"]);
+
+      const first = await store.gc();
+      expect(first.removedBlobs).toEqual([stray.descriptor.digest]);
+      await store.untag("model-a");
+      expect(await store.resolve("model-a")).toBeUndefined();
+      const second = await store.gc();
+      expect(second.removedBlobs.sort()).toEqual([a.descriptor.digest, a.config.descriptor.digest, onlyA.descriptor.digest].sort());
+      for (const kept of [shared, onlyB, b.config]) expect(await store.exists(kept.descriptor)).toBe(true);
+      expect(await store.exists(b.descriptor)).toBe(true);
+    });
+
+    it("gc removes stale ingests", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(200_000);
+      await failure(store.push(descriptor, countingSource(bytes, 100_000).source));
+      expect((await store.usage()).ingestBytes).toBeGreaterThan(0);
+      const result = await store.gc({ ingestMaxAgeMs: -1 });
+      expect(result.removedIngests).toEqual([descriptor.digest]);
+      expect((await store.usage()).ingestBytes).toBe(0);
+    });
+
+    it("deletes a blob", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(10);
+      await store.push(descriptor, chunked(bytes));
+      await store.delete(descriptor);
+      expect(await store.exists(descriptor)).toBe(false);
+    });
+  });
+}
