@@ -37,6 +37,7 @@ export type { ProxyOption } from "./registry/proxy-url.js";
 export type { IngestState, StoreBackend } from "./store/backend.js";
 export { createStore } from "./store/engine.js";
 export { createMemoryStore } from "./store/memory.js";
+export { copyBlob, createRemoteStore } from "./store/remote.js";
 export type {
   BlobRef,
   BlobSource,

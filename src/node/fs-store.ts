@@ -89,7 +89,11 @@ class FsBackend implements StoreBackend {
 
   #stream(path: string, offset: number, length: number): ReadableStream<Uint8Array> {
     if (length === 0) return new ReadableStream({ start: (c) => c.close() });
-    const nodeStream = createReadStream(path, { start: offset, end: offset + length - 1, highWaterMark: 1024 * 1024 });
+    const nodeStream = createReadStream(path, {
+      start: offset,
+      end: offset + length - 1,
+      highWaterMark: 1024 * 1024,
+    });
     return Readable.toWeb(nodeStream) as unknown as ReadableStream<Uint8Array>;
   }
 
@@ -143,7 +147,12 @@ class FsBackend implements StoreBackend {
       if ((await file.stat()).size > offset) await file.truncate(offset);
       let written = 0;
       while (written < bytes.byteLength) {
-        const { bytesWritten } = await file.write(bytes, written, bytes.byteLength - written, offset + written);
+        const { bytesWritten } = await file.write(
+          bytes,
+          written,
+          bytes.byteLength - written,
+          offset + written,
+        );
         written += bytesWritten;
       }
       await file.datasync();
@@ -218,7 +227,10 @@ class FsBackend implements StoreBackend {
   async writeTags(tags: Map<string, Descriptor>) {
     const index = await this.#readIndex();
     const unnamed = index.manifests.filter((m) => !m.annotations?.[REF_NAME]);
-    const named = [...tags].map(([name, d]) => ({ ...d, annotations: { ...d.annotations, [REF_NAME]: name } }));
+    const named = [...tags].map(([name, d]) => ({
+      ...d,
+      annotations: { ...d.annotations, [REF_NAME]: name },
+    }));
     await this.#writeIndex({ ...index, mediaType: MediaType.OciIndex, manifests: [...unnamed, ...named] });
   }
 

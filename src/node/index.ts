@@ -1,6 +1,6 @@
 // oci-model-loader/node: Node-only pieces (node:crypto hasher, Docker config credentials).
 export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
+export { createFsStore } from "./fs-store.js";
 export { createNodeHasher } from "./hasher.js";
 export type { RunningServer, ServeRegistryProxyOptions } from "./proxy-server.js";
 export { serveRegistryProxy } from "./proxy-server.js";
-export { createFsStore } from "./fs-store.js";

@@ -130,6 +130,19 @@ function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
   });
 }
 
+/** A transform that passes the first `count` bytes and then ends the stream. */
+function takeBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (left <= 0) return;
+      controller.enqueue(chunk.byteLength > left ? chunk.subarray(0, left) : chunk);
+      left -= Math.min(left, chunk.byteLength);
+      if (left === 0) controller.terminate();
+    },
+  });
+}
+
 function matchesPlatform(candidate: Platform | undefined, wanted: Partial<Platform>): boolean {
   if (!candidate) return false;
   return (Object.keys(wanted) as (keyof Platform)[]).every(
@@ -378,6 +391,40 @@ export class RegistryClient {
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     if (offset > 0 && response.status === 200) body = body.pipeThrough(skipBytes(offset));
     return body.pipeThrough(verify);
+  }
+
+  /**
+   * Raw bytes `[offset, offset + length)` of a blob, not verified (a store verifies what it ingests,
+   * a tensor reader checks what it parses). `Range` is sent; a server that ignores it is handled.
+   */
+  async fetchBlobRange(
+    repository: RepositoryRef,
+    descriptor: Pick<Descriptor, "digest" | "size">,
+    options: RequestOptions & { offset?: number; length?: number } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const ref = toRepository(repository);
+    const offset = options.offset ?? 0;
+    const length = options.length ?? descriptor.size - offset;
+    const action = `fetch bytes ${offset}+${length} of ${descriptor.digest} from ${ref.registry}/${ref.repository}`;
+    if (
+      ![offset, length].every(Number.isSafeInteger) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > descriptor.size
+    ) {
+      throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: the range is outside the blob`);
+    }
+    if (length === 0) return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    const whole = offset === 0 && length === descriptor.size;
+    const response = await this.#request(ref, `/blobs/${descriptor.digest}`, {
+      action,
+      headers: whole ? {} : { range: `bytes=${offset}-${offset + length - 1}` },
+      signal: options.signal,
+    });
+    if (!response.ok) throw await responseError(response, action);
+    let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    if (response.status === 200 && !whole) body = body.pipeThrough(skipBytes(offset));
+    return body.pipeThrough(takeBytes(length));
   }
 
   async #resumeHasher(

@@ -6,7 +6,16 @@ import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "..
 import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.js";
 import type { StoreBackend } from "./backend.js";
 import { isLockedHere, withLock } from "./lock.js";
-import type { BlobRef, BlobSource, FetchOptions, GcResult, PushOptions, PushResult, Store, StoreOptions } from "./types.js";
+import type {
+  BlobRef,
+  BlobSource,
+  FetchOptions,
+  GcResult,
+  PushOptions,
+  PushResult,
+  Store,
+  StoreOptions,
+} from "./types.js";
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const DEFAULT_INGEST_MAX_AGE = 60 * 60 * 1000;
@@ -14,8 +23,8 @@ const DEFAULT_INGEST_MAX_AGE = 60 * 60 * 1000;
 type Estimate = () => Promise<{ usage: number; quota: number } | undefined>;
 
 const navigatorEstimate: Estimate = async () => {
-  const storage = (globalThis as { navigator?: { storage?: { estimate?: () => Promise<StorageEstimate> } } }).navigator
-    ?.storage;
+  const storage = (globalThis as { navigator?: { storage?: { estimate?: () => Promise<StorageEstimate> } } })
+    .navigator?.storage;
   if (typeof storage?.estimate !== "function") return undefined;
   const { usage, quota } = await storage.estimate();
   return usage === undefined || quota === undefined ? undefined : { usage, quota };
@@ -31,9 +40,13 @@ export function storageError(error: unknown, action: string): OciError {
   const name = (error as { name?: string; code?: string } | null)?.name;
   const code = (error as { code?: string } | null)?.code;
   if (name === "QuotaExceededError" || code === "ENOSPC" || code === "EDQUOT") {
-    return new OciError("QUOTA_EXCEEDED", `Cannot ${action}: the storage is full; free space or delete models`, {
-      cause: error,
-    });
+    return new OciError(
+      "QUOTA_EXCEEDED",
+      `Cannot ${action}: the storage is full; free space or delete models`,
+      {
+        cause: error,
+      },
+    );
   }
   return asOciError(error, action);
 }
@@ -68,7 +81,10 @@ function skip(stream: ReadableStream<Uint8Array>, count: number): ReadableStream
  * checkpoints (offset and hasher state), are hashed as they arrive, and are committed only when size
  * and digest matched. An interrupted push is resumed by the next push of the same digest.
  */
-export function createStore(backend: StoreBackend & { readonly id: string }, options: StoreOptions = {}): Store {
+export function createStore(
+  backend: StoreBackend & { readonly id: string },
+  options: StoreOptions = {},
+): Store {
   const createHasher: CreateHasher = options.createHasher ?? createDefaultHasher;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   const estimate: Estimate = options.estimate ?? backend.estimate?.bind(backend) ?? navigatorEstimate;
@@ -79,15 +95,28 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
     return backend.has(blob.digest);
   }
 
-  async function fetchBlob(blob: BlobRef, fetchOptions: FetchOptions = {}): Promise<ReadableStream<Uint8Array>> {
+  async function fetchBlob(
+    blob: BlobRef,
+    fetchOptions: FetchOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
     const offset = fetchOptions.offset ?? 0;
     const length = fetchOptions.length ?? blob.size - offset;
     const action = `read ${blob.digest} from the store`;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > blob.size) {
-      throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: bytes ${offset}+${length} are outside its ${blob.size}`);
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > blob.size
+    ) {
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        `Cannot ${action}: bytes ${offset}+${length} are outside its ${blob.size}`,
+      );
     }
     throwIfAborted(fetchOptions.signal, action);
-    if (!(await backend.has(blob.digest))) throw new OciError("NOT_FOUND", `Cannot ${action}: it is not stored`);
+    if (!(await backend.has(blob.digest)))
+      throw new OciError("NOT_FOUND", `Cannot ${action}: it is not stored`);
     return backend.read(blob.digest, offset, length);
   }
 
@@ -109,7 +138,8 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
       }
     }
     const fresh = await createHasher(algorithm);
-    for await (const chunk of await backend.ingestRead(blob.digest, 0, state.offset)) await fresh.update(chunk);
+    for await (const chunk of await backend.ingestRead(blob.digest, 0, state.offset))
+      await fresh.update(chunk);
     return { hasher: fresh, offset: state.offset };
   }
 
@@ -154,7 +184,11 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
       buffered = 0;
       await backend.ingestWrite(blob.digest, written, bytes);
       written += bytes.byteLength;
-      const state = { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) };
+      const state = {
+        offset: written,
+        updatedAt: Date.now(),
+        ...(hasher.save ? { hasherState: hasher.save() } : {}),
+      };
       await backend.ingestCheckpoint(blob.digest, state);
     };
     try {
@@ -164,7 +198,10 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
         fetched += value.byteLength;
         if (seen + value.byteLength > blob.size) {
           await backend.ingestDiscard(blob.digest);
-          throw new OciError("SIZE_MISMATCH", `Cannot ${action}: the source sent more than the declared ${blob.size} bytes`);
+          throw new OciError(
+            "SIZE_MISMATCH",
+            `Cannot ${action}: the source sent more than the declared ${blob.size} bytes`,
+          );
         }
         await hasher.update(value);
         seen += value.byteLength;
@@ -178,7 +215,8 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
       reader.cancel().catch(() => {});
       const failure = storageError(error, action);
       // Keep what arrived (it was hashed in order) so the next push resumes from there.
-      if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED") await flush().catch(() => {});
+      if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED")
+        await flush().catch(() => {});
       throw failure;
     } finally {
       signal?.removeEventListener("abort", onAbort);
@@ -197,7 +235,10 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
     const actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
     if (actual !== blob.digest) {
       await backend.ingestDiscard(blob.digest);
-      throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the content hashes to ${actual}; nothing was stored`);
+      throw new OciError(
+        "DIGEST_MISMATCH",
+        `Cannot ${action}: the content hashes to ${actual}; nothing was stored`,
+      );
     }
     try {
       await backend.ingestCommit(blob.digest, blob.size);
@@ -222,7 +263,9 @@ export function createStore(backend: StoreBackend & { readonly id: string }, opt
   async function children(descriptor: Descriptor): Promise<Descriptor[]> {
     if (!isManifestMediaType(descriptor.mediaType) && !isIndexMediaType(descriptor.mediaType)) return [];
     if (descriptor.size > MANIFEST_SIZE_LIMIT || !(await backend.has(descriptor.digest))) return [];
-    const bytes = new Uint8Array(await new Response(await backend.read(descriptor.digest, 0, descriptor.size)).arrayBuffer());
+    const bytes = new Uint8Array(
+      await new Response(await backend.read(descriptor.digest, 0, descriptor.size)).arrayBuffer(),
+    );
     try {
       const manifest = parseManifest(bytes, descriptor.mediaType);
       const below = isIndex(manifest) ? manifest.manifests : [manifest.config, ...manifest.layers];

@@ -70,7 +70,9 @@ class MemoryBackend implements StoreBackend {
     if (entry) entry.state = state;
   }
   async ingestRead(digest: string, offset: number, length: number) {
-    return streamOf((this.#ingests.get(digest)?.data.view() ?? new Uint8Array(0)).subarray(offset, offset + length));
+    return streamOf(
+      (this.#ingests.get(digest)?.data.view() ?? new Uint8Array(0)).subarray(offset, offset + length),
+    );
   }
   async ingestCommit(digest: string, size: number) {
     const entry = this.#ingests.get(digest);

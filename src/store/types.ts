@@ -8,7 +8,9 @@ export type BlobRef = Pick<Descriptor, "digest" | "size"> & Partial<Pick<Descrip
  * Where a push gets its bytes: a stream from the start, or a function asked for the bytes from an
  * offset (so that a resumed push fetches only the rest, e.g. with HTTP `Range`).
  */
-export type BlobSource = ReadableStream<Uint8Array> | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
+export type BlobSource =
+  | ReadableStream<Uint8Array>
+  | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
 
 export interface FetchOptions {
   /** First byte to read. Default 0. */

@@ -8,7 +8,9 @@ export interface StoreUnderTest {
   reopen?: () => Promise<Store>;
 }
 
-export type StoreFactory = (options: { estimate?: () => Promise<{ usage: number; quota: number }> }) => Promise<StoreUnderTest>;
+export type StoreFactory = (options: {
+  estimate?: () => Promise<{ usage: number; quota: number }>;
+}) => Promise<StoreUnderTest>;
 
 export function randomBytes(size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -27,7 +29,10 @@ export async function blobOf(size: number, mediaType = "application/octet-stream
 }
 
 /** A stream of `bytes` in chunks; when `failAt` is set it errors after that many bytes (a cut connection). */
-export function chunked(bytes: Uint8Array, options: { chunk?: number; failAt?: number } = {}): ReadableStream<Uint8Array> {
+export function chunked(
+  bytes: Uint8Array,
+  options: { chunk?: number; failAt?: number } = {},
+): ReadableStream<Uint8Array> {
   const chunk = options.chunk ?? 64 * 1024;
   let at = 0;
   return new ReadableStream({
@@ -85,12 +90,21 @@ async function failure(promise: Promise<unknown>): Promise<OciError> {
 const manifestOf = async (layers: Descriptor[]) => {
   const config = await blobOf(2, "application/vnd.oci.empty.v1+json");
   const bytes = new TextEncoder().encode(
-    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: config.descriptor, layers }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: config.descriptor,
+      layers,
+    }),
   );
   return {
     config,
     bytes,
-    descriptor: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: await sha256(bytes), size: bytes.byteLength },
+    descriptor: {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: await sha256(bytes),
+      size: bytes.byteLength,
+    },
   };
 };
 
@@ -116,7 +130,11 @@ export function storeContract(name: string, make: StoreFactory): void {
       const { bytes, descriptor } = await blobOf(1000);
       await store.push(descriptor, chunked(bytes));
       const counting = countingSource(bytes);
-      expect(await store.push(descriptor, counting.source)).toEqual({ existed: true, resumedFrom: 0, fetched: 0 });
+      expect(await store.push(descriptor, counting.source)).toEqual({
+        existed: true,
+        resumedFrom: 0,
+        fetched: 0,
+      });
       expect(counting.calls).toEqual([]);
     });
 
@@ -180,7 +198,10 @@ export function storeContract(name: string, make: StoreFactory): void {
       const { store } = await make({});
       const { bytes, descriptor } = await blobOf(500_000);
       const counting = countingSource(bytes);
-      const results = await Promise.all([store.push(descriptor, counting.source), store.push(descriptor, counting.source)]);
+      const results = await Promise.all([
+        store.push(descriptor, counting.source),
+        store.push(descriptor, counting.source),
+      ]);
       expect(counting.calls).toEqual([0]);
       expect(results.map((r) => r.existed).sort()).toEqual([false, true]);
     });
@@ -203,7 +224,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       const stray = await blobOf(1003);
       const a = await manifestOf([shared.descriptor, onlyA.descriptor]);
       const b = await manifestOf([shared.descriptor, onlyB.descriptor]);
-      for (const blob of [shared, onlyA, onlyB, stray, a.config, b.config]) await store.push(blob.descriptor, chunked(blob.bytes));
+      for (const blob of [shared, onlyA, onlyB, stray, a.config, b.config])
+        await store.push(blob.descriptor, chunked(blob.bytes));
       for (const m of [a, b]) await store.push(m.descriptor, chunked(m.bytes));
       await store.tag("model-a", a.descriptor);
       await store.tag("model-b", b.descriptor);
@@ -215,7 +237,9 @@ export function storeContract(name: string, make: StoreFactory): void {
       await store.untag("model-a");
       expect(await store.resolve("model-a")).toBeUndefined();
       const second = await store.gc();
-      expect(second.removedBlobs.sort()).toEqual([a.descriptor.digest, a.config.descriptor.digest, onlyA.descriptor.digest].sort());
+      expect(second.removedBlobs.sort()).toEqual(
+        [a.descriptor.digest, a.config.descriptor.digest, onlyA.descriptor.digest].sort(),
+      );
       for (const kept of [shared, onlyB, b.config]) expect(await store.exists(kept.descriptor)).toBe(true);
       expect(await store.exists(b.descriptor)).toBe(true);
     });
