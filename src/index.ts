@@ -35,8 +35,13 @@ export { parseManifest } from "./registry/manifest.js";
 export { MANIFEST_ACCEPT, MediaType } from "./registry/media-types.js";
 export type { ProxyOption } from "./registry/proxy-url.js";
 export type { IngestState, StoreBackend } from "./store/backend.js";
+export type { CacheStorageLike } from "./store/cache.js";
+export { createCacheStore } from "./store/cache.js";
+export { createDefaultStore } from "./store/default.js";
 export { createStore } from "./store/engine.js";
+export { createIdbStore } from "./store/idb.js";
 export { createMemoryStore } from "./store/memory.js";
+export { createOpfsStore } from "./store/opfs.js";
 export { copyBlob, createRemoteStore } from "./store/remote.js";
 export type {
   BlobRef,

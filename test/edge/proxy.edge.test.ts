@@ -130,3 +130,39 @@ describe("hashing inside workerd", () => {
     }
   });
 });
+
+describe("the Cache API store inside workerd", () => {
+  it("stores verified, refuses a flipped byte, and resumes a cut push from where it stopped", async () => {
+    const bundle = await build({
+      entryPoints: [join(import.meta.dirname, "store-worker.ts")],
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      write: false,
+      logLevel: "error",
+    });
+    const mf = new Miniflare({
+      modules: true,
+      script: bundle.outputFiles[0]?.text ?? "",
+      compatibilityDate: "2026-04-26",
+      cache: true,
+    });
+    try {
+      const report = (await (await mf.dispatchFetch("http://worker/")).json()) as Record<string, unknown>;
+      expect(report).toMatchObject({
+        roundTrip: true,
+        range: true,
+        flipped: "DIGEST_MISMATCH",
+        flippedVisible: false,
+        cut: "NETWORK",
+        resumedEqual: true,
+      });
+      expect(report.resumedFrom).toBeGreaterThan(0);
+      expect(report.restCalls).toEqual([report.resumedFrom]);
+      expect(report.servedTotal).toBeLessThanOrEqual((report.size as number) + 64 * 1024);
+    } finally {
+      await mf.dispose();
+    }
+  });
+});

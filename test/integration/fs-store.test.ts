@@ -11,10 +11,10 @@ import {
   type Store,
 } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
+import { blobOf, readAll } from "../support/blobs.js";
 import { pushWithSkopeo, sameBytes, sampleModel } from "../support/layout.js";
 import { run } from "../support/process.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
-import { blobOf, readAll } from "../support/store-contract.js";
 
 /** A blob server that closes the connection half-way through the first response, and counts bytes sent. */
 async function cuttingServer(bytes: Uint8Array, digest: string) {

@@ -1,6 +1,9 @@
 // The contract every Store passes, in Node, in Chromium and in workerd: web APIs only here.
 import { describe, expect, it } from "vitest";
-import type { BlobSource, Descriptor, OciError, Store } from "../../src/index.js";
+import type { Descriptor, OciError, Store } from "../../src/index.js";
+import { blobOf, chunked, countingSource, equal, readAll, sha256 } from "./blobs.js";
+
+export { blobOf, chunked, countingSource, readAll, sha256 };
 
 export interface StoreUnderTest {
   store: Store;
@@ -11,72 +14,6 @@ export interface StoreUnderTest {
 export type StoreFactory = (options: {
   estimate?: () => Promise<{ usage: number; quota: number }>;
 }) => Promise<StoreUnderTest>;
-
-export function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
-  return bytes;
-}
-
-export async function sha256(bytes: Uint8Array): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
-export async function blobOf(size: number, mediaType = "application/octet-stream") {
-  const bytes = randomBytes(size);
-  return { bytes, descriptor: { mediaType, digest: await sha256(bytes), size } as Descriptor };
-}
-
-/** A stream of `bytes` in chunks; when `failAt` is set it errors after that many bytes (a cut connection). */
-export function chunked(
-  bytes: Uint8Array,
-  options: { chunk?: number; failAt?: number } = {},
-): ReadableStream<Uint8Array> {
-  const chunk = options.chunk ?? 64 * 1024;
-  let at = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (options.failAt !== undefined && at >= options.failAt) {
-        controller.error(new TypeError("connection reset (test)"));
-        return;
-      }
-      if (at >= bytes.byteLength) return controller.close();
-      const end = Math.min(bytes.byteLength, at + chunk, options.failAt ?? Number.POSITIVE_INFINITY);
-      controller.enqueue(bytes.slice(at, end));
-      at = end;
-    },
-  });
-}
-
-/** A source that records the offsets it was asked for and the bytes it handed out. */
-export function countingSource(bytes: Uint8Array, failAt?: number) {
-  const calls: number[] = [];
-  let served = 0;
-  const source: BlobSource = async (offset) => {
-    calls.push(offset);
-    const rest = bytes.subarray(offset);
-    return chunked(rest, failAt === undefined ? {} : { failAt: Math.max(0, failAt - offset) }).pipeThrough(
-      new TransformStream({
-        transform(c, controller) {
-          served += c.byteLength;
-          controller.enqueue(c);
-        },
-      }),
-    );
-  };
-  return { source, calls, served: () => served };
-}
-
-export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 async function failure(promise: Promise<unknown>): Promise<OciError> {
   try {

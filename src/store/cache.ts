@@ -1,0 +1,214 @@
+import type { CacheLike } from "../proxy/blob-cache.js";
+import type { Descriptor } from "../registry/manifest.js";
+import type { IngestState, StoreBackend } from "./backend.js";
+import { createStore } from "./engine.js";
+import { withLock } from "./lock.js";
+import type { Store, StoreOptions } from "./types.js";
+
+/** The Cache API methods this store uses (browsers' `caches.open(…)`, Workers' `caches.default`). */
+export interface CacheStorageLike extends CacheLike {
+  delete(request: RequestInfo | URL): Promise<boolean>;
+}
+
+interface Index {
+  blobs: Record<string, number>;
+  ingests: Record<
+    string,
+    { pieces: [number, number][]; state?: { offset: number; updatedAt: number; hasherState?: number[] } }
+  >;
+  tags: [string, Descriptor][];
+}
+
+const HEADERS = {
+  "content-type": "application/octet-stream",
+  "cache-control": "public, max-age=31536000, immutable",
+};
+
+function slice(body: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        const from = Math.max(start - at, 0);
+        const to = Math.min(end - at, chunk.byteLength);
+        at += chunk.byteLength;
+        if (from < to) controller.enqueue(chunk.subarray(from, to));
+        if (at >= end) controller.terminate();
+      },
+    }),
+  );
+}
+
+/**
+ * The Cache API: one entry per blob, ingest pieces as entries of their own, and an index entry
+ * (Workers caches cannot list their keys). A cache may evict at will: blobs can disappear, never
+ * turn wrong.
+ */
+class CacheBackend implements StoreBackend {
+  readonly id: string;
+  readonly #cache: Promise<CacheStorageLike>;
+  readonly #base: string;
+
+  constructor(cache: CacheStorageLike | Promise<CacheStorageLike>, name: string) {
+    this.id = `cache:${name}`;
+    this.#cache = Promise.resolve(cache);
+    this.#base = `https://oci-model-loader.invalid/${encodeURIComponent(name)}/`;
+  }
+
+  #blobKey = (digest: string) => `${this.#base}blobs/${digest}`;
+  #pieceKey = (digest: string, start: number) => `${this.#base}ingest/${digest}/${start}`;
+
+  async #index(): Promise<Index> {
+    const response = await (await this.#cache).match(`${this.#base}index`);
+    return response ? ((await response.json()) as Index) : { blobs: {}, ingests: {}, tags: [] };
+  }
+
+  /** Read-modify-write of the index, serialised (Web Locks across tabs where they exist). */
+  #update<T>(change: (index: Index) => T | Promise<T>): Promise<T> {
+    return withLock(`oci-model-loader:${this.id}:index`, async () => {
+      const index = await this.#index();
+      const result = await change(index);
+      await (await this.#cache).put(
+        `${this.#base}index`,
+        new Response(JSON.stringify(index), { headers: HEADERS }),
+      );
+      return result;
+    });
+  }
+
+  async has(digest: string) {
+    const hit = await (await this.#cache).match(this.#blobKey(digest));
+    await hit?.body?.cancel();
+    return hit !== undefined;
+  }
+
+  async read(digest: string, offset: number, length: number) {
+    const hit = await (await this.#cache).match(this.#blobKey(digest));
+    const body = hit?.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return length === 0
+      ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+      : slice(body, offset, offset + length);
+  }
+
+  async remove(digest: string) {
+    await (await this.#cache).delete(this.#blobKey(digest));
+    await this.#update((index) => void delete index.blobs[digest]);
+  }
+
+  async blobs() {
+    return Object.entries((await this.#index()).blobs).map(([digest, size]) => ({ digest, size }));
+  }
+
+  async ingestState(digest: string): Promise<IngestState | undefined> {
+    const state = (await this.#index()).ingests[digest]?.state;
+    if (!state) return undefined;
+    const { hasherState, ...rest } = state;
+    return hasherState ? { ...rest, hasherState: Uint8Array.from(hasherState) } : rest;
+  }
+
+  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+    const cache = await this.#cache;
+    await cache.put(
+      this.#pieceKey(digest, offset),
+      new Response(bytes as Uint8Array<ArrayBuffer>, { headers: HEADERS }),
+    );
+    const dropped = await this.#update((index) => {
+      const entry = (index.ingests[digest] ??= { pieces: [] });
+      const gone = entry.pieces.filter(([start]) => start > offset);
+      entry.pieces = [...entry.pieces.filter(([start]) => start < offset), [offset, bytes.byteLength]];
+      return gone;
+    });
+    for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));
+  }
+
+  async ingestCheckpoint(digest: string, state: IngestState) {
+    await this.#update((index) => {
+      const entry = (index.ingests[digest] ??= { pieces: [] });
+      const { hasherState, ...rest } = state;
+      entry.state = hasherState ? { ...rest, hasherState: Array.from(hasherState) } : rest;
+    });
+  }
+
+  async #piecesStream(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>> {
+    const cache = await this.#cache;
+    const keyOf = (start: number) => this.#pieceKey(digest, start);
+    const pieces = ((await this.#index()).ingests[digest]?.pieces ?? []).sort((a, b) => a[0] - b[0]);
+    const end = offset + length;
+    const wanted = pieces.filter(([start, size]) => start + size > offset && start < end);
+    let i = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const piece = wanted[i++];
+        if (!piece) return controller.close();
+        const [start, size] = piece;
+        const hit = await cache.match(keyOf(start));
+        if (!hit) return controller.error(new Error(`piece ${start} of ${digest} was evicted`));
+        const bytes = new Uint8Array(await hit.arrayBuffer());
+        controller.enqueue(bytes.subarray(Math.max(0, offset - start), Math.min(size, end - start)));
+      },
+    });
+  }
+
+  async ingestRead(digest: string, offset: number, length: number) {
+    return this.#piecesStream(digest, offset, length);
+  }
+
+  async ingestCommit(digest: string, size: number) {
+    const body = await this.#piecesStream(digest, 0, size);
+    await (await this.#cache).put(
+      this.#blobKey(digest),
+      new Response(body, { headers: { ...HEADERS, "content-length": String(size) } }),
+    );
+    await this.#update((index) => {
+      index.blobs[digest] = size;
+    });
+    await this.ingestDiscard(digest);
+  }
+
+  async ingestDiscard(digest: string) {
+    const pieces = await this.#update((index) => {
+      const gone = index.ingests[digest]?.pieces ?? [];
+      delete index.ingests[digest];
+      return gone;
+    });
+    const cache = await this.#cache;
+    for (const [start] of pieces) await cache.delete(this.#pieceKey(digest, start));
+  }
+
+  async ingests() {
+    return Object.entries((await this.#index()).ingests).map(([digest, entry]) => ({
+      digest,
+      state: entry.state
+        ? { offset: entry.state.offset, updatedAt: entry.state.updatedAt }
+        : { offset: entry.pieces.reduce((n, [, size]) => n + size, 0), updatedAt: 0 },
+    }));
+  }
+
+  async readTags() {
+    return new Map((await this.#index()).tags);
+  }
+
+  async writeTags(tags: Map<string, Descriptor>) {
+    await this.#update((index) => {
+      index.tags = [...tags];
+    });
+  }
+}
+
+/**
+ * A store in the Cache API: in browsers (`caches.open`) and on Cloudflare Workers
+ * (`caches.default`). Give a cache, or a name to open one with `caches.open`.
+ *
+ * @example
+ * ```ts
+ * const store = createCacheStore(caches.default); // Workers
+ * ```
+ */
+export function createCacheStore(
+  cache: CacheStorageLike | string = "oci-model-loader",
+  options: StoreOptions & { name?: string } = {},
+): Store {
+  const name = options.name ?? (typeof cache === "string" ? cache : "default");
+  const opened = typeof cache === "string" ? (globalThis.caches as CacheStorage).open(cache) : cache;
+  return createStore(new CacheBackend(opened as CacheStorageLike | Promise<CacheStorageLike>, name), options);
+}
