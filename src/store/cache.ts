@@ -19,6 +19,12 @@ interface Index {
   tags: [string, Descriptor][];
 }
 
+function ingestEntry(index: Index, digest: string): Index["ingests"][string] {
+  const entry = index.ingests[digest] ?? { pieces: [] };
+  index.ingests[digest] = entry;
+  return entry;
+}
+
 const HEADERS = {
   "content-type": "application/octet-stream",
   "cache-control": "public, max-age=31536000, immutable",
@@ -113,7 +119,7 @@ class CacheBackend implements StoreBackend {
       new Response(bytes as Uint8Array<ArrayBuffer>, { headers: HEADERS }),
     );
     const dropped = await this.#update((index) => {
-      const entry = (index.ingests[digest] ??= { pieces: [] });
+      const entry = ingestEntry(index, digest);
       const gone = entry.pieces.filter(([start]) => start > offset);
       entry.pieces = [...entry.pieces.filter(([start]) => start < offset), [offset, bytes.byteLength]];
       return gone;
@@ -123,7 +129,7 @@ class CacheBackend implements StoreBackend {
 
   async ingestCheckpoint(digest: string, state: IngestState) {
     await this.#update((index) => {
-      const entry = (index.ingests[digest] ??= { pieces: [] });
+      const entry = ingestEntry(index, digest);
       const { hasherState, ...rest } = state;
       entry.state = hasherState ? { ...rest, hasherState: Array.from(hasherState) } : rest;
     });
