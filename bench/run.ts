@@ -1,0 +1,73 @@
+// npm run bench [-- --quick]: benchmarks, each against a baseline measured in the same run.
+// Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
+import { execFile } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const quick = process.argv.includes("--quick");
+const GiB = 1024 * 1024 * 1024;
+const sizes = quick ? [256 * 1024 * 1024] : [256 * 1024 * 1024, GiB];
+const ROUNDS = quick ? 1 : 3;
+
+interface Sample {
+  seconds: number;
+  gbps: number;
+  rssMiB: number;
+}
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  ratio: number;
+}
+
+async function measure(mode: string, size: number): Promise<Sample> {
+  const script = join(import.meta.dirname, "fs-store-memory.ts");
+  const { stdout } = await run(process.execPath, ["--import", "tsx", script, mode, String(size)], {
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Sample;
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+const rows: Row[] = [];
+for (const size of sizes) {
+  const store: Sample[] = [];
+  const plain: Sample[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // A and B alternate, so drift on the machine hits both.
+    store.push(await measure("store", size));
+    plain.push(await measure("plain", size));
+  }
+  const label = `${size / 1024 / 1024} MiB`;
+  const add = (name: string, unit: string, a: number, b: number) =>
+    rows.push({ name, value: a, unit, baseline: b, ratio: a / b });
+  add(
+    `fs store push ${label}: throughput (baseline: plain file write, no hashing)`,
+    "GB/s",
+    median(store.map((s) => s.gbps)),
+    median(plain.map((s) => s.gbps)),
+  );
+  add(
+    `fs store push ${label}: peak RSS (baseline: plain file write)`,
+    "MiB",
+    median(store.map((s) => s.rssMiB)),
+    median(plain.map((s) => s.rssMiB)),
+  );
+}
+
+console.table(
+  rows.map((r) => ({
+    ...r,
+    value: r.value.toFixed(3),
+    baseline: r.baseline.toFixed(3),
+    ratio: r.ratio.toFixed(2),
+  })),
+);
+await mkdir(join(import.meta.dirname, "results"), { recursive: true });
+await writeFile(join(import.meta.dirname, "results", "latest.json"), `${JSON.stringify(rows, null, 2)}\n`);
