@@ -37,7 +37,7 @@ export type { ProxyOption } from "./registry/proxy-url.js";
 export type { IngestState, StoreBackend } from "./store/backend.js";
 export type { CacheStorageLike } from "./store/cache.js";
 export { createCacheStore } from "./store/cache.js";
-export { createDefaultStore } from "./store/default.js";
+export { createDefaultStore, persistStorage } from "./store/default.js";
 export { createStore } from "./store/engine.js";
 export { createIdbStore } from "./store/idb.js";
 export { createMemoryStore } from "./store/memory.js";

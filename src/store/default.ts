@@ -14,3 +14,13 @@ export function createDefaultStore(name = "default", options: StoreOptions = {})
     return createIdbStore(name, options);
   return createMemoryStore(options);
 }
+
+/**
+ * Asks the browser to keep this origin's storage when space runs low (`navigator.storage.persist()`).
+ * Resolves false where it is refused or unsupported.
+ */
+export async function persistStorage(): Promise<boolean> {
+  const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator
+    ?.storage;
+  return typeof storage?.persist === "function" ? storage.persist().catch(() => false) : false;
+}
