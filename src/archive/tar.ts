@@ -1,0 +1,136 @@
+import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
+import { OciError } from "../errors.js";
+
+export type Compression = "gzip" | "zstd";
+
+export interface ArchiveLimits {
+  /** Most entries an archive may hold. Default 10 000. */
+  maxEntries?: number;
+  /** Most bytes its files may add up to. Default 1 GiB. */
+  maxTotalBytes?: number;
+}
+
+/** A regular file of an archive, with its normalised path. */
+export interface ArchiveFile {
+  path: string;
+  size: number;
+}
+
+export interface WalkTarOptions extends ArchiveLimits {
+  compression?: Compression | undefined;
+  /** What the archive is, for messages ("layer sha256:…"). */
+  what: string;
+  /** Receives each regular file; it must read or cancel `body` before the walk goes on. */
+  onFile?: (file: ArchiveFile, body: ReadableStream<Uint8Array>) => Promise<void>;
+}
+
+const DEFAULT_MAX_ENTRIES = 10_000;
+const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
+
+function unsafe(what: string, reason: string, cause?: unknown): OciError {
+  return new OciError(
+    "UNSAFE_ARCHIVE",
+    `Cannot extract ${what}: ${reason}; nothing of it was kept`,
+    cause ? { cause } : {},
+  );
+}
+
+/**
+ * The path an entry may be written to, or undefined for the archive root. Refuses absolute paths,
+ * `..` segments, NUL, backslashes and drive letters.
+ */
+export function safeEntryPath(name: string, what: string): string | undefined {
+  if (name.includes("\0")) throw unsafe(what, `entry name contains NUL`);
+  if (name.includes("\\")) throw unsafe(what, `entry "${name}" contains a backslash`);
+  if (name.startsWith("/") || /^[A-Za-z]:/.test(name))
+    throw unsafe(what, `entry "${name}" has an absolute path`);
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw unsafe(what, `entry "${name}" climbs out with ".."`);
+  return parts.length ? parts.join("/") : undefined;
+}
+
+/** Decompresses where the runtime can; `UNSUPPORTED_ARTIFACT` where it cannot (zstd in most). */
+export function decompress(
+  stream: ReadableStream<Uint8Array>,
+  compression: Compression,
+  what: string,
+): ReadableStream<Uint8Array> {
+  let decoder: DecompressionStream;
+  try {
+    decoder = new DecompressionStream(compression as CompressionFormat);
+  } catch (cause) {
+    throw new OciError(
+      "UNSUPPORTED_ARTIFACT",
+      `Cannot extract ${what}: this runtime cannot decompress ${compression}`,
+      { cause },
+    );
+  }
+  return stream.pipeThrough(decoder as unknown as TransformStream<Uint8Array, Uint8Array>);
+}
+
+/**
+ * Walks a tar stream safely, in-stream: every entry is checked before its body is touched. Only
+ * regular files and directories pass; symlinks, hardlinks, devices and fifos, unsafe paths,
+ * duplicate names, too many entries or bytes, and truncated or corrupt archives are refused with
+ * `UNSAFE_ARCHIVE`.
+ */
+export async function walkTar(
+  stream: ReadableStream<Uint8Array>,
+  options: WalkTarOptions,
+): Promise<ArchiveFile[]> {
+  const { what } = options;
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxBytes = options.maxTotalBytes ?? DEFAULT_MAX_BYTES;
+  const source = options.compression ? decompress(stream, options.compression, what) : stream;
+  const entries = source.pipeThrough(createTarDecoder({ strict: true }));
+  const reader = entries.getReader();
+  const files: ArchiveFile[] = [];
+  const seen = new Set<string>();
+  let count = 0;
+  let total = 0;
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<ParsedTarEntry>;
+      try {
+        next = await reader.read();
+      } catch (cause) {
+        if (cause instanceof OciError) throw cause;
+        throw unsafe(
+          what,
+          `it is truncated or corrupt (${cause instanceof Error ? cause.message : String(cause)})`,
+          cause,
+        );
+      }
+      if (next.done) break;
+      const { header, body } = next.value;
+      if (++count > maxEntries) throw unsafe(what, `it has more than ${maxEntries} entries`);
+      const type = header.type ?? "file";
+      const path = safeEntryPath(header.name, what);
+      if (type === "directory" || path === undefined) {
+        await body.cancel();
+        continue;
+      }
+      if (type !== "file")
+        throw unsafe(what, `entry "${header.name}" is a ${type}; only files and directories are allowed`);
+      if (seen.has(path)) throw unsafe(what, `entry "${path}" appears twice`);
+      seen.add(path);
+      total += header.size;
+      if (total > maxBytes) throw unsafe(what, `its files add up to more than ${maxBytes} bytes`);
+      const file = { path, size: header.size };
+      if (!options.onFile) await body.cancel();
+      else {
+        try {
+          await options.onFile(file, body);
+        } catch (cause) {
+          if (cause instanceof OciError) throw cause;
+          throw unsafe(what, `entry "${path}" is truncated or unreadable`, cause);
+        }
+      }
+      files.push(file);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  return files;
+}
