@@ -1,4 +1,7 @@
 // oci-model-loader: the web-standard core. Re-exports only.
+
+export type { ArchiveFile, ArchiveLimits, Compression } from "./archive/tar.js";
+export { walkTar } from "./archive/tar.js";
 export type { CreateHasher, DigestAlgorithm, Hasher } from "./digest/hasher.js";
 export { digestBytes, parseDigest } from "./digest/hasher.js";
 export {
@@ -11,10 +14,18 @@ export type { ExpectedContent, VerifyStreamOptions } from "./digest/verify.js";
 export { createVerifyStream } from "./digest/verify.js";
 export type { OciErrorCode, OciErrorOptions } from "./errors.js";
 export { ERROR_CODES, isOciError, OciError } from "./errors.js";
+export type { PullEvent } from "./model/events.js";
 export type { ModelFormat } from "./model/format.js";
 export { detectFormat, isModelMediaType, layerPaths, ModelMediaType } from "./model/format.js";
 export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
 export { inspectModel } from "./model/inspect.js";
+export type { PlannedLayer } from "./model/layers.js";
+export { planLayers } from "./model/layers.js";
+export type { ModelFile } from "./model/model.js";
+export { Model } from "./model/model.js";
+export type { PullModelOptions } from "./model/pull.js";
+export { openModel, pullModel } from "./model/pull.js";
+export type { ModelFileInfo, ModelRecord } from "./model/record.js";
 export type { Reference } from "./reference.js";
 export { parseReference, registryApiHost } from "./reference.js";
 export type { Challenge } from "./registry/challenge.js";

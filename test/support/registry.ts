@@ -30,6 +30,8 @@ export interface TestRegistry {
   tokenRequests: TokenRequest[];
   /** Headers of the blob requests the redirect target received (redirectBlobs). */
   blobRequests: IncomingHttpHeaders[];
+  /** Paths of those requests, in the same order. */
+  blobPaths: string[];
   /** Path of a blob's data file in the registry's storage. */
   blobPath(digest: string): string;
   stop(): Promise<void>;
@@ -149,8 +151,10 @@ async function startTokenServer(dir: string, expiresIn: number) {
 /** A plain file server over the registry's storage: the target of its blob redirects. Records headers. */
 async function startBlobServer(root: string) {
   const requests: IncomingHttpHeaders[] = [];
+  const paths: string[] = [];
   const server = createServer(async (req, res) => {
     requests.push(req.headers);
+    paths.push(req.url ?? "");
     const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)));
     if (!path.startsWith(root)) return void res.writeHead(403).end();
     try {
@@ -163,7 +167,7 @@ async function startBlobServer(root: string) {
   });
   const port = await freePort();
   await listen(server, port);
-  return { server, requests, baseUrl: `http://127.0.0.1:${port}` };
+  return { server, requests, paths, baseUrl: `http://127.0.0.1:${port}` };
 }
 
 /**
@@ -179,6 +183,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const cleanups: (() => Promise<void>)[] = [];
   let tokenRequests: TokenRequest[] = [];
   let blobRequests: IncomingHttpHeaders[] = [];
+  let blobPaths: string[] = [];
 
   let authConfig = "";
   if (auth === "htpasswd") {
@@ -203,6 +208,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   if (options.redirectBlobs) {
     const blobs = await startBlobServer(root);
     blobRequests = blobs.requests;
+    blobPaths = blobs.paths;
     cleanups.push(() => closeServer(blobs.server));
     middleware = `middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: ${blobs.baseUrl}\n`;
   }
@@ -239,6 +245,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     auth,
     tokenRequests,
     blobRequests,
+    blobPaths,
     blobPath: (digest) => {
       const hex = digest.slice("sha256:".length);
       return join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");

@@ -1,0 +1,92 @@
+import { OciError } from "../errors.js";
+import type { Store } from "../store/types.js";
+import type { ModelFormat } from "./format.js";
+import { type ModelFileInfo, type ModelRecord, readJson } from "./record.js";
+
+/** One file of a model, read from the store. */
+export interface ModelFile extends ModelFileInfo {
+  /** The bytes, whole or a range of them. */
+  stream(options?: {
+    offset?: number;
+    length?: number;
+    signal?: AbortSignal;
+  }): Promise<ReadableStream<Uint8Array>>;
+  text(): Promise<string>;
+  json<T = unknown>(): Promise<T>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/**
+ * A pulled model: a view over its record in a store. Files are read from the store; nothing here
+ * touches the network.
+ */
+export class Model {
+  readonly reference: string;
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly format: ModelFormat;
+  /** The model's OCI config blob, parsed (format, architecture, parameters, quantization…). */
+  readonly modelConfig: Record<string, unknown>;
+  /** `config.json` (at the root, else the shallowest one), parsed, when the model has one. */
+  readonly config: Record<string, unknown> | undefined;
+  /** Every file, by path. */
+  readonly files: ReadonlyMap<string, ModelFileInfo>;
+  /** Paths of the weight files, in load order (manifest order, then archive order). */
+  readonly weights: readonly string[];
+  /** False after a config-only pull: some weights are not in the store yet. */
+  readonly complete: boolean;
+  readonly store: Store;
+
+  constructor(
+    store: Store,
+    record: ModelRecord,
+    modelConfig: Record<string, unknown>,
+    config: Record<string, unknown> | undefined,
+  ) {
+    this.store = store;
+    this.reference = record.reference;
+    this.digest = record.digest;
+    this.mediaType = record.mediaType;
+    this.format = record.format;
+    this.modelConfig = modelConfig;
+    this.config = config;
+    this.files = new Map(record.files.map((f) => [f.path, f]));
+    this.weights = record.files.filter((f) => f.weight).map((f) => f.path);
+    this.complete = record.pending.length === 0;
+  }
+
+  /** A file by path. `NOT_FOUND` when the model has no such file. */
+  file(path: string): ModelFile {
+    const info = this.files.get(path);
+    if (!info) {
+      const hint = this.complete ? "" : " (this was a config-only pull: pull again with weights)";
+      throw new OciError(
+        "NOT_FOUND",
+        `Cannot open ${path} of ${this.reference}: the model has no such file${hint}`,
+      );
+    }
+    const store = this.store;
+    const stream: ModelFile["stream"] = (options = {}) => store.fetch(info, options);
+    return {
+      ...info,
+      stream,
+      text: async () => new Response(await stream()).text(),
+      json: async <T>() => JSON.parse(await new Response(await stream()).text()) as T,
+      arrayBuffer: async () => new Response(await stream()).arrayBuffer(),
+    };
+  }
+}
+
+/** Builds the `Model` for a record held in `store`. */
+export async function modelFromRecord(store: Store, record: ModelRecord): Promise<Model> {
+  const modelConfig = await readJson<Record<string, unknown>>(store, record.config).catch(() => ({}));
+  // config.json at the root, else the shallowest one (KitOps keeps it beside the weights)
+  const configFile = record.files
+    .filter((f) => f.path === "config.json" || f.path.endsWith("/config.json"))
+    .sort((a, b) => a.path.split("/").length - b.path.split("/").length)[0];
+  const config =
+    configFile && (await store.exists(configFile))
+      ? await readJson<Record<string, unknown>>(store, configFile).catch(() => undefined)
+      : undefined;
+  return new Model(store, record, modelConfig, config);
+}

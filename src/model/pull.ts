@@ -1,0 +1,287 @@
+import { walkTar } from "../archive/tar.js";
+import { type CreateHasher, parseDigest } from "../digest/hasher.js";
+import { createDefaultHasher } from "../digest/hashers.js";
+import { OciError, throwIfAborted } from "../errors.js";
+import { parseReference, type Reference } from "../reference.js";
+import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import type { Descriptor } from "../registry/manifest.js";
+import { createDefaultStore } from "../store/default.js";
+import { copyBlob, createRemoteStore } from "../store/remote.js";
+import type { Store } from "../store/types.js";
+import type { PullEvent } from "./events.js";
+import { detectFormat } from "./format.js";
+import { isWeightPath, type PlannedLayer, planLayers } from "./layers.js";
+import { type Model, modelFromRecord } from "./model.js";
+import { findRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
+
+export interface PullModelOptions extends RegistryClientOptions {
+  /** Where the model goes. Default `createDefaultStore()` (OPFS, else IndexedDB, else memory). */
+  store?: Store;
+  /** A client to reuse instead of making one from the options. */
+  client?: RegistryClient;
+  /** Fetch the weights (default true). False: manifest, config and config files only. */
+  weights?: boolean;
+  /** Layers fetched at a time. Default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: PullEvent) => void;
+  /** Limits for archive layers. */
+  archive?: { maxEntries?: number; maxTotalBytes?: number };
+}
+
+interface Job {
+  promise: Promise<Model>;
+  listeners: Set<(event: PullEvent) => void>;
+}
+
+/** Pulls in flight per store and reference, so concurrent pulls of one model share one download. */
+const inFlight = new WeakMap<Store, Map<string, Job>>();
+
+async function hashStream(
+  body: ReadableStream<Uint8Array>,
+  digestOf: string,
+  createHasher: CreateHasher,
+): Promise<string> {
+  const { algorithm } = parseDigest(digestOf);
+  const hasher = await createHasher(algorithm);
+  for await (const chunk of body) await hasher.update(chunk);
+  return `${algorithm}:${await hasher.digest()}`;
+}
+
+/**
+ * Extracts an archive layer held in the store: a first pass checks every entry and hashes every
+ * file, a second stores the files by digest. Nothing is stored unless the whole archive is sound.
+ */
+async function extractLayer(
+  store: Store,
+  layer: PlannedLayer,
+  createHasher: CreateHasher,
+  limits: PullModelOptions["archive"],
+  emit: (event: PullEvent) => void,
+): Promise<ModelFileInfo[]> {
+  const what = `layer ${layer.descriptor.digest} (${layer.descriptor.mediaType})`;
+  const walk = { what, compression: layer.compression, ...limits };
+  const files: ModelFileInfo[] = [];
+  await walkTar(await store.fetch(layer.descriptor), {
+    ...walk,
+    onFile: async (file, body) => {
+      const digest = await hashStream(body, layer.descriptor.digest, createHasher);
+      files.push({
+        path: file.path,
+        digest,
+        size: file.size,
+        mediaType: "application/octet-stream",
+        weight: isWeightPath(file.path),
+      });
+    },
+  });
+  let i = 0;
+  await walkTar(await store.fetch(layer.descriptor), {
+    ...walk,
+    onFile: async (_, body) => {
+      const file = files[i++] as ModelFileInfo;
+      await store.push(file, body);
+      emit({ type: "extract", path: file.path, digest: file.digest, size: file.size });
+    },
+  });
+  return files;
+}
+
+/** Runs `task` over `items`, `limit` at a time, stopping at the first failure. */
+async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await task(items[next++] as T);
+  });
+  await Promise.all(workers);
+}
+
+function satisfies(record: ModelRecord, weights: boolean): boolean {
+  return !weights || record.pending.length === 0;
+}
+
+async function pull(
+  ref: Reference,
+  store: Store,
+  options: PullModelOptions,
+  emit: (event: PullEvent) => void,
+): Promise<Model> {
+  const started = Date.now();
+  const { signal } = options;
+  const weights = options.weights ?? true;
+  const createHasher = options.createHasher ?? createDefaultHasher;
+  const client = options.client ?? createRegistryClient(options);
+  const action = `pull ${ref}`;
+
+  // Known already? By digest: no request at all. By tag: one HEAD to revalidate, or offline use.
+  const known = await findRecord(store, ref);
+  if (known && satisfies(known, weights)) {
+    if (ref.digest) return modelFromRecord(store, known);
+    try {
+      const head = await client.headManifest(ref, signal ? { signal } : {});
+      if (head?.digest === known.digest) return modelFromRecord(store, known);
+    } catch (error) {
+      if ((error as OciError).code === "NETWORK" || (error as OciError).code === "TIMEOUT")
+        return modelFromRecord(store, known);
+      throw error;
+    }
+  }
+
+  const result = await client.getManifest(ref, signal ? { signal } : {});
+  const manifest = result.manifest;
+  const format = detectFormat(manifest);
+  const planned = planLayers(manifest);
+  const wanted = planned.filter((l) => weights || !l.weights);
+  const blobs = [manifest.config, ...wanted.map((l) => l.descriptor)];
+  const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
+  const present = new Set<string>();
+  for (const blob of unique) if (await store.exists(blob)) present.add(blob.digest);
+  const totalBytes = unique.reduce((n, b) => n + b.size, 0);
+  const storedBytes = unique.filter((b) => present.has(b.digest)).reduce((n, b) => n + b.size, 0);
+  emit({
+    type: "resolve",
+    reference: ref.toString(),
+    digest: result.digest,
+    format,
+    layers: unique.length,
+    totalBytes,
+    storedBytes,
+  });
+
+  const remote = createRemoteStore(ref, { client });
+  const loaded = new Map<string, number>();
+  let fetchedBytes = 0;
+  const fresh = new Set<string>();
+  const overall = () => [...loaded.values()].reduce((n, v) => n + v, 0);
+  const fetchOne = async (blob: Descriptor, path: string | undefined) => {
+    throwIfAborted(signal, action);
+    emit({
+      type: "layer-start",
+      digest: blob.digest,
+      path,
+      size: blob.size,
+      fromCache: present.has(blob.digest),
+    });
+    const copied = await copyBlob(remote, store, blob, {
+      ...(signal ? { signal } : {}),
+      onProgress: (bytes, total) => {
+        loaded.set(blob.digest, bytes);
+        emit({
+          type: "progress",
+          digest: blob.digest,
+          loaded: bytes,
+          total,
+          overallLoaded: overall(),
+          overallTotal: totalBytes,
+        });
+      },
+    });
+    fetchedBytes += copied.fetched;
+    if (!copied.existed) fresh.add(blob.digest);
+    emit({ type: "layer-done", digest: blob.digest, path });
+  };
+
+  await fetchOne(manifest.config, undefined);
+  const byDigest = new Map(wanted.map((l) => [l.descriptor.digest, l]));
+  await pool([...byDigest.values()], Math.max(1, options.concurrency ?? 4), (l) =>
+    fetchOne(l.descriptor, l.path),
+  );
+
+  const files: ModelFileInfo[] = [];
+  for (const layer of wanted) {
+    if (!layer.archive) {
+      const path = layer.path ?? layer.descriptor.digest.replace(":", "-");
+      files.push({
+        path,
+        digest: layer.descriptor.digest,
+        size: layer.descriptor.size,
+        mediaType: layer.descriptor.mediaType,
+        weight: layer.weights,
+      });
+      continue;
+    }
+    try {
+      files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
+    } catch (error) {
+      // Commit nothing of an unsafe layer this pull brought in.
+      if (fresh.has(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      throw error;
+    }
+  }
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (seen.has(file.path))
+      throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot ${action}: two layers both provide ${file.path}`);
+    seen.add(file.path);
+  }
+
+  const manifestDescriptor = {
+    mediaType: result.mediaType,
+    digest: result.digest,
+    size: result.bytes.byteLength,
+  };
+  await store.push(manifestDescriptor, new Blob([result.bytes as Uint8Array<ArrayBuffer>]).stream());
+  const record: ModelRecord = {
+    reference: ref.toString(),
+    digest: result.digest,
+    mediaType: result.mediaType,
+    format,
+    config: manifest.config,
+    files,
+    pending: planned.filter((l) => !wanted.includes(l)).map((l) => l.descriptor),
+    pulledAt: new Date().toISOString(),
+  };
+  await writeRecord(store, ref, record, manifestDescriptor, createHasher);
+  emit({ type: "done", fetchedBytes, reusedBytes: storedBytes, seconds: (Date.now() - started) / 1000 });
+  return modelFromRecord(store, record);
+}
+
+/**
+ * Pulls a model into a store — manifest, config, weights in layer order, config archives extracted
+ * safely — every byte verified, interrupted downloads resumed, shared layers stored once.
+ * A model already stored is revalidated with one `HEAD` (by tag) or not at all (by digest), and
+ * opened from the store when the registry cannot be reached.
+ *
+ * @example
+ * ```ts
+ * const model = await pullModel("ai/smollm2:360M", { onProgress: (e) => console.log(e.type) });
+ * const config = await model.file("config.json").json();
+ * for (const path of model.weights) console.log(path, model.files.get(path)?.size);
+ * ```
+ */
+export function pullModel(reference: string | Reference, options: PullModelOptions = {}): Promise<Model> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const store = options.store ?? createDefaultStore();
+  const key = `${ref}|${options.weights ?? true}`;
+  let jobs = inFlight.get(store);
+  if (!jobs) {
+    jobs = new Map();
+    inFlight.set(store, jobs);
+  }
+  const running = jobs.get(key);
+  if (running) {
+    if (options.onProgress) running.listeners.add(options.onProgress);
+    return running.promise;
+  }
+  const listeners = new Set<(event: PullEvent) => void>(options.onProgress ? [options.onProgress] : []);
+  const emit = (event: PullEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+  const promise = pull(ref, store, options, emit).finally(() => jobs.delete(key));
+  jobs.set(key, { promise, listeners });
+  return promise;
+}
+
+/**
+ * Opens a model already in the store, without any network request. `NOT_FOUND` when it was never pulled.
+ */
+export async function openModel(
+  reference: string | Reference,
+  options: { store?: Store } = {},
+): Promise<Model> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const store = options.store ?? createDefaultStore();
+  const record = await findRecord(store, ref);
+  if (!record) throw new OciError("NOT_FOUND", `Cannot open ${ref}: it is not in the store; pull it first`);
+  return modelFromRecord(store, record);
+}

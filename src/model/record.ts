@@ -1,0 +1,109 @@
+import { type CreateHasher, digestBytes } from "../digest/hasher.js";
+import { OciError } from "../errors.js";
+import type { Reference } from "../reference.js";
+import type { Descriptor } from "../registry/manifest.js";
+import { MediaType } from "../registry/media-types.js";
+import type { Store } from "../store/types.js";
+import type { ModelFormat } from "./format.js";
+
+export const RECORD_MEDIA_TYPE = "application/vnd.oci-model-loader.model.v1+json";
+
+/** One file of a model: where its bytes are in the store. */
+export interface ModelFileInfo {
+  path: string;
+  digest: string;
+  size: number;
+  mediaType: string;
+  /** A weight file (safetensors, gguf, …), in load order within `Model.weights`. */
+  weight: boolean;
+}
+
+/** What the store keeps about a pulled model (the config blob of the record manifest). */
+export interface ModelRecord {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  format: ModelFormat;
+  /** The model's OCI config blob. */
+  config: Descriptor;
+  files: ModelFileInfo[];
+  /** Weight layers not stored yet (a config-only pull). */
+  pending: Descriptor[];
+  pulledAt: string;
+}
+
+const encoder = new TextEncoder();
+
+async function putBytes(
+  store: Store,
+  bytes: Uint8Array,
+  mediaType: string,
+  createHasher: CreateHasher,
+): Promise<Descriptor> {
+  const descriptor = { mediaType, digest: await digestBytes(bytes, createHasher), size: bytes.byteLength };
+  await store.push(descriptor, new Blob([bytes as Uint8Array<ArrayBuffer>]).stream());
+  return descriptor;
+}
+
+export async function readJson<T>(store: Store, descriptor: Pick<Descriptor, "digest" | "size">): Promise<T> {
+  return JSON.parse(await new Response(await store.fetch(descriptor)).text()) as T;
+}
+
+/** Tag names under which a model record is found: the reference as given, and pinned to its digest. */
+export function recordNames(ref: Reference, digest: string): string[] {
+  const pinned = `${ref.registry}/${ref.repository}@${digest}`;
+  return ref.digest ? [pinned] : [ref.toString(), pinned];
+}
+
+/**
+ * Writes a model record as an OCI manifest, so that the store's gc keeps everything it reaches: the
+ * record (config), the model's manifest (and through it every layer), and the extracted files.
+ */
+export async function writeRecord(
+  store: Store,
+  ref: Reference,
+  record: ModelRecord,
+  manifest: Descriptor,
+  createHasher: CreateHasher,
+): Promise<Descriptor> {
+  const config = await putBytes(
+    store,
+    encoder.encode(JSON.stringify(record)),
+    RECORD_MEDIA_TYPE,
+    createHasher,
+  );
+  const files = new Map<string, Descriptor>();
+  for (const f of record.files)
+    files.set(f.digest, { mediaType: f.mediaType, digest: f.digest, size: f.size });
+  files.delete(manifest.digest);
+  const body = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: RECORD_MEDIA_TYPE,
+    config,
+    layers: [manifest, ...files.values()],
+  };
+  const descriptor = await putBytes(
+    store,
+    encoder.encode(JSON.stringify(body)),
+    MediaType.OciManifest,
+    createHasher,
+  );
+  for (const name of recordNames(ref, record.digest)) await store.tag(name, descriptor);
+  return descriptor;
+}
+
+/** The record a store holds for a reference, or undefined. */
+export async function findRecord(store: Store, ref: Reference): Promise<ModelRecord | undefined> {
+  const name = ref.digest ? `${ref.registry}/${ref.repository}@${ref.digest}` : ref.toString();
+  const descriptor = await store.resolve(name);
+  if (!descriptor || !(await store.exists(descriptor))) return undefined;
+  const manifest = await readJson<{ config?: Descriptor; artifactType?: string }>(store, descriptor);
+  if (manifest.artifactType !== RECORD_MEDIA_TYPE || !manifest.config) {
+    throw new OciError(
+      "MANIFEST_INVALID",
+      `Cannot open ${ref}: the store's entry for it is not a model record`,
+    );
+  }
+  return readJson<ModelRecord>(store, manifest.config);
+}
