@@ -21,6 +21,8 @@ export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
 export { inspectModel } from "./model/inspect.js";
 export type { PlannedLayer } from "./model/layers.js";
 export { planLayers } from "./model/layers.js";
+export type { StoredModel } from "./model/list.js";
+export { listModels, removeModel } from "./model/list.js";
 export type { ModelFile } from "./model/model.js";
 export { Model } from "./model/model.js";
 export type { PullModelOptions } from "./model/pull.js";

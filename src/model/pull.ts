@@ -1,4 +1,4 @@
-import { walkTar } from "../archive/tar.js";
+import { safeEntryPath, walkTar } from "../archive/tar.js";
 import { type CreateHasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { OciError, throwIfAborted } from "../errors.js";
@@ -85,6 +85,19 @@ async function extractLayer(
     },
   });
   return files;
+}
+
+/** A path from a layer annotation, refused when it could escape the model's folder. */
+function safeLayerPath(path: string, action: string): string {
+  try {
+    return safeEntryPath(path, "a layer path") ?? path;
+  } catch (cause) {
+    throw new OciError(
+      "MANIFEST_INVALID",
+      `Cannot ${action}: the layer path "${path}" is not a safe relative path`,
+      { cause },
+    );
+  }
 }
 
 /** Runs `task` over `items`, `limit` at a time, stopping at the first failure. */
@@ -190,7 +203,10 @@ async function pull(
   const files: ModelFileInfo[] = [];
   for (const layer of wanted) {
     if (!layer.archive) {
-      const path = layer.path ?? layer.descriptor.digest.replace(":", "-");
+      const path =
+        layer.path === undefined
+          ? layer.descriptor.digest.replace(":", "-")
+          : safeLayerPath(layer.path, action);
       files.push({
         path,
         digest: layer.descriptor.digest,

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { inspectModel, type ModelSummary, OciError, parseReference } from "../../index.js";
+import { formatSize } from "./format.js";
 import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
 
 export const INSPECT_USAGE = `Usage: oci-model inspect <reference> [--json] [--plain-http] [--username U --password-stdin] [--timeout S] [--proxy URL]
@@ -11,17 +12,6 @@ Fetches and verifies a model's manifest and lists its layers. Nothing is downloa
   --timeout S       idle timeout in seconds (default 30)
   --proxy URL       go through an oci-model-loader registry proxy (oci-model proxy, or the edge worker)
 Credentials otherwise come from $DOCKER_CONFIG/config.json or ~/.docker/config.json.`;
-
-function formatSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
 
 function formatSummary(s: ModelSummary): string {
   const lines = [

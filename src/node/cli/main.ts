@@ -2,21 +2,38 @@ import { isOciError } from "../../index.js";
 import { INSPECT_USAGE, inspectCommand } from "./inspect.js";
 import type { CliIo } from "./options.js";
 import { PROXY_USAGE, proxyCommand } from "./proxy.js";
+import { PULL_USAGE, pullCommand } from "./pull.js";
+import { GC_USAGE, gcCommand, LS_USAGE, lsCommand, RM_USAGE, rmCommand } from "./store-commands.js";
 
 const USAGE = `Usage: oci-model <command> [options]
 
 Commands:
+  pull <reference>      pull a model into the store, verified and resumable
   inspect <reference>   show a model's manifest, format and layers (no download)
+  ls                    list the models in the store
+  rm <reference>        forget a model and free what no other model needs
+  gc                    free blobs no model needs
   proxy --allow HOSTS   serve the registry proxy for browsers
 
 Run "oci-model <command> --help" for a command's options.`;
 
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
+  pull: pullCommand,
   inspect: inspectCommand,
+  ls: lsCommand,
+  rm: rmCommand,
+  gc: gcCommand,
   proxy: proxyCommand,
 };
 
-const USAGES: Record<string, string> = { inspect: INSPECT_USAGE, proxy: PROXY_USAGE };
+const USAGES: Record<string, string> = {
+  pull: PULL_USAGE,
+  inspect: INSPECT_USAGE,
+  ls: LS_USAGE,
+  rm: RM_USAGE,
+  gc: GC_USAGE,
+  proxy: PROXY_USAGE,
+};
 
 /** Runs the CLI: data on stdout, diagnostics on stderr; exit 1 with the error code on failure. */
 export async function main(argv: string[], io: CliIo): Promise<number> {

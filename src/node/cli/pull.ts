@@ -1,0 +1,111 @@
+import { mkdir, open } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Model, OciError, parseReference, pullModel } from "../../index.js";
+import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
+import { pullReporter } from "./progress.js";
+import { openStore, STORE_FLAG, storeDir } from "./store-flag.js";
+
+export const PULL_USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--proxy URL] [--concurrency N] [--timeout S] [--json]
+
+Pulls a model into the store (an OCI layout; default $XDG_CACHE_HOME/oci-model or ~/.cache/oci-model),
+verifying every byte and resuming interrupted downloads.
+  --output DIR     also write the model's files under their names into DIR
+  --config-only    manifest, config and config files only, no weights
+  --concurrency N  layers at a time (default 4)
+  --json           print one JSON summary on stdout
+  --plain-http, --username U --password-stdin, --timeout S, --proxy URL  as for inspect`;
+
+async function writeFiles(model: Model, output: string): Promise<void> {
+  for (const path of model.files.keys()) {
+    const target = join(output, path);
+    await mkdir(dirname(target), { recursive: true });
+    const file = await open(target, "w");
+    try {
+      for await (const chunk of await model.file(path).stream()) await file.write(chunk);
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+export async function pullCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...REGISTRY_FLAGS,
+      ...STORE_FLAG,
+      output: { type: "string" },
+      "config-only": { type: "boolean" },
+      concurrency: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    io.stdout(`${PULL_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1)
+    throw new OciError("INVALID_ARGUMENT", `Cannot pull: give one reference\n${PULL_USAGE}`);
+  const ref = parseReference(positionals[0] as string);
+  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot pull: --concurrency ${values.concurrency} is not a whole number above 0`,
+    );
+  }
+  const reporter = pullReporter(process.stderr);
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once("SIGINT", abort);
+  let model: Model;
+  const started = Date.now();
+  let fetched = 0;
+  let reused = 0;
+  try {
+    model = await pullModel(ref, {
+      ...(await clientOptions(values, ref.registry, io)),
+      store: openStore(values.store, io),
+      weights: !values["config-only"],
+      concurrency,
+      signal: controller.signal,
+      onProgress: (event) => {
+        if (event.type === "done") {
+          fetched = event.fetchedBytes;
+          reused = event.reusedBytes;
+        }
+        reporter.onEvent(event);
+      },
+    });
+  } finally {
+    reporter.stop();
+    process.off("SIGINT", abort);
+  }
+  if (values.output) await writeFiles(model, values.output);
+  if (values.json) {
+    const files = [...model.files.values()].map(({ path, digest, size, weight }) => ({
+      path,
+      digest,
+      size,
+      weight,
+    }));
+    const summary = {
+      reference: model.reference,
+      digest: model.digest,
+      format: model.format,
+      complete: model.complete,
+      store: storeDir(values.store, io),
+      files,
+      fetchedBytes: fetched,
+      reusedBytes: reused,
+      seconds: (Date.now() - started) / 1000,
+    };
+    io.stdout(`${JSON.stringify(summary)}\n`);
+  } else {
+    io.stdout(`${model.reference} ${model.digest}\n`);
+  }
+  return 0;
+}
