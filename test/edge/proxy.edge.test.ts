@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
-import { Miniflare } from "miniflare";
+import type { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryClient, type Descriptor } from "../../src/index.js";
 import { pushWithSkopeo, sameBytes, sampleModel } from "../support/layout.js";
 import { startRegistry, type TestRegistry, USER } from "../support/registry.js";
+import { startWorker } from "../support/workerd.js";
 
 const model = sampleModel({ shardSize: 1024 * 1024 + 3 });
 
@@ -18,19 +18,7 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
   beforeAll(async () => {
     registry = await startRegistry({ auth: "token", redirectBlobs: true });
     await pushWithSkopeo(registry, model, "private/tiny", "v1");
-    const bundle = await build({
-      entryPoints: [join(import.meta.dirname, "../../edge/worker.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      write: false,
-      logLevel: "error",
-    });
-    mf = new Miniflare({
-      modules: true,
-      script: bundle.outputFiles[0]?.text ?? "",
-      compatibilityDate: "2026-04-26",
+    mf = await startWorker(join(import.meta.dirname, "../../edge/worker.ts"), {
       bindings: { ALLOW: registry.host, CACHE_BLOBS: "true" },
       cache: true,
     });
@@ -105,62 +93,13 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
 
 describe("hashing inside workerd", () => {
   it("uses crypto.DigestStream, since WASM cannot be compiled at run time there", async () => {
-    const bundle = await build({
-      entryPoints: [join(import.meta.dirname, "hasher-worker.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      write: false,
-      logLevel: "error",
-    });
-    const mf = new Miniflare({
-      modules: true,
-      script: bundle.outputFiles[0]?.text ?? "",
-      compatibilityDate: "2026-04-26",
-    });
+    const mf = await startWorker(join(import.meta.dirname, "hasher-worker.ts"));
     try {
       const report = (await (await mf.dispatchFetch("http://worker/")).json()) as Record<string, unknown>;
       expect(report.digestStream).toBe(true);
       expect(report.wasm).toMatch(/^refused/);
       expect(report.sha256).toBe(`sha256:${createHash("sha256").update("abc").digest("hex")}`);
       expect(report.sha512).toBe(`sha512:${createHash("sha512").update("abc").digest("hex")}`);
-    } finally {
-      await mf.dispose();
-    }
-  });
-});
-
-describe("the Cache API store inside workerd", () => {
-  it("stores verified, refuses a flipped byte, and resumes a cut push from where it stopped", async () => {
-    const bundle = await build({
-      entryPoints: [join(import.meta.dirname, "store-worker.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      target: "es2022",
-      write: false,
-      logLevel: "error",
-    });
-    const mf = new Miniflare({
-      modules: true,
-      script: bundle.outputFiles[0]?.text ?? "",
-      compatibilityDate: "2026-04-26",
-      cache: true,
-    });
-    try {
-      const report = (await (await mf.dispatchFetch("http://worker/")).json()) as Record<string, unknown>;
-      expect(report).toMatchObject({
-        roundTrip: true,
-        range: true,
-        flipped: "DIGEST_MISMATCH",
-        flippedVisible: false,
-        cut: "NETWORK",
-        resumedEqual: true,
-      });
-      expect(report.resumedFrom).toBeGreaterThan(0);
-      expect(report.restCalls).toEqual([report.resumedFrom]);
-      expect(report.servedTotal).toBeLessThanOrEqual((report.size as number) + 64 * 1024);
     } finally {
       await mf.dispose();
     }

@@ -1,0 +1,22 @@
+// A test worker: pulls a model inside workerd into a Cache API store on caches.default.
+import { createCacheStore, type OciError, pullModel } from "../../src/index.js";
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const reference = new URL(request.url).searchParams.get("ref") ?? "";
+    const store = createCacheStore((caches as unknown as { default: Cache }).default, { name: "edge-pull" });
+    try {
+      const model = await pullModel(reference, { store });
+      const sizes: Record<string, number> = {};
+      for (const path of model.files.keys()) sizes[path] = (await model.file(path).arrayBuffer()).byteLength;
+      return Response.json({
+        digest: model.digest,
+        format: model.format,
+        config: await model.file("config.json").json(),
+        sizes,
+      });
+    } catch (error) {
+      return Response.json({ code: (error as OciError).code, message: (error as Error).message });
+    }
+  },
+};
