@@ -17,6 +17,8 @@ export { ERROR_CODES, isOciError, OciError } from "./errors.js";
 export type { PullEvent } from "./model/events.js";
 export type { ModelFormat } from "./model/format.js";
 export { detectFormat, isModelMediaType, layerPaths, ModelMediaType } from "./model/format.js";
+export type { ModelInfo } from "./model/info.js";
+export { modelInfo } from "./model/info.js";
 export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
 export { inspectModel } from "./model/inspect.js";
 export type { PlannedLayer } from "./model/layers.js";

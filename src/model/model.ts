@@ -1,6 +1,7 @@
 import { OciError } from "../errors.js";
 import type { Store } from "../store/types.js";
 import type { ModelFormat } from "./format.js";
+import { type ModelInfo, modelInfo } from "./info.js";
 import { type ModelFileInfo, type ModelRecord, readJson } from "./record.js";
 
 /** One file of a model, read from the store. */
@@ -25,8 +26,10 @@ export class Model {
   readonly digest: string;
   readonly mediaType: string;
   readonly format: ModelFormat;
-  /** The model's OCI config blob, parsed (format, architecture, parameters, quantization…). */
+  /** The model's OCI config blob, parsed, as the format wrote it. */
   readonly modelConfig: Record<string, unknown>;
+  /** What the config blob states, under one set of names whatever the format. */
+  readonly info: ModelInfo;
   /** `config.json` (at the root, else the shallowest one), parsed, when the model has one. */
   readonly config: Record<string, unknown> | undefined;
   /** Every file, by path. */
@@ -49,6 +52,7 @@ export class Model {
     this.mediaType = record.mediaType;
     this.format = record.format;
     this.modelConfig = modelConfig;
+    this.info = modelInfo(record.format, modelConfig);
     this.config = config;
     this.files = new Map(record.files.map((f) => [f.path, f]));
     this.weights = record.files.filter((f) => f.weight).map((f) => f.path);
