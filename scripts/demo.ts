@@ -36,7 +36,8 @@ try {
         );
       if (event.type === "progress" && process.stdout.isTTY) {
         const percent = Math.floor((event.overallLoaded / event.overallTotal) * 100);
-        if (percent !== shown) process.stdout.write(`\r  pulling… ${(shown = percent)}%`);
+        if (percent !== shown) process.stdout.write(`\r  pulling… ${percent}%`);
+        shown = percent;
       }
       if (event.type === "done")
         say(`${process.stdout.isTTY ? "\r" : ""}  pulled and verified in ${event.seconds.toFixed(2)} s`);
