@@ -70,3 +70,11 @@ export type {
   StoreOptions,
   StoreUsage,
 } from "./store/types.js";
+export type { TypedArray } from "./tensors/dtypes.js";
+export { toFloat32, typedArray } from "./tensors/dtypes.js";
+export type { Tensor } from "./tensors/reader.js";
+export { iterateTensors, readTensor, remoteTensorIndex, tensorIndex } from "./tensors/reader.js";
+export type { Dtype, SafetensorsHeader, TensorInfo } from "./tensors/safetensors.js";
+export { DTYPE_SIZES, HEADER_LIMIT, parseHeader, readHeader } from "./tensors/safetensors.js";
+export type { TensorEntry, TensorFile } from "./tensors/tensor-index.js";
+export { buildTensorIndex } from "./tensors/tensor-index.js";

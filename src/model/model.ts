@@ -1,5 +1,7 @@
 import { OciError } from "../errors.js";
 import type { Store } from "../store/types.js";
+import { iterateTensors, readTensor, type Tensor, tensorIndex } from "../tensors/reader.js";
+import type { TensorEntry } from "../tensors/tensor-index.js";
 import type { ModelFormat } from "./format.js";
 import { type ModelInfo, modelInfo } from "./info.js";
 import { type ModelFileInfo, type ModelRecord, readJson } from "./record.js";
@@ -57,6 +59,21 @@ export class Model {
     this.files = new Map(record.files.map((f) => [f.path, f]));
     this.weights = record.files.filter((f) => f.weight).map((f) => f.path);
     this.complete = record.pending.length === 0;
+  }
+
+  /** Tensor name → file, dtype, shape, byte offset and length, from the safetensors headers. */
+  tensorIndex(): Promise<Map<string, TensorEntry>> {
+    return tensorIndex(this);
+  }
+
+  /** Every tensor, in file and offset order, each file read once (call `data()` before moving on). */
+  tensors(): AsyncGenerator<Tensor> {
+    return iterateTensors(this);
+  }
+
+  /** One tensor's bytes, by a ranged read of its file. */
+  readTensor(name: string): Promise<Uint8Array> {
+    return readTensor(this, name);
   }
 
   /** A file by path. `NOT_FOUND` when the model has no such file. */

@@ -1,0 +1,184 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  buildTensorIndex,
+  DTYPE_SIZES,
+  type Dtype,
+  type OciError,
+  parseHeader,
+  readHeader,
+  toFloat32,
+} from "../../src/index.js";
+import { bf16Bytes, f16Bytes, f32Bytes, writeSafetensors } from "../support/safetensors.js";
+
+const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+function fileWith(header: unknown, dataBytes: number): Uint8Array {
+  const json = enc(header);
+  const out = new Uint8Array(8 + json.byteLength + dataBytes);
+  new DataView(out.buffer).setUint32(0, json.byteLength, true);
+  out.set(json, 8);
+  return out;
+}
+
+async function refusal(file: Uint8Array): Promise<OciError> {
+  try {
+    await readHeader(async (o, l) => file.subarray(o, o + l), file.byteLength, "t.safetensors");
+  } catch (e) {
+    return e as OciError;
+  }
+  throw new Error("accepted");
+}
+
+describe("safetensors header", () => {
+  const t = (dtype: string, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets });
+
+  it.each<[string, Uint8Array, RegExp]>([
+    [
+      "a header length beyond the file",
+      (() => {
+        const f = fileWith({}, 0);
+        new DataView(f.buffer).setUint32(0, 9999, true);
+        return f;
+      })(),
+      /runs past the end/,
+    ],
+    [
+      "a header over the cap",
+      (() => {
+        const f = new Uint8Array(16);
+        new DataView(f.buffer).setUint32(0, 200 * 1024 * 1024, true);
+        return f;
+      })(),
+      /over the .* cap/,
+    ],
+    ["a file shorter than 8 bytes", new Uint8Array(5), /shorter than the 8-byte/],
+    [
+      "bad JSON",
+      (() => {
+        const j = new TextEncoder().encode("{nope");
+        const f = new Uint8Array(8 + j.length);
+        new DataView(f.buffer).setUint32(0, j.length, true);
+        f.set(j, 8);
+        return f;
+      })(),
+      /not valid JSON/,
+    ],
+    ["an unknown dtype", fileWith({ a: t("F7", [1], [0, 1]) }, 1), /unknown dtype "F7"/],
+    [
+      "missing data_offsets",
+      fileWith({ a: { dtype: "F32", shape: [1] } }, 4),
+      /"a" has no valid data_offsets/,
+    ],
+    [
+      "a shape/length mismatch",
+      fileWith({ a: t("F32", [2, 2], [0, 12]) }, 12),
+      /"a" holds 12 bytes but shape \[2,2\] of F32 needs 16/,
+    ],
+    [
+      "overlapping offsets",
+      fileWith({ a: t("F32", [2], [0, 8]), b: t("F32", [2], [4, 12]) }, 12),
+      /"b" overlaps/,
+    ],
+    ["reversed offsets", fileWith({ a: t("U8", [0], [4, 2]) }, 4), /ends \(2\) before it begins \(4\)/],
+    ["a gap", fileWith({ a: t("U8", [2], [2, 4]) }, 4), /gap of 2 bytes before tensor "a"/],
+    ["data past the end", fileWith({ a: t("U8", [8], [0, 8]) }, 4), /past the end/],
+    ["trailing bytes", fileWith({ a: t("U8", [2], [0, 2]) }, 6), /4 bytes after the last tensor/],
+    ["a negative dimension", fileWith({ a: t("U8", [-1], [0, 0]) }, 0), /shape/],
+    ["non-string metadata", fileWith({ __metadata__: { a: 1 } }, 0), /__metadata__/],
+  ])("refuses %s with INVALID_SAFETENSORS", async (_, file, reason) => {
+    const error = await refusal(file);
+    expect(error.code).toBe("INVALID_SAFETENSORS");
+    expect(error.message).toMatch(reason);
+  });
+
+  it("round-trips any header the reference writer produces", () => {
+    const dtypes = Object.keys(DTYPE_SIZES) as Dtype[];
+    const tensor = fc.record({
+      dtype: fc.constantFrom(...dtypes),
+      shape: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }),
+    });
+    const files = fc.uniqueArray(
+      fc.tuple(
+        fc.string({ minLength: 1, maxLength: 12 }).filter((s) => s !== "__metadata__"),
+        tensor,
+      ),
+      {
+        selector: ([name]) => name,
+        maxLength: 8,
+      },
+    );
+    fc.assert(
+      fc.property(
+        files,
+        fc.option(fc.dictionary(fc.string(), fc.string()), { nil: undefined }),
+        (entries, metadata) => {
+          const specs = entries.map(([name, t]) => ({ name, ...t }));
+          const file = writeSafetensors(specs, metadata);
+          const length = new DataView(file.buffer).getUint32(0, true);
+          const header = parseHeader(file.subarray(8, 8 + length), file.byteLength);
+          expect(header.metadata).toEqual(metadata ?? {});
+          // Zero-length tensors may share an offset, so compare by name: dtype, shape, offset, length.
+          let offset = header.dataOffset;
+          const expected = Object.fromEntries(
+            specs.map((t) => {
+              const bytes = t.shape.reduce((n, d) => n * d, 1) * DTYPE_SIZES[t.dtype];
+              offset += bytes;
+              return [t.name, { dtype: t.dtype, shape: t.shape, offset: offset - bytes, length: bytes }];
+            }),
+          );
+          const actual = Object.fromEntries(header.tensors.map(({ name, ...rest }) => [name, rest]));
+          expect(actual).toEqual(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("tensor index and dtypes", () => {
+  const shard = (names: string[]) =>
+    writeSafetensors(names.map((name) => ({ name, dtype: "F32" as const, shape: [2] })));
+  const file = (path: string, bytes: Uint8Array) => ({
+    path,
+    size: bytes.byteLength,
+    read: async (o: number, l: number) => bytes.subarray(o, o + l),
+  });
+
+  it("indexes shards and refuses a name found in two", async () => {
+    const index = await buildTensorIndex([
+      file("a.safetensors", shard(["x", "y"])),
+      file("b.safetensors", shard(["z"])),
+    ]);
+    expect([...index.keys()]).toEqual(["x", "y", "z"]);
+    expect(index.get("z")?.file).toBe("b.safetensors");
+    await expect(
+      buildTensorIndex([file("a.safetensors", shard(["x"])), file("b.safetensors", shard(["x"]))]),
+    ).rejects.toMatchObject({
+      code: "INVALID_SAFETENSORS",
+      message: expect.stringMatching(/"x" is in both a.safetensors and b.safetensors/),
+    });
+  });
+
+  it("checks model.safetensors.index.json", async () => {
+    const files = [file("a.safetensors", shard(["x"]))];
+    await expect(buildTensorIndex(files, { x: "b.safetensors" })).rejects.toMatchObject({
+      message: expect.stringMatching(/index file says/),
+    });
+    await expect(buildTensorIndex(files, { x: "a.safetensors", w: "a.safetensors" })).rejects.toMatchObject({
+      message: expect.stringMatching(/no file holds: w/),
+    });
+  });
+
+  it("converts f16 and bf16 to f32 exactly", () => {
+    const values = [0, 1, -2, 0.5, 65504, -(2 ** -14), 3.140625];
+    expect(Array.from(toFloat32("F16", f16Bytes(values)))).toEqual(values);
+    const bvalues = [0, 1, -2, 0.5, 3.140625, 1e30 - (1e30 % 2 ** 80)];
+    const exact = Array.from(new Float32Array(bvalues)).map((v) => {
+      const b = new Uint32Array(new Float32Array([v]).buffer)[0] as number;
+      return new Float32Array(new Uint32Array([b & 0xffff0000]).buffer)[0];
+    });
+    expect(Array.from(toFloat32("BF16", bf16Bytes(exact as number[])))).toEqual(exact);
+    expect(Array.from(toFloat32("F32", f32Bytes([1.5, -3])))).toEqual([1.5, -3]);
+  });
+});
