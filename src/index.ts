@@ -78,3 +78,5 @@ export type { Dtype, SafetensorsHeader, TensorInfo } from "./tensors/safetensors
 export { DTYPE_SIZES, HEADER_LIMIT, parseHeader, readHeader } from "./tensors/safetensors.js";
 export type { TensorEntry, TensorFile } from "./tensors/tensor-index.js";
 export { buildTensorIndex } from "./tensors/tensor-index.js";
+export type { UploadOptions } from "./webgpu/upload.js";
+export { requestModelDevice, uploadToGPU } from "./webgpu/upload.js";
