@@ -32,6 +32,8 @@ export interface TestRegistry {
   blobRequests: IncomingHttpHeaders[];
   /** Paths of those requests, in the same order. */
   blobPaths: string[];
+  /** Bytes the redirect target has sent (redirectBlobs). */
+  blobBytes(): number;
   /** Path of a blob's data file in the registry's storage. */
   blobPath(digest: string): string;
   stop(): Promise<void>;
@@ -148,10 +150,12 @@ async function startTokenServer(dir: string, expiresIn: number) {
   return { server, requests, certPath, realm: `http://127.0.0.1:${port}/token` };
 }
 
-/** A plain file server over the registry's storage: the target of its blob redirects. Records headers. */
+/** A plain file server over the registry's storage: the target of its blob redirects. Honours
+ * `Range`; records headers, paths and the bytes it sends. */
 async function startBlobServer(root: string) {
   const requests: IncomingHttpHeaders[] = [];
   const paths: string[] = [];
+  const sent = { bytes: 0 };
   const server = createServer(async (req, res) => {
     requests.push(req.headers);
     paths.push(req.url ?? "");
@@ -159,15 +163,25 @@ async function startBlobServer(root: string) {
     if (!path.startsWith(root)) return void res.writeHead(403).end();
     try {
       const info = await stat(path);
-      res.writeHead(200, { "content-length": info.size, "content-type": "application/octet-stream" });
-      createReadStream(path).pipe(res);
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
+      const start = range ? Number(range[1]) : 0;
+      const end = range?.[2] ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
+      const length = Math.max(0, end - start + 1);
+      res.writeHead(range ? 206 : 200, {
+        "content-length": length,
+        "content-type": "application/octet-stream",
+        ...(range ? { "content-range": `bytes ${start}-${end}/${info.size}` } : {}),
+      });
+      sent.bytes += length;
+      if (length === 0) return void res.end();
+      createReadStream(path, { start, end }).pipe(res);
     } catch {
       res.writeHead(404).end();
     }
   });
   const port = await freePort();
   await listen(server, port);
-  return { server, requests, paths, baseUrl: `http://127.0.0.1:${port}` };
+  return { server, requests, paths, sent, baseUrl: `http://127.0.0.1:${port}` };
 }
 
 /**
@@ -184,6 +198,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   let tokenRequests: TokenRequest[] = [];
   let blobRequests: IncomingHttpHeaders[] = [];
   let blobPaths: string[] = [];
+  let blobSent = { bytes: 0 };
 
   let authConfig = "";
   if (auth === "htpasswd") {
@@ -209,6 +224,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     const blobs = await startBlobServer(root);
     blobRequests = blobs.requests;
     blobPaths = blobs.paths;
+    blobSent = blobs.sent;
     cleanups.push(() => closeServer(blobs.server));
     middleware = `middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: ${blobs.baseUrl}\n`;
   }
@@ -246,6 +262,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     tokenRequests,
     blobRequests,
     blobPaths,
+    blobBytes: () => blobSent.bytes,
     blobPath: (digest) => {
       const hex = digest.slice("sha256:".length);
       return join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");

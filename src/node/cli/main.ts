@@ -4,12 +4,14 @@ import type { CliIo } from "./options.js";
 import { PROXY_USAGE, proxyCommand } from "./proxy.js";
 import { PULL_USAGE, pullCommand } from "./pull.js";
 import { GC_USAGE, gcCommand, LS_USAGE, lsCommand, RM_USAGE, rmCommand } from "./store-commands.js";
+import { TENSORS_USAGE, tensorsCommand } from "./tensors.js";
 
 const USAGE = `Usage: oci-model <command> [options]
 
 Commands:
   pull <reference>      pull a model into the store, verified and resumable
   inspect <reference>   show a model's manifest, format and layers (no download)
+  tensors <ref | file>  list tensors from the safetensors headers (no weights downloaded)
   ls                    list the models in the store
   rm <reference>        forget a model and free what no other model needs
   gc                    free blobs no model needs
@@ -20,6 +22,7 @@ Run "oci-model <command> --help" for a command's options.`;
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
   pull: pullCommand,
   inspect: inspectCommand,
+  tensors: tensorsCommand,
   ls: lsCommand,
   rm: rmCommand,
   gc: gcCommand,
@@ -29,6 +32,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
 const USAGES: Record<string, string> = {
   pull: PULL_USAGE,
   inspect: INSPECT_USAGE,
+  tensors: TENSORS_USAGE,
   ls: LS_USAGE,
   rm: RM_USAGE,
   gc: GC_USAGE,

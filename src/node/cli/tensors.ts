@@ -1,0 +1,82 @@
+import { open, stat } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import {
+  buildTensorIndex,
+  OciError,
+  parseReference,
+  remoteTensorIndex,
+  type TensorEntry,
+} from "../../index.js";
+import { formatSize } from "./format.js";
+import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
+
+export const TENSORS_USAGE = `Usage: oci-model tensors <reference | file.safetensors> [--json]
+
+Lists a model's tensors (name, dtype, shape, bytes) from the safetensors headers alone: for a
+reference, only the header bytes of each shard are fetched (HTTP Range), no weights.
+  --json   print { "tensors": [{ name, dtype, shape, bytes, file }] } on stdout
+  --plain-http, --username U --password-stdin, --timeout S, --proxy URL  as for inspect`;
+
+async function localIndex(path: string): Promise<Map<string, TensorEntry>> {
+  const { size } = await stat(path);
+  const file = await open(path, "r");
+  try {
+    return await buildTensorIndex([
+      {
+        path,
+        size,
+        read: async (offset, length) => {
+          const buffer = new Uint8Array(length);
+          const { bytesRead } = await file.read(buffer, 0, length, offset);
+          return buffer.subarray(0, bytesRead);
+        },
+      },
+    ]);
+  } finally {
+    await file.close();
+  }
+}
+
+export async function tensorsCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...REGISTRY_FLAGS, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    io.stdout(`${TENSORS_USAGE}\n`);
+    return 0;
+  }
+  const target = positionals[0];
+  if (positionals.length !== 1 || target === undefined) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot list tensors: give one reference or file\n${TENSORS_USAGE}`,
+    );
+  }
+  let index: Map<string, TensorEntry>;
+  if (target.endsWith(".safetensors")) {
+    index = await localIndex(target);
+  } else {
+    const ref = parseReference(target);
+    index = await remoteTensorIndex(ref, await clientOptions(values, ref.registry, io));
+  }
+  const tensors = [...index.values()].map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    bytes: t.length,
+    file: t.file,
+  }));
+  if (values.json) {
+    io.stdout(`${JSON.stringify({ tensors })}\n`);
+    return 0;
+  }
+  const width = Math.max(4, ...tensors.map((t) => t.name.length));
+  for (const t of tensors)
+    io.stdout(
+      `${t.name.padEnd(width)}  ${t.dtype.padEnd(7)}  [${t.shape.join(", ")}]  ${formatSize(t.bytes)}\n`,
+    );
+  io.stdout(`${tensors.length} tensors, ${formatSize(tensors.reduce((n, t) => n + t.bytes, 0))}\n`);
+  return 0;
+}
