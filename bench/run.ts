@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
@@ -60,6 +61,26 @@ for (const size of sizes) {
     median(plain.map((s) => s.rssMiB)),
   );
 }
+
+const upload = await runUploadBench(ROUNDS, quick ? 24 : 64);
+const uploadLabel = `WebGPU upload of ${(upload.size / 1024 / 1024).toFixed(0)} MiB in Chromium (chunk ${upload.chunk / 1024 / 1024} MiB)`;
+const streamed = upload.samples.streamed ?? [];
+const whole = upload.samples["whole-file"] ?? [];
+const mbps = (s: { seconds: number }) => upload.size / s.seconds / 1e6;
+rows.push({
+  name: `${uploadLabel}: throughput (baseline: read each file into one ArrayBuffer)`,
+  value: median(streamed.map(mbps)),
+  unit: "MB/s",
+  baseline: median(whole.map(mbps)),
+  ratio: median(streamed.map(mbps)) / median(whole.map(mbps)),
+});
+rows.push({
+  name: `${uploadLabel}: peak JS heap growth (baseline: whole-file reads)`,
+  value: median(streamed.map((s) => s.peakHeap / 1024 / 1024)),
+  unit: "MiB",
+  baseline: median(whole.map((s) => s.peakHeap / 1024 / 1024)),
+  ratio: median(streamed.map((s) => s.peakHeap)) / median(whole.map((s) => s.peakHeap)),
+});
 
 console.table(
   rows.map((r) => ({

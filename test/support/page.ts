@@ -17,6 +17,7 @@ export interface TestPage {
 export async function servePage(
   entry: string,
   extra: (req: IncomingMessage, res: ServerResponse) => void = (_, res) => void res.writeHead(404).end(),
+  extraArgs: string[] = [],
 ): Promise<TestPage> {
   const bundle = await build({
     entryPoints: [entry],
@@ -39,7 +40,7 @@ export async function servePage(
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   const origin = `http://localhost:${typeof address === "object" && address ? address.port : 0}`;
-  const browser = await chromium.launch(CHROMIUM);
+  const browser = await chromium.launch({ ...CHROMIUM, args: [...CHROMIUM.args, ...extraArgs] });
   return {
     origin,
     browser,

@@ -1,0 +1,64 @@
+// Benchmark page: upload a stored model into WebGPU, ours (streamed) against reading each file
+// into one ArrayBuffer first (the common practice). Reports time and peak JS heap.
+import { createOpfsStore, type Model, pullModel, requestModelDevice, uploadToGPU } from "../../src/index.js";
+
+declare global {
+  interface Window {
+    prepare(reference: string, proxy: string): Promise<number>;
+    run(
+      mode: "streamed" | "whole-file",
+      chunkSize: number,
+    ): Promise<{ seconds: number; peakHeap: number; bytes: number }>;
+  }
+}
+
+let model: Model;
+let device: GPUDevice;
+
+const heap = () =>
+  (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+
+window.prepare = async (reference, proxy) => {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter");
+  device = await requestModelDevice(adapter);
+  model = await pullModel(reference, { proxy, store: createOpfsStore("bench") });
+  return [...model.files.values()].reduce((n, f) => n + f.size, 0);
+};
+
+async function wholeFile(): Promise<GPUBuffer[]> {
+  const index = await model.tensorIndex();
+  const buffers: GPUBuffer[] = [];
+  for (const path of model.weights) {
+    const file = new Uint8Array(await model.file(path).arrayBuffer());
+    for (const t of index.values()) {
+      if (t.file !== path) continue;
+      const buffer = device.createBuffer({
+        size: Math.ceil(t.length / 4) * 4,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+      });
+      device.queue.writeBuffer(buffer, 0, file, t.offset, t.length);
+      buffers.push(buffer);
+    }
+  }
+  await device.queue.onSubmittedWorkDone();
+  return buffers;
+}
+
+window.run = async (mode, chunkSize) => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const base = heap();
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, heap());
+  }, 5);
+  const started = performance.now();
+  const buffers =
+    mode === "streamed" ? [...(await uploadToGPU(device, model, { chunkSize })).values()] : await wholeFile();
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  peak = Math.max(peak, heap());
+  const bytes = buffers.reduce((n, b) => n + b.size, 0);
+  for (const b of buffers) b.destroy();
+  return { seconds, peakHeap: peak - base, bytes };
+};
