@@ -27,11 +27,15 @@ export type { StoredModel } from "./model/list.js";
 export { listModels, removeModel } from "./model/list.js";
 export type { ModelFile } from "./model/model.js";
 export { Model } from "./model/model.js";
+export type { PackFile, PackFormat, PackModelOptions, PackResult } from "./model/pack.js";
+export { packModel } from "./model/pack.js";
 export type { PullModelOptions } from "./model/pull.js";
 export { openModel, pullModel } from "./model/pull.js";
+export type { PushModelOptions, PushModelResult } from "./model/push.js";
+export { pushModel } from "./model/push.js";
 export type { ModelFileInfo, ModelRecord } from "./model/record.js";
 export type { Reference } from "./reference.js";
-export { parseReference, registryApiHost } from "./reference.js";
+export { digestProblem, parseReference, registryApiHost } from "./reference.js";
 export type { Challenge } from "./registry/challenge.js";
 export { parseChallenges } from "./registry/challenge.js";
 export type {

@@ -1,6 +1,7 @@
 import { isOciError } from "../../index.js";
 import { INSPECT_USAGE, inspectCommand } from "./inspect.js";
 import type { CliIo } from "./options.js";
+import { PACK_USAGE, PUSH_USAGE, packCommand, pushCommand, SERVE_USAGE, serveCommand } from "./pack.js";
 import { PROXY_USAGE, proxyCommand } from "./proxy.js";
 import { PULL_USAGE, pullCommand } from "./pull.js";
 import { GC_USAGE, gcCommand, LS_USAGE, lsCommand, RM_USAGE, rmCommand } from "./store-commands.js";
@@ -15,6 +16,9 @@ Commands:
   ls                    list the models in the store
   rm <reference>        forget a model and free what no other model needs
   gc                    free blobs no model needs
+  pack <dir> [ref]      pack a model folder (docker-v0.1, docker-v0.2, modelpack); push it or write a layout
+  push <dir:tag> <ref>  push a model from an OCI layout to a registry
+  serve <layout-dir>    serve an OCI layout read-only over the distribution API (local use)
   proxy --allow HOSTS   serve the registry proxy for browsers
 
 Run "oci-model <command> --help" for a command's options.`;
@@ -26,6 +30,9 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   ls: lsCommand,
   rm: rmCommand,
   gc: gcCommand,
+  pack: packCommand,
+  push: pushCommand,
+  serve: serveCommand,
   proxy: proxyCommand,
 };
 
@@ -36,6 +43,9 @@ const USAGES: Record<string, string> = {
   ls: LS_USAGE,
   rm: RM_USAGE,
   gc: GC_USAGE,
+  pack: PACK_USAGE,
+  push: PUSH_USAGE,
+  serve: SERVE_USAGE,
   proxy: PROXY_USAGE,
 };
 

@@ -1,0 +1,92 @@
+import { OciError } from "../errors.js";
+import { parseReference, type Reference } from "../reference.js";
+import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import { type Descriptor, isIndex, parseManifest } from "../registry/manifest.js";
+import type { Store } from "../store/types.js";
+
+export interface PushModelOptions extends RegistryClientOptions {
+  client?: RegistryClient;
+  /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
+  mountFrom?: string;
+  /** Blobs up to this size go in one request; larger ones in chunks of it. Default 8 MiB. */
+  chunkSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: { digest: string; bytes: number; total: number; skipped: boolean }) => void;
+}
+
+export interface PushModelResult {
+  digest: string;
+  /** Blobs uploaded, mounted, and already present. */
+  uploaded: number;
+  mounted: number;
+  skipped: number;
+}
+
+const DEFAULT_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * Pushes a manifest graph from a store to a registry: children first, blobs the registry has are
+ * skipped (`HEAD`), mounted from `mountFrom` where possible, small ones sent in one request and large
+ * ones in chunks; the manifest last, under the reference's tag (or digest).
+ *
+ * @example
+ * ```ts
+ * await pushModel(store, "v1", "ghcr.io/acme/tiny-llm:v1", { credentials });
+ * ```
+ */
+export async function pushModel(
+  store: Store,
+  source: string | Descriptor,
+  reference: string | Reference,
+  options: PushModelOptions = {},
+): Promise<PushModelResult> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const client = options.client ?? createRegistryClient(options);
+  const root = typeof source === "string" ? await store.resolve(source) : source;
+  if (!root) throw new OciError("NOT_FOUND", `Cannot push ${source}: the store has no such name`);
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  const signal = options.signal ? { signal: options.signal } : {};
+  const result: PushModelResult = { digest: root.digest, uploaded: 0, mounted: 0, skipped: 0 };
+  const done = new Set<string>();
+
+  const pushBlob = async (blob: Descriptor) => {
+    if (done.has(blob.digest)) return;
+    done.add(blob.digest);
+    if (options.mountFrom && (await client.mountBlob(ref, options.mountFrom, blob, signal))) {
+      result.mounted++;
+      options.onProgress?.({ digest: blob.digest, bytes: blob.size, total: blob.size, skipped: true });
+      return;
+    }
+    const content =
+      blob.size <= chunkSize
+        ? new Uint8Array(await new Response(await store.fetch(blob)).arrayBuffer())
+        : await store.fetch(blob);
+    const sent = await client.pushBlob(ref, blob, content, {
+      chunkSize,
+      ...signal,
+      onProgress: (bytes) =>
+        options.onProgress?.({ digest: blob.digest, bytes, total: blob.size, skipped: false }),
+    });
+    if (sent) result.uploaded++;
+    else {
+      result.skipped++;
+      options.onProgress?.({ digest: blob.digest, bytes: blob.size, total: blob.size, skipped: true });
+    }
+  };
+
+  const pushManifest = async (descriptor: Descriptor, tagged: boolean) => {
+    const bytes = new Uint8Array(await new Response(await store.fetch(descriptor)).arrayBuffer());
+    const manifest = parseManifest(bytes, descriptor.mediaType, descriptor.digest);
+    if (isIndex(manifest)) {
+      for (const child of manifest.manifests) await pushManifest(child, false);
+    } else {
+      await pushBlob(manifest.config);
+      for (const layer of manifest.layers) await pushBlob(layer);
+    }
+    const target = tagged ? ref : parseReference(`${ref.registry}/${ref.repository}@${descriptor.digest}`);
+    await client.putManifest(target, bytes, manifest.mediaType, signal);
+  };
+
+  await pushManifest(root, true);
+  return result;
+}

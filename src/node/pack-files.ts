@@ -1,0 +1,32 @@
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { Readable } from "node:stream";
+import type { PackFile } from "../index.js";
+
+/** A file on disk as a `PackFile` (read as often as packing needs, ranges included). */
+export function packFileFromDisk(path: string, name: string, size: number): PackFile {
+  return {
+    path: name,
+    size,
+    stream: async (offset = 0, length = size - offset) =>
+      length === 0
+        ? new ReadableStream({ start: (c) => c.close() })
+        : (Readable.toWeb(
+            createReadStream(path, { start: offset, end: offset + length - 1 }),
+          ) as unknown as ReadableStream<Uint8Array>),
+  };
+}
+
+/** Every regular file below `dir` (hidden files and folders left out), as `PackFile`s with `/` paths. */
+export async function packFilesFromDirectory(dir: string): Promise<PackFile[]> {
+  const out: PackFile[] = [];
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = join(entry.parentPath, entry.name);
+    const name = relative(dir, full).split(sep).join("/");
+    if (name.split("/").some((part) => part.startsWith("."))) continue;
+    out.push(packFileFromDisk(full, name, (await stat(full)).size));
+  }
+  return out;
+}
