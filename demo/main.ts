@@ -45,6 +45,7 @@ const stores: Record<string, () => Store> = {
 };
 const memory = createMemoryStore();
 let gpu: CharMlpGpu | undefined;
+const currentStore = (): Store => (stores[storage.value] ?? stores.memory ?? (() => memory))();
 
 function setStatus(text: string, kind: "" | "ready" | "error" = "") {
   status.textContent = text;
@@ -146,7 +147,7 @@ function showCard(model: Model, tensors: Map<string, TensorEntry>) {
 }
 
 async function refreshCache() {
-  const store = stores[storage.value]?.() as Store;
+  const store = currentStore();
   const estimate = await navigator.storage?.estimate?.().catch(() => undefined);
   $("estimate").textContent = estimate
     ? `Storage: ${mib(estimate.usage ?? 0)} used of ${mib(estimate.quota ?? 0)}`
@@ -174,7 +175,7 @@ async function refreshCache() {
 async function pull(event: SubmitEvent) {
   event.preventDefault();
   const ref = reference.value.trim();
-  const store = stores[storage.value]?.() as Store;
+  const store = currentStore();
   const options = { store, proxy: __DEMO__.proxy };
   runButton.disabled = true;
   gpu = undefined;
@@ -224,7 +225,7 @@ async function run() {
 $("pull-form").addEventListener("submit", (e) => void pull(e as SubmitEvent));
 runButton.addEventListener("click", () => void run());
 $("gc").addEventListener("click", async () => {
-  const result = await (stores[storage.value]?.() as Store).gc();
+  const result = await currentStore().gc();
   $("estimate").textContent = `Freed ${mib(result.freedBytes)}.`;
   await refreshCache();
 });
