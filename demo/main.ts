@@ -45,7 +45,7 @@ const stores: Record<string, () => Store> = {
 };
 const memory = createMemoryStore();
 let gpu: CharMlpGpu | undefined;
-const currentStore = (): Store => (stores[storage.value] ?? stores.memory ?? (() => memory))();
+const currentStore = (): Store => (stores[storage.value] ?? (() => memory))();
 
 function setStatus(text: string, kind: "" | "ready" | "error" = "") {
   status.textContent = text;
