@@ -1,9 +1,11 @@
-// npm run bench [-- --quick]: benchmarks, each against a baseline measured in the same run.
+// npm run bench [-- --quick] (builds dist/ first: the measured processes run plain Node over it): benchmarks, each against a baseline measured in the same run.
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
 import { execFile } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { startRegistry } from "../test/support/registry.js";
 import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
@@ -26,10 +28,8 @@ interface Row {
 }
 
 async function measure(mode: string, size: number): Promise<Sample> {
-  const script = join(import.meta.dirname, "fs-store-memory.ts");
-  const { stdout } = await run(process.execPath, ["--import", "tsx", script, mode, String(size)], {
-    maxBuffer: 1 << 20,
-  });
+  const script = join(import.meta.dirname, "fs-store-memory.mjs");
+  const { stdout } = await run(process.execPath, [script, mode, String(size)], { maxBuffer: 1 << 20 });
   return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Sample;
 }
 
@@ -60,6 +60,62 @@ for (const size of sizes) {
     median(store.map((s) => s.rssMiB)),
     median(plain.map((s) => s.rssMiB)),
   );
+}
+
+// Push of a model from an OCI layout to a real registry: ours against skopeo, alternating.
+{
+  const size = quick ? 256 * 1024 * 1024 : GiB;
+  const registry = await startRegistry();
+  const dir = await mkdtemp(join(tmpdir(), "oml-bench-push-"));
+  try {
+    await run(process.execPath, [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "make-layout.ts"),
+      dir,
+      String(size),
+    ]);
+    const ours: Sample[] = [];
+    const theirs: Sample[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [mode, into] of [
+        ["ours", ours],
+        ["skopeo", theirs],
+      ] as const) {
+        const target = `${registry.host}/bench/${mode}-${round}:v1`;
+        const { stdout } = await run(process.execPath, [
+          join(import.meta.dirname, "push-model.mjs"),
+          mode,
+          dir,
+          "v1",
+          target,
+        ]);
+        const sample = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as {
+          seconds: number;
+          rssMiB: number;
+        };
+        into.push({ ...sample, gbps: size / sample.seconds / 1e9 });
+      }
+    }
+    const label = `push ${size / 1024 / 1024} MiB from an OCI layout to Distribution`;
+    rows.push({
+      name: `${label}: throughput (baseline: skopeo copy)`,
+      value: median(ours.map((s) => s.gbps)),
+      unit: "GB/s",
+      baseline: median(theirs.map((s) => s.gbps)),
+      ratio: median(ours.map((s) => s.gbps)) / median(theirs.map((s) => s.gbps)),
+    });
+    rows.push({
+      name: `${label}: peak RSS (baseline: skopeo copy)`,
+      value: median(ours.map((s) => s.rssMiB)),
+      unit: "MiB",
+      baseline: median(theirs.map((s) => s.rssMiB)),
+      ratio: median(ours.map((s) => s.rssMiB)) / median(theirs.map((s) => s.rssMiB)),
+    });
+  } finally {
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const upload = await runUploadBench(ROUNDS, quick ? 24 : 64);

@@ -1,10 +1,11 @@
+// Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
 // One measurement, in its own process (peak RSS is per process): push SIZE bytes through the fs
 // store ("store") or write them to a plain file ("plain", the baseline). Prints one JSON line.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFsStore } from "../src/node/index.js";
+import { createFsStore } from "../dist/node/index.js";
 
 const [mode = "store", sizeArg = "268435456"] = process.argv.slice(2);
 const size = Number(sizeArg);
@@ -12,7 +13,7 @@ const BLOCK = 4 * 1024 * 1024;
 const seed = randomBytes(BLOCK);
 
 /** Deterministic content: the seed block with its index stamped in, repeated. */
-function content(from = 0): ReadableStream<Uint8Array> {
+function content(from = 0) {
   let at = from;
   return new ReadableStream({
     pull(controller) {
