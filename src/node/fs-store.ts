@@ -1,7 +1,5 @@
-import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
 import {
   createStore,
   type Descriptor,
@@ -11,6 +9,7 @@ import {
   type StoreBackend,
   type StoreOptions,
 } from "../index.js";
+import { fileStream } from "./file-stream.js";
 import { createNodeHasher } from "./hasher.js";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
@@ -88,13 +87,7 @@ class FsBackend implements StoreBackend {
   }
 
   #stream(path: string, offset: number, length: number): ReadableStream<Uint8Array> {
-    if (length === 0) return new ReadableStream({ start: (c) => c.close() });
-    const nodeStream = createReadStream(path, {
-      start: offset,
-      end: offset + length - 1,
-      highWaterMark: 1024 * 1024,
-    });
-    return Readable.toWeb(nodeStream) as unknown as ReadableStream<Uint8Array>;
+    return fileStream(path, offset, length);
   }
 
   async read(digest: string, offset: number, length: number) {

@@ -1,20 +1,14 @@
-import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { Readable } from "node:stream";
 import type { PackFile } from "../index.js";
+import { fileStream } from "./file-stream.js";
 
 /** A file on disk as a `PackFile` (read as often as packing needs, ranges included). */
 export function packFileFromDisk(path: string, name: string, size: number): PackFile {
   return {
     path: name,
     size,
-    stream: async (offset = 0, length = size - offset) =>
-      length === 0
-        ? new ReadableStream({ start: (c) => c.close() })
-        : (Readable.toWeb(
-            createReadStream(path, { start: offset, end: offset + length - 1 }),
-          ) as unknown as ReadableStream<Uint8Array>),
+    stream: async (offset = 0, length = size - offset) => fileStream(path, offset, length),
   };
 }
 

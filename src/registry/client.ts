@@ -13,7 +13,7 @@ import {
 } from "../reference.js";
 import type { CredentialProvider } from "./credentials.js";
 import { isLoopbackHost } from "./hosts.js";
-import { concatBytes, discard, readCapped, responseError } from "./http.js";
+import { discard, readCapped, responseError } from "./http.js";
 import {
   type Descriptor,
   type ImageIndex,
@@ -549,7 +549,10 @@ export class RegistryClient {
     }
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
     let sent = 0;
-    const flush = async (parts: Uint8Array[], length: number) => {
+    // One chunk buffer, filled in place and reused for every PATCH: memory stays at one chunk.
+    const buffer = new Uint8Array(chunkSize);
+    let buffered = 0;
+    const flush = async () => {
       const response = await this.#transport.request(new URL(location), {
         registry: ref.registry,
         scopes,
@@ -557,35 +560,29 @@ export class RegistryClient {
         method: "PATCH",
         headers: {
           "content-type": "application/octet-stream",
-          "content-range": `${sent}-${sent + length - 1}`,
+          "content-range": `${sent}-${sent + buffered - 1}`,
         },
-        body: concatBytes(parts, length) as BodyInit,
+        body: buffer.subarray(0, buffered) as BodyInit,
         signal,
       });
       if (response.status !== 202) throw await responseError(response, action);
       location = new URL(response.headers.get("location") ?? location, location).href;
       discard(response);
-      sent += length;
+      sent += buffered;
+      buffered = 0;
       options.onProgress?.(sent);
     };
-    let parts: Uint8Array[] = [];
-    let buffered = 0;
     for await (const chunk of content) {
       let rest = chunk;
-      while (buffered + rest.byteLength >= chunkSize) {
-        const take = chunkSize - buffered;
-        parts.push(rest.subarray(0, take));
-        await flush(parts, chunkSize);
+      while (rest.byteLength > 0) {
+        const take = Math.min(chunkSize - buffered, rest.byteLength);
+        buffer.set(rest.subarray(0, take), buffered);
+        buffered += take;
         rest = rest.subarray(take);
-        parts = [];
-        buffered = 0;
-      }
-      if (rest.byteLength > 0) {
-        parts.push(rest);
-        buffered += rest.byteLength;
+        if (buffered === chunkSize) await flush();
       }
     }
-    if (buffered > 0) await flush(parts, buffered);
+    if (buffered > 0) await flush();
     const done = new URL(location);
     done.searchParams.set("digest", descriptor.digest);
     const response = await this.#transport.request(done, {

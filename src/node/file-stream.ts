@@ -1,0 +1,40 @@
+import { open } from "node:fs/promises";
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * Bytes `[offset, offset + length)` of a file as a pull-based web stream: one read per pull, so
+ * memory stays at one chunk however slow the consumer (Node 20's `Readable.toWeb` reads ahead
+ * without bound).
+ */
+export function fileStream(path: string, offset: number, length: number): ReadableStream<Uint8Array> {
+  let position = offset;
+  const end = offset + length;
+  let file: Awaited<ReturnType<typeof open>> | undefined;
+  const close = async () => {
+    const handle = file;
+    file = undefined;
+    await handle?.close();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (position >= end) {
+          await close();
+          return controller.close();
+        }
+        file ??= await open(path, "r");
+        const buffer = new Uint8Array(Math.min(CHUNK, end - position));
+        const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, position);
+        if (bytesRead === 0) {
+          await close();
+          return controller.error(new Error(`${path} ended at ${position}, before ${end}`));
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead));
+      },
+      cancel: close,
+    },
+    { highWaterMark: 0 },
+  );
+}
