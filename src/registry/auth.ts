@@ -1,6 +1,7 @@
 import { OciError, untilAborted } from "../errors.js";
 import { type Challenge, parseChallenges } from "./challenge.js";
 import { basicAuthorization, type CredentialProvider, lookupCredential } from "./credentials.js";
+import { isPrivateHost } from "./hosts.js";
 import { readCapped, responseError } from "./http.js";
 
 /** Sends one request (redirects handled, idle timeout applied). */
@@ -12,6 +13,8 @@ export interface AuthenticatorOptions {
   now: () => number;
   /** Whether plain http is acceptable for a token realm on this host. */
   allowsPlainHttp: (host: string) => boolean;
+  /** Whether a URL is on the configured CORS proxy (a realm rewritten by it may be on loopback). */
+  isProxied?: (url: URL) => boolean;
 }
 
 interface HostScheme {
@@ -81,7 +84,7 @@ export class Authenticator {
     const credential = await lookupCredential(this.#options.credentials, registry);
     if (credential && "token" in credential) return undefined; // the given token was refused
     if (bearer) {
-      const scheme = this.#bearerScheme(bearer);
+      const scheme = this.#bearerScheme(bearer, host);
       this.#schemes.set(host, scheme);
       const challengeScopes = (bearer.params.scope ?? "").split(" ").filter(Boolean);
       const token = await this.#token(registry, scheme, scopes, rejected, signal, challengeScopes);
@@ -97,7 +100,7 @@ export class Authenticator {
     return undefined;
   }
 
-  #bearerScheme(challenge: Challenge): HostScheme {
+  #bearerScheme(challenge: Challenge, registryHost: string): HostScheme {
     const realm = challenge.params.realm;
     if (!realm) {
       throw new OciError(
@@ -115,6 +118,13 @@ export class Authenticator {
       throw new OciError(
         "REGISTRY_ERROR",
         `Cannot authenticate: the token realm "${realm}" is not https; credentials are never sent in the clear`,
+      );
+    }
+    // A public registry naming a realm on a private address is an SSRF attempt: never follow it.
+    if (isPrivateHost(url.host) && !isPrivateHost(registryHost) && !this.#options.isProxied?.(url)) {
+      throw new OciError(
+        "REGISTRY_ERROR",
+        `Cannot authenticate: ${registryHost} names a token realm on the private address ${url.host}; refusing to send credentials there`,
       );
     }
     const scheme: HostScheme = { scheme: "bearer", realm };

@@ -42,6 +42,8 @@ export interface RegistryClientOptions {
   plainHttp?: boolean | string[];
   /** Retries of failed idempotent requests (network errors, 5xx, 429). Default 3. */
   retries?: number;
+  /** First retry delay in ms, doubling with jitter up to 8 s. Default 250. */
+  retryDelay?: number;
   /** Idle timeout in ms: the longest wait for headers or for the next chunk of a body. Default 30 000. */
   timeout?: number;
   /** When an index has several manifests and none is a model artifact, prefer this platform. */
@@ -179,6 +181,7 @@ export class RegistryClient {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       credentials: options.credentials,
       retries: options.retries ?? 3,
+      retryDelay: options.retryDelay ?? 250,
       timeoutMs: options.timeout ?? 30_000,
       now: options.now ?? Date.now,
       allowsPlainHttp: (host) => this.#allowsPlainHttp(host),

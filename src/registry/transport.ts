@@ -9,6 +9,8 @@ export interface TransportOptions {
   credentials?: CredentialProvider | undefined;
   /** Retries of a failed idempotent request (network error, 5xx, 429). */
   retries: number;
+  /** First backoff delay in ms (doubling, with jitter, capped at 8 s). */
+  retryDelay: number;
   /** Idle timeout: the longest wait for response headers or for the next body chunk. */
   timeoutMs: number;
   now: () => number;
@@ -35,7 +37,6 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 /** A `Retry-After` longer than this is not waited for: the error goes to the caller. */
 const MAX_RETRY_AFTER_MS = 60_000;
-const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 8_000;
 
 function isRetriableStatus(status: number): boolean {
@@ -74,6 +75,9 @@ export class Transport {
       credentials: options.credentials,
       now: options.now,
       allowsPlainHttp: options.allowsPlainHttp,
+      isProxied: (url) =>
+        typeof options.proxy === "string" &&
+        url.href.startsWith(options.proxy.endsWith("/") ? options.proxy : `${options.proxy}/`),
       send: (url, init) => this.#timed(url, init, `request ${url.origin}${url.pathname}`),
     });
   }
@@ -104,7 +108,7 @@ export class Transport {
   }
 
   #backoff(attempt: number): number {
-    return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+    return Math.min(BACKOFF_CAP_MS, this.#options.retryDelay * 2 ** attempt) * (0.5 + Math.random() / 2);
   }
 
   async #authorized(url: URL, method: string, request: RegistryRequest): Promise<Response> {

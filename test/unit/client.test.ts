@@ -345,3 +345,41 @@ describe("auth and redirects", () => {
     expect(error.message).toMatch(/another origin/);
   });
 });
+
+describe("hostile auth servers", () => {
+  it("refuses a public registry's realm on a private address, sending nothing there", async () => {
+    const { client: c, requests } = client(
+      () =>
+        new Response("", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="https://169.254.169.254/token",service="s"' },
+        }),
+      { credentials: { "registry.test": { username: "u", password: "p" } } },
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/private address 169.254.169.254/);
+    expect(requests.map((r) => new URL(r.url).host)).toEqual(["registry.test"]);
+  });
+
+  it("refuses a token response over 1 MiB without reading it all", async () => {
+    const { client: c } = client((request) =>
+      request.url.startsWith("https://auth.test/")
+        ? new Response(new ReadableStream({ pull: (ctl) => ctl.enqueue(new Uint8Array(256 * 1024)) }))
+        : new Response("", {
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="https://auth.test/token"' },
+          }),
+    );
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("UNAUTHORIZED");
+    expect(error.message).toMatch(/limit/);
+  });
+
+  it("refuses a malformed challenge with REGISTRY_ERROR", async () => {
+    const { client: c } = client(
+      () => new Response("", { status: 401, headers: { "www-authenticate": 'Bearer realm="unterminated' } }),
+    );
+    expect((await failure(c.getManifest(REF))).code).toBe("REGISTRY_ERROR");
+  });
+});
