@@ -1,3 +1,4 @@
+import { lookup } from "node:dns/promises";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { createRegistryProxy, type RegistryProxyOptions } from "../proxy/index.js";
@@ -15,10 +16,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Serves the registry proxy from Node through `@hono/node-server`. */
+/**
+ * Serves the registry proxy from Node through `@hono/node-server`, resolving host names so that a
+ * name pointing at a private address is refused like the address itself.
+ */
 export function serveRegistryProxy(options: ServeRegistryProxyOptions): Promise<RunningServer> {
   const { port = 8787, host = "127.0.0.1", ...proxyOptions } = options;
-  const proxy = createRegistryProxy(proxyOptions);
+  const proxy = createRegistryProxy({
+    resolve: async (hostname) => (await lookup(hostname, { all: true })).map((a) => a.address),
+    ...proxyOptions,
+  });
   return new Promise((resolve, reject) => {
     const server = serve(
       { fetch: (request: Request) => proxy(request), port, hostname: host, overrideGlobalObjects: false },

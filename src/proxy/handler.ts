@@ -31,6 +31,15 @@ export interface RegistryProxyOptions {
   realmTtlMs?: number;
   /** Clock, for realm expiry. */
   now?: () => number;
+  /**
+   * Resolves a host name to addresses, so names that point at private addresses are refused too
+   * (the Node server passes `dns.lookup`; the fetch API has no DNS, so Workers rely on the allow-list).
+   */
+  resolve?: (hostname: string) => Promise<string[]>;
+  /** Largest request body accepted (uploads), in bytes. Default 512 MiB. */
+  maxRequestBytes?: number;
+  /** Largest response accepted for anything but blobs (manifests, tags, tokens), in bytes. Default 16 MiB. */
+  maxMetadataBytes?: number;
 }
 
 /** Lets the handler finish work (caching) after the response went out (Workers `ExecutionContext`). */
@@ -67,7 +76,7 @@ const MAX_REDIRECTS = 10;
 function refuse(status: number, message: string, origin: string | undefined): Response {
   const headers = new Headers({ "content-type": "application/json" });
   if (origin) addCorsHeaders(headers, origin);
-  const code = status === 403 ? "DENIED" : "UNKNOWN";
+  const code = status === 403 ? "DENIED" : status === 413 ? "SIZE_INVALID" : "UNKNOWN";
   return new Response(JSON.stringify({ errors: [{ code, message: `oci-model-loader proxy: ${message}` }] }), {
     status,
     headers,
@@ -102,6 +111,18 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
         maxBytes: options.cacheMaxBytes ?? 512 * 1024 * 1024,
       })
     : undefined;
+
+  const maxRequestBytes = options.maxRequestBytes ?? 512 * 1024 * 1024;
+  const maxMetadataBytes = options.maxMetadataBytes ?? 16 * 1024 * 1024;
+
+  /** True when a public-looking name resolves to a private address. */
+  async function resolvesPrivate(host: string): Promise<boolean> {
+    if (!options.resolve || isPrivateHost(host)) return false;
+    const name = hostName(host);
+    if (/^[\d.]+$/.test(name) || name.startsWith("[")) return false;
+    const addresses = await options.resolve(name).catch(() => []);
+    return addresses.some((a) => isPrivateHost(a.includes(":") ? `[${a}]` : a));
+  }
 
   const schemeFor = (host: string) => (isLoopbackHost(host) || plainHttp.has(host) ? "http:" : "https:");
   const isExplicit = (host: string) => allowed.has(host) || allowed.has(hostName(host));
@@ -211,6 +232,8 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       if (isPrivateHost(next.host) && !isExplicit(next.host) && !isPrivateHost(url.host)) {
         return `refusing a redirect to the private address ${next.host}`;
       }
+      if (await resolvesPrivate(next.host))
+        return `refusing a redirect to ${next.host}, which resolves to a private address`;
       if (next.host !== current.host) {
         init.headers.delete("authorization");
         init.headers.delete("cookie");
@@ -238,6 +261,10 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     // Realms are remembered only when public, or named by a private registry that is explicitly allowed.
     const realm = !explicit && request.method === "GET" && realmAllowed(host, path);
     if (!explicit && !realm) return refuse(403, `${host} is not on this proxy's allow-list`, origin);
+    if (await resolvesPrivate(host)) return refuse(403, `${host} resolves to a private address`, origin);
+    if (Number(request.headers.get("content-length") ?? 0) > maxRequestBytes) {
+      return refuse(413, `request bodies are limited to ${maxRequestBytes} bytes`, origin);
+    }
 
     let upstreamUrl: URL;
     try {
@@ -281,6 +308,18 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
     if (typeof result === "string") return refuse(403, result, origin);
     const { response, url } = result;
+    if (
+      !digest &&
+      !/\/blobs\//.test(url.pathname) &&
+      Number(response.headers.get("content-length") ?? 0) > maxMetadataBytes
+    ) {
+      await response.body?.cancel().catch(() => {});
+      return refuse(
+        502,
+        `${host} sent a response over the ${maxMetadataBytes}-byte limit for non-blob requests`,
+        origin,
+      );
+    }
     const out = responseHeaders(response, url, base, origin);
     let body: ReadableStream<Uint8Array> | null = response.body;
     if (cache && digest && response.status === 200 && !request.headers.has("range") && body) {

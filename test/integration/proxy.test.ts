@@ -1,4 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { lookup } from "node:dns/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryClient } from "../../src/index.js";
@@ -78,6 +80,24 @@ describe("the registry proxy from Node, in front of the real registry", () => {
     expect(basicRegistry.blobRequests).toHaveLength(1);
     expect(basicRegistry.blobRequests[0]?.authorization).toBeUndefined();
     expect(basicRegistry.blobRequests[0]?.range).toBe("bytes=1000-");
+  });
+
+  it("resolves names: an allow-listed name of this machine (a private address) is refused", async () => {
+    const name = hostname();
+    const addresses = await lookup(name, { all: true }).catch(() => []);
+    // This machine's name resolves to loopback or a private address here; the guard must see through it.
+    expect(addresses.length).toBeGreaterThan(0);
+    const guarded = await serveRegistryProxy({
+      allow: [`${name}:${tokenRegistry.host.split(":")[1]}`],
+      port: 0,
+    });
+    try {
+      const response = await fetch(`${guarded.url}/${name}:${tokenRegistry.host.split(":")[1]}/v2/`);
+      expect(response.status).toBe(403);
+      expect(await response.text()).toMatch(/resolves to a private address/);
+    } finally {
+      await guarded.close();
+    }
   });
 
   it("refuses what is not on its allow-list", async () => {

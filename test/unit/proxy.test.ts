@@ -232,3 +232,42 @@ describe("registry proxy: forwarding", () => {
     expect(seen).toHaveLength(2);
   });
 });
+
+describe("registry proxy: bounds and name resolution", () => {
+  it("refuses an allow-listed name that resolves to a private address, and redirects to one", async () => {
+    const resolve = async (name: string) =>
+      name === "evil.test" ? ["127.0.0.1"] : name === "sneaky.test" ? ["fd00::1"] : ["93.184.216.34"];
+    const { proxy, seen } = proxyWith(
+      () => new Response(null, { status: 307, headers: { location: "https://sneaky.test/blob" } }),
+      { allow: ["evil.test", "registry.test"], resolve },
+    );
+    const direct = await proxy(get("/evil.test/v2/"));
+    expect(direct.status).toBe(403);
+    expect((await direct.json()).errors[0].message).toMatch(/resolves to a private address/);
+    expect(seen).toHaveLength(0);
+    const redirected = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(redirected.status).toBe(403);
+    expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test"]);
+  });
+
+  it("refuses request bodies over the limit with 413 before any outbound request", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("ok"), { maxRequestBytes: 10 });
+    const response = await proxy(
+      new Request(`${PROXY}/registry.test/v2/a/blobs/uploads/x`, {
+        method: "PATCH",
+        body: new Uint8Array(11),
+        headers: { "content-length": "11" },
+      }),
+    );
+    expect(response.status).toBe(413);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("refuses an oversized manifest or token response", async () => {
+    const { proxy } = proxyWith(
+      () => new Response("x", { headers: { "content-length": String(20 * 1024 * 1024) } }),
+      { maxMetadataBytes: 1024 },
+    );
+    expect((await proxy(get("/registry.test/v2/a/manifests/v1"))).status).toBe(502);
+  });
+});

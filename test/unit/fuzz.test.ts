@@ -1,0 +1,142 @@
+import fc from "fast-check";
+import { packTar } from "modern-tar";
+import { describe, expect, it } from "vitest";
+import { walkTar } from "../../src/archive/tar.js";
+import { isOciError, parseChallenges, parseHeader, parseManifest, parseReference } from "../../src/index.js";
+import { writeSafetensors } from "../support/safetensors.js";
+
+const SEED = 1127;
+const RUNS = 3000;
+
+/** The only thing a parser may throw on bad input is an OciError. */
+function onlyOciErrors(fn: () => unknown): boolean {
+  try {
+    fn();
+    return true;
+  } catch (error) {
+    if (isOciError(error)) return true;
+    throw error;
+  }
+}
+
+async function onlyOciErrorsAsync(fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (error) {
+    if (isOciError(error)) return true;
+    throw error;
+  }
+}
+
+const referenceChars = fc.constantFrom(..."abcAZ09.-_/:@[]+ \0é".split(""));
+
+describe("fuzzing: parsers refuse bad input only with OciError", () => {
+  it("parseReference", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.array(referenceChars, { maxLength: 80 }).map((a) => a.join("")),
+        ),
+        (s) =>
+          onlyOciErrors(() => {
+            const ref = parseReference(s);
+            // whatever parses, round-trips
+            expect(parseReference(ref.toString()).toString()).toBe(ref.toString());
+          }),
+      ),
+      { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("parseChallenges", () => {
+    const pieces = fc.constantFrom(
+      "Bearer ",
+      "Basic ",
+      'realm="',
+      '"',
+      ",",
+      "=",
+      "\\",
+      "scope=",
+      " ",
+      "a",
+      "x=y",
+      '"a,b"',
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.array(pieces, { maxLength: 30 }).map((a) => a.join("")),
+        ),
+        (s) => onlyOciErrors(() => parseChallenges(s)),
+      ),
+      { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("parseManifest", () => {
+    const json = fc.jsonValue({ maxDepth: 4 }).map((v) => new TextEncoder().encode(JSON.stringify(v)));
+    fc.assert(
+      fc.property(fc.oneof(json, fc.uint8Array({ maxLength: 200 })), (bytes) =>
+        onlyOciErrors(() => parseManifest(bytes)),
+      ),
+      { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("safetensors headers, random and mutated", () => {
+    const valid = writeSafetensors([
+      { name: "a", dtype: "F32", shape: [2, 3] },
+      { name: "b", dtype: "BF16", shape: [4] },
+    ]);
+    const mutated = fc
+      .tuple(fc.nat(valid.byteLength - 1), fc.integer({ min: 0, max: 255 }))
+      .map(([at, value]) => {
+        const copy = valid.slice();
+        copy[at] = value;
+        return copy;
+      });
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 300 })), (file) =>
+        onlyOciErrors(() => {
+          const length =
+            file.byteLength >= 8 ? new DataView(file.buffer, file.byteOffset).getUint32(0, true) : 0;
+          parseHeader(file.subarray(8, 8 + length), file.byteLength);
+        }),
+      ),
+      { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("tar extraction, mutated and truncated archives", async () => {
+    const valid = await packTar([
+      { header: { name: "config.json", size: 7, type: "file" }, body: '{"a":1}' },
+      { header: { name: "dir/", size: 0, type: "directory" } },
+      { header: { name: "dir/vocab.txt", size: 5, type: "file" }, body: "hello" },
+    ]);
+    const damaged = fc.oneof(
+      fc.tuple(fc.nat(valid.byteLength - 1), fc.integer({ min: 0, max: 255 })).map(([at, value]) => {
+        const copy = valid.slice();
+        copy[at] = value;
+        return copy;
+      }),
+      fc.nat(valid.byteLength).map((n) => valid.slice(0, n)),
+      fc.uint8Array({ maxLength: 2048 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(damaged, (bytes) =>
+        onlyOciErrorsAsync(() =>
+          walkTar(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), {
+            what: "fuzz.tar",
+            maxEntries: 50,
+            onFile: async (_, body) => void (await new Response(body).arrayBuffer()),
+          }),
+        ),
+      ),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+});
