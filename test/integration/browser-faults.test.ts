@@ -1,0 +1,163 @@
+import { join } from "node:path";
+import type { BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningServer, serveRegistryProxy } from "../../src/node/index.js";
+import { pushWithSkopeo } from "../support/layout.js";
+import { dockerV01, type ModelFixture } from "../support/models.js";
+import { servePage, type TestPage } from "../support/page.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
+
+const MiB = 1024 * 1024;
+
+describe("browser faults in Chromium", () => {
+  let registry: TestRegistry;
+  let proxy: RunningServer;
+  let page: TestPage;
+  let fixture: ModelFixture;
+  let ref: string;
+  let blobBytes = 0;
+  const blobRequests: string[] = [];
+  let throttle = 0;
+
+  /** The proxy's upstream fetch: counts blob bytes and requests, and can slow blob bodies down. */
+  const countingFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await fetch(input, init);
+    const url = String(input instanceof Request ? input.url : input);
+    if (!/\/blobs\/sha256:/.test(url) || !response.body || response.status >= 300) return response;
+    blobRequests.push(url);
+    const body = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        async transform(chunk, controller) {
+          for (let at = 0; at < chunk.byteLength; at += 64 * 1024) {
+            if (throttle) await new Promise((r) => setTimeout(r, throttle));
+            const part = chunk.subarray(at, at + 64 * 1024);
+            blobBytes += part.byteLength;
+            controller.enqueue(part);
+          }
+        },
+      }),
+    );
+    return new Response(body, { status: response.status, headers: response.headers });
+  }) as typeof fetch;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    fixture = await dockerV01([
+      new Uint8Array(6 * MiB).map((_, i) => i & 0xff),
+      new Uint8Array(1000).fill(1),
+    ]);
+    await pushWithSkopeo(registry, fixture.artifact, "models/big", "v1");
+    ref = `${registry.host}/models/big:v1`;
+    proxy = await serveRegistryProxy({ allow: [registry.host], port: 0, fetch: countingFetch });
+    page = await servePage(join(import.meta.dirname, "../pages/faults-page.ts"));
+  });
+  afterAll(async () => {
+    await page?.close();
+    await proxy?.close();
+    await registry?.stop();
+  });
+
+  /** A tab; tabs of one context share storage and Web Locks, like tabs of one browser profile. */
+  const open = async (context?: BrowserContext) => {
+    const tab = await (context ?? (await page.browser.newContext())).newPage();
+    await tab.goto(`${page.origin}/`);
+    await tab.waitForFunction(() => typeof window.faultPull === "function");
+    return tab;
+  };
+  const needed = () => [...fixture.artifact.blobs.values()].reduce((n, b) => n + b.byteLength, 0);
+  const shard = () => [...fixture.artifact.blobs].find(([, b]) => b.byteLength === 6 * MiB)?.[0] ?? "";
+
+  it.each(["opfs", "idb"] as const)(
+    "%s: a reload in the middle of a pull, then a pull that resumes",
+    async (kind) => {
+      const request = { kind, name: `reload-${kind}`, reference: ref, proxy: proxy.url, chunkSize: MiB };
+      const tab = await open();
+      blobBytes = 0;
+      throttle = 8; // about 8 MB/s: the 6 MiB shard takes most of a second
+      void tab.evaluate((r) => window.faultPull(r), request).catch(() => {});
+      await tab.waitForFunction(() => window.progress > 0.4, null, { timeout: 20_000 });
+      await tab.reload();
+      await tab.waitForFunction(() => typeof window.faultPull === "function");
+      throttle = 0;
+      const result = await tab.evaluate((r) => window.faultPull(r), request);
+      expect(result.code, String(result.message)).toBeUndefined();
+      expect(result.digest).toBe(fixture.artifact.descriptor.digest);
+      // Bytes in flight at the reload are lost; what was checkpointed before it is not fetched again.
+      expect(blobBytes).toBeLessThan(needed() + 2 * MiB);
+      await tab.context().close();
+    },
+  );
+
+  it("two tabs pulling the same model download each blob once", async () => {
+    const request = {
+      kind: "opfs" as const,
+      name: "two-tabs",
+      reference: ref,
+      proxy: proxy.url,
+      chunkSize: MiB,
+    };
+    const context = await page.browser.newContext();
+    const [a, b] = [await open(context), await open(context)];
+    blobRequests.length = 0;
+    throttle = 2;
+    const results = await Promise.all([
+      a.evaluate((r) => window.faultPull(r), request),
+      b.evaluate((r) => window.faultPull(r), request),
+    ]);
+    throttle = 0;
+    for (const result of results)
+      expect(result.digest, String(result.message)).toBe(fixture.artifact.descriptor.digest);
+    expect(blobRequests).toHaveLength(fixture.artifact.blobs.size);
+    await context.close();
+  });
+
+  it.each(["opfs", "idb"] as const)(
+    "%s: a quota smaller than the model is QUOTA_EXCEEDED before the shard's first byte",
+    async (kind) => {
+      const tab = await open();
+      const cdp = await tab.context().newCDPSession(tab);
+      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin, quotaSize: 3 * MiB });
+      try {
+        const request = {
+          kind,
+          name: `quota-checked-${kind}`,
+          reference: ref,
+          proxy: proxy.url,
+          chunkSize: MiB,
+        };
+        blobRequests.length = 0;
+        const result = await tab.evaluate((r) => window.faultPull(r), request);
+        expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
+        expect(result.message).toMatch(/needs .* MiB more but only/);
+        expect(blobRequests.filter((u) => u.includes(shard()))).toEqual([]);
+        expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
+      } finally {
+        await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
+        await tab.context().close();
+      }
+    },
+  );
+
+  it("opfs: the quota running out half-way through a write is QUOTA_EXCEEDED, and nothing is listed", async () => {
+    const tab = await open();
+    const cdp = await tab.context().newCDPSession(tab);
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin, quotaSize: 3 * MiB });
+    try {
+      // Without the up-front check, the browser's own QuotaExceededError comes in the middle of the shard.
+      const request = {
+        kind: "opfs" as const,
+        name: "quota-halfway",
+        reference: ref,
+        proxy: proxy.url,
+        chunkSize: MiB,
+        skipEstimate: true,
+      };
+      const result = await tab.evaluate((r) => window.faultPull(r), request);
+      expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
+      expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
+    } finally {
+      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
+      await tab.context().close();
+    }
+  });
+});
