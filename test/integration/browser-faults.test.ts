@@ -65,7 +65,6 @@ describe("browser faults in Chromium", () => {
     return tab;
   };
   const needed = () => [...fixture.artifact.blobs.values()].reduce((n, b) => n + b.byteLength, 0);
-  const shard = () => [...fixture.artifact.blobs].find(([, b]) => b.byteLength === 6 * MiB)?.[0] ?? "";
 
   it.each(["opfs", "idb"] as const)(
     "%s: a reload in the middle of a pull, then a pull that resumes",
@@ -111,32 +110,8 @@ describe("browser faults in Chromium", () => {
     await context.close();
   });
 
-  it.each(["opfs", "idb"] as const)(
-    "%s: a quota smaller than the model is QUOTA_EXCEEDED before the shard's first byte",
-    async (kind) => {
-      const tab = await open();
-      const cdp = await tab.context().newCDPSession(tab);
-      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin, quotaSize: 3 * MiB });
-      try {
-        const request = {
-          kind,
-          name: `quota-checked-${kind}`,
-          reference: ref,
-          proxy: proxy.url,
-          chunkSize: MiB,
-        };
-        blobRequests.length = 0;
-        const result = await tab.evaluate((r) => window.faultPull(r), request);
-        expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
-        expect(result.message).toMatch(/needs .* MiB more but only/);
-        expect(blobRequests.filter((u) => u.includes(shard()))).toEqual([]);
-        expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
-      } finally {
-        await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
-        await tab.context().close();
-      }
-    },
-  );
+  // The up-front check (QUOTA_EXCEEDED before a byte is fetched) runs in the contract suite with an
+  // injected estimate: Chromium's navigator.storage.estimate() ignores the DevTools quota override.
 
   it("opfs: the quota running out half-way through a write is QUOTA_EXCEEDED, and nothing is listed", async () => {
     const tab = await open();
