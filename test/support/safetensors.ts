@@ -13,7 +13,9 @@ export interface TensorSpec {
 /** Writes a safetensors file: 8-byte length, JSON header (padded with spaces to 8), data in order. */
 export function writeSafetensors(tensors: TensorSpec[], metadata?: Record<string, string>): Uint8Array {
   let offset = 0;
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
+  // A null-prototype object, so a tensor named "__proto__" becomes a key like any other.
+  const header: Record<string, unknown> = Object.create(null);
+  if (metadata) header.__metadata__ = metadata;
   const blobs: Uint8Array[] = [];
   for (const t of tensors) {
     const length = t.shape.reduce((n, d) => n * d, 1) * DTYPE_SIZES[t.dtype];
