@@ -56,6 +56,7 @@ describe("soak: pulls through injected faults", () => {
   it(`${RUNS} seeded runs end complete and byte-exact, or refused with a code, with only sound blobs stored`, async () => {
     const proxy = await startFaultProxy({ upstream: registry.host, seed: SEED, rate: 0.3, stallMs: 400 });
     const outcomes: Record<string, number> = {};
+    const needed = [...fixture.artifact.blobs.values()].reduce((n, b) => n + b.byteLength, 0) * RUNS;
     let sound = 0;
     let heapAfterWarmup = 0;
     try {
@@ -91,7 +92,7 @@ describe("soak: pulls through injected faults", () => {
       const growth = (process.memoryUsage().heapUsed - heapAfterWarmup) / 1024 / 1024;
       const faults = Object.values(proxy.injected).reduce((a, b) => a + b, 0);
       console.log(
-        `soak: ${RUNS} runs, ${faults} faults injected ${JSON.stringify(proxy.injected)}, outcomes ${JSON.stringify(outcomes)}, ${sound} blobs verified sound, heap growth ${growth.toFixed(1)} MiB`,
+        `soak: ${RUNS} runs, ${faults} faults injected ${JSON.stringify(proxy.injected)}, outcomes ${JSON.stringify(outcomes)}, ${sound} blobs verified sound, ${proxy.blobBytes()} blob bytes transferred for ${needed} needed, heap growth ${growth.toFixed(1)} MiB`,
       );
       expect(faults).toBeGreaterThan(RUNS / 2);
       expect(outcomes.complete).toBeGreaterThan(RUNS * 0.8);
