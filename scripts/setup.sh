@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests start are installed:
-#   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium.
+#   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium,
+#   python3-torch and python3-numpy (to write genuine checkpoints).
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
 done
+# Genuine PyTorch and NumPy checkpoints are written by Debian's python3-torch and python3-numpy.
+/usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then

@@ -3,8 +3,10 @@ import { planLayers } from "../model/layers.js";
 import type { Model } from "../model/model.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import { isCheckpointPath } from "./checkpoint.js";
 import type { Dtype } from "./safetensors.js";
 import { buildTensorIndex, readBytes, type TensorEntry, type TensorFile } from "./tensor-index.js";
+import { readZip } from "./zip.js";
 
 /** A tensor as the iterator yields it. */
 export interface Tensor {
@@ -17,9 +19,10 @@ export interface Tensor {
 }
 
 const isSafetensors = (path: string) => path.endsWith(".safetensors");
+const isTensorFile = (path: string) => isSafetensors(path) || isCheckpointPath(path);
 
 function modelFiles(model: Model): TensorFile[] {
-  return model.weights.filter(isSafetensors).map((path) => {
+  return model.weights.filter(isTensorFile).map((path) => {
     const file = model.file(path);
     return {
       path,
@@ -54,7 +57,7 @@ export async function remoteTensorIndex(
   const signal = options.signal ? { signal: options.signal } : {};
   const { manifest } = await client.getManifest(ref, signal);
   const files = planLayers(manifest)
-    .filter((l) => !l.archive && l.path !== undefined && isSafetensors(l.path))
+    .filter((l) => !l.archive && l.path !== undefined && isTensorFile(l.path))
     .map(
       (l): TensorFile => ({
         path: l.path as string,
@@ -72,9 +75,23 @@ export async function remoteTensorIndex(
  */
 export async function* iterateTensors(model: Model): AsyncGenerator<Tensor> {
   const index = await tensorIndex(model);
-  for (const path of model.weights.filter(isSafetensors)) {
+  for (const path of model.weights.filter(isTensorFile)) {
     const entries = [...index.values()].filter((t) => t.file === path);
     if (entries.length === 0) continue;
+    if (!isSafetensors(path)) {
+      // Checkpoint tensors may share storage or sit in deflated members: read each by itself.
+      for (const entry of entries) {
+        const bytes = await readEntry(model, entry);
+        yield {
+          name: entry.name,
+          file: path,
+          dtype: entry.dtype,
+          shape: entry.shape,
+          data: async () => bytes,
+        };
+      }
+      continue;
+    }
     const start = entries[0]?.offset ?? 0;
     const reader = (await model.file(path).stream({ offset: start })).getReader();
     let pending: Uint8Array = new Uint8Array(0);
@@ -121,5 +138,21 @@ export async function readTensor(
   const entry = (index ?? (await tensorIndex(model))).get(name);
   if (!entry)
     throw new OciError("NOT_FOUND", `Cannot read tensor "${name}": ${model.reference} has no such tensor`);
-  return readBytes(await model.file(entry.file).stream({ offset: entry.offset, length: entry.length }));
+  return readEntry(model, entry);
+}
+
+/** A tensor's bytes: a ranged read of its file, or a slice of a deflated checkpoint member. */
+export async function readEntry(model: Model, entry: TensorEntry): Promise<Uint8Array> {
+  const file = model.file(entry.file);
+  if (entry.member === undefined)
+    return readBytes(await file.stream({ offset: entry.offset, length: entry.length }));
+  const members = await readZip(
+    async (offset, length) => readBytes(await file.stream({ offset, length })),
+    file.size,
+    entry.file,
+  );
+  const member = members.find((m) => m.name === entry.member);
+  if (!member)
+    throw new OciError("INVALID_CHECKPOINT", `Cannot read ${entry.file}: member ${entry.member} is gone`);
+  return (await member.read()).slice(entry.offset, entry.offset + entry.length);
 }

@@ -1,9 +1,15 @@
 import { OciError } from "../errors.js";
+import { indexCheckpoint, isCheckpointPath } from "./checkpoint.js";
 import { readHeader, type TensorInfo } from "./safetensors.js";
 
 /** A tensor and the file it lives in. */
 export interface TensorEntry extends TensorInfo {
   file: string;
+  /**
+   * A deflated zip member holding the data (checkpoints): `offset` is then within the member's
+   * decompressed bytes, not the file.
+   */
+  member?: string;
 }
 
 /** A safetensors file to index: its size and a ranged reader (a store, or the registry with `Range`). */
@@ -28,8 +34,10 @@ export async function buildTensorIndex(
 ): Promise<Map<string, TensorEntry>> {
   const index = new Map<string, TensorEntry>();
   for (const file of files) {
-    const header = await readHeader((offset, length) => file.read(offset, length), file.size, file.path);
-    for (const tensor of header.tensors) {
+    const tensors = isCheckpointPath(file.path)
+      ? await indexCheckpoint(file)
+      : (await readHeader((offset, length) => file.read(offset, length), file.size, file.path)).tensors;
+    for (const tensor of tensors) {
       const other = index.get(tensor.name);
       if (other) {
         throw new OciError(

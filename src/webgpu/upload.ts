@@ -1,6 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { abortError, OciError, throwIfAborted } from "../errors.js";
 import type { Model } from "../model/model.js";
+import { readEntry } from "../tensors/reader.js";
 import type { TensorEntry } from "../tensors/tensor-index.js";
 import { encodeToF32 } from "./convert.js";
 
@@ -102,6 +103,39 @@ export async function uploadToGPU(
     for (const path of model.weights) {
       const tensors = selected.filter((t) => t.file === path).sort((a, b) => a.offset - b.offset);
       if (tensors.length === 0) continue;
+      if (!path.endsWith(".safetensors")) {
+        // Checkpoints (.bin/.pt/.npz): tensors may share storage or sit in deflated members.
+        for (const t of tensors) {
+          throwIfAborted(signal, "upload the model");
+          const bytes = await readEntry(model, t);
+          const convert = converts(t);
+          const raw = device.createBuffer({
+            label: t.name,
+            size: Math.max(4, align4(t.length)),
+            usage: convert ? GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST : usage,
+          });
+          const padded = new Uint8Array(align4(bytes.byteLength));
+          padded.set(bytes);
+          device.queue.writeBuffer(raw, 0, padded);
+          if (convert) {
+            temporary.push(raw);
+            const target = device.createBuffer({
+              label: t.name,
+              size: Math.max(4, elementCount(t) * 4),
+              usage,
+            });
+            buffers.set(t.name, target);
+            const encoder = device.createCommandEncoder();
+            temporary.push(
+              encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)),
+            );
+            device.queue.submit([encoder.finish()]);
+          } else buffers.set(t.name, raw);
+          loaded += t.length;
+          options.onProgress?.({ loaded, total, tensor: t.name });
+        }
+        continue;
+      }
       const first = tensors[0] as TensorEntry;
       const last = tensors.at(-1) as TensorEntry;
       const reader = (

@@ -1,7 +1,12 @@
+import { copyFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { serveRegistryProxy } from "../../src/node/index.js";
+import { createMemoryStore, packModel, pushModel } from "../../src/index.js";
+import { packFilesFromDirectory, serveRegistryProxy } from "../../src/node/index.js";
 import { pushWithSkopeo, sampleModel } from "../support/layout.js";
 import { dockerV01 } from "../support/models.js";
+import { run } from "../support/process.js";
 import { startRegistry, USER } from "../support/registry.js";
 import { shards } from "../support/tensor-model.js";
 
@@ -14,6 +19,9 @@ export interface BrowserBed {
   manifestDigest: string;
   /** A model with F32, F16, BF16 and I32 tensors (test/support/tensor-model.ts), public. */
   tensorModel: string;
+  /** A model whose weights are a PyTorch `.bin` written by real torch.save, and the values torch reports. */
+  torchModel: string;
+  torchExpected: Record<string, { dtype: string; shape: number[]; values: number[] }>;
 }
 
 declare module "vitest" {
@@ -28,6 +36,23 @@ export default async function setup(project: TestProject) {
   await pushWithSkopeo(registry, model, "private/tiny", "v1");
   const tensors = await dockerV01(shards());
   await pushWithSkopeo(registry, tensors.artifact, "public/tensors", "v1");
+  const dir = await mkdtemp(join(tmpdir(), "oml-browser-torch-"));
+  await run("/usr/bin/python3", [join(import.meta.dirname, "../support/checkpoints.py"), dir], {
+    timeout: 120_000,
+  });
+  const folder = join(dir, "model");
+  await mkdir(folder);
+  await copyFile(join(dir, "model.bin"), join(folder, "pytorch_model.bin"));
+  const packStore = createMemoryStore();
+  const packed = await packModel(await packFilesFromDirectory(folder), {
+    format: "docker-v0.2",
+    store: packStore,
+  });
+  await pushModel(packStore, packed.descriptor, `${registry.host}/public/torch:v1`, {
+    credentials: { [registry.host]: USER },
+  });
+  const torchExpected = JSON.parse(await readFile(join(dir, "model.json"), "utf8"));
+  await rm(dir, { recursive: true, force: true });
   const proxy = await serveRegistryProxy({ allow: [registry.host], port: 0 });
   project.provide("bed", {
     registryHost: registry.host,
@@ -36,6 +61,8 @@ export default async function setup(project: TestProject) {
     repository: "private/tiny",
     manifestDigest: model.descriptor.digest,
     tensorModel: `${registry.host}/public/tensors:v1`,
+    torchModel: `${registry.host}/public/torch:v1`,
+    torchExpected,
   });
   return async () => {
     await proxy.close();

@@ -135,3 +135,28 @@ describe("WebGPU upload in Chromium (SwiftShader)", () => {
     });
   });
 });
+
+describe("a PyTorch .bin model on WebGPU in Chromium", () => {
+  it("pulls it into OPFS through the proxy, uploads it, and every buffer holds the values torch reported", async () => {
+    const adapter = (await navigator.gpu.requestAdapter()) as GPUAdapter;
+    const device = await requestModelDevice(adapter);
+    const { createOpfsStore } = await import("../../src/index.js");
+    const model = await pullModel(bed.torchModel, {
+      proxy: bed.proxyUrl,
+      store: createOpfsStore(`torch-${crypto.randomUUID()}`),
+    });
+    const buffers = await uploadToGPU(device, model, {
+      convert: true,
+      expected: Object.keys(bed.torchExpected),
+    });
+    for (const [name, want] of Object.entries(bed.torchExpected)) {
+      const count = want.shape.reduce((n, d) => n * d, 1);
+      const bytes = await readBack(device, buffers.get(name) as GPUBuffer);
+      const got =
+        want.dtype === "torch.int64"
+          ? Array.from(new BigInt64Array(bytes, 0, count), Number)
+          : Array.from(new Float32Array(bytes, 0, count));
+      expect(got, name).toEqual(want.values);
+    }
+  });
+});

@@ -10,9 +10,10 @@ import {
 import { formatSize } from "./format.js";
 import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
 
-export const TENSORS_USAGE = `Usage: oci-model tensors <reference | file.safetensors> [--json]
+export const TENSORS_USAGE = `Usage: oci-model tensors <reference | file.safetensors|.bin|.pt|.npz> [--json]
 
-Lists a model's tensors (name, dtype, shape, bytes) from the safetensors headers alone: for a
+Lists a model's tensors (name, dtype, shape, bytes) from the safetensors headers (or a checkpoint's
+zip directory and restricted-unpickled data.pkl) alone: for a
 reference, only the header bytes of each shard are fetched (HTTP Range), no weights.
   --json   print { "tensors": [{ name, dtype, shape, bytes, file }] } on stdout
   --plain-http, --username U --password-stdin, --timeout S, --proxy URL  as for inspect`;
@@ -55,7 +56,7 @@ export async function tensorsCommand(args: string[], io: CliIo): Promise<number>
     );
   }
   let index: Map<string, TensorEntry>;
-  if (target.endsWith(".safetensors")) {
+  if (/\.(safetensors|bin|pt|pth|npz)$/i.test(target)) {
     index = await localIndex(target);
   } else {
     const ref = parseReference(target);

@@ -1,0 +1,162 @@
+import { execFile } from "node:child_process";
+import { access, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildTensorIndex,
+  createMemoryStore,
+  type Model,
+  type OciError,
+  packModel,
+  pullModel,
+  pushModel,
+  toFloat32,
+  typedArray,
+} from "../../src/index.js";
+import { packFilesFromDirectory } from "../../src/node/index.js";
+import { run } from "../support/process.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
+
+const CLI = join(import.meta.dirname, "../../dist/node/cli.js");
+
+interface Expected {
+  dtype: string;
+  shape: number[];
+  values: number[];
+}
+
+function values(dtype: string, bytes: Uint8Array): number[] {
+  if (dtype === "F32" || dtype === "F16" || dtype === "BF16") return Array.from(toFloat32(dtype, bytes));
+  return Array.from(typedArray(dtype as "I64", bytes) as ArrayLike<number | bigint>, Number);
+}
+
+async function diskFile(path: string) {
+  const size = (await stat(path)).size;
+  return {
+    path: path.split("/").at(-1) as string,
+    size,
+    read: async (offset: number, length: number) => {
+      const file = await open(path, "r");
+      try {
+        const buffer = new Uint8Array(length);
+        await file.read(buffer, 0, length, offset);
+        return buffer;
+      } finally {
+        await file.close();
+      }
+    },
+  };
+}
+
+describe("zip-container checkpoints written by real PyTorch and NumPy", () => {
+  let dir: string;
+  let registry: TestRegistry;
+  let model: Model;
+  const expected: Record<string, Expected> = {};
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "oml-ckpt-"));
+    await run(
+      "/usr/bin/python3",
+      [join(import.meta.dirname, "../support/checkpoints.py"), join(dir, "gen")],
+      { timeout: 120_000 },
+    );
+    Object.assign(expected, JSON.parse(await readFile(join(dir, "gen", "model.json"), "utf8")));
+    for (const [name, v] of Object.entries(
+      JSON.parse(await readFile(join(dir, "gen", "arrays.json"), "utf8")) as Record<string, Expected>,
+    )) {
+      expected[`npz.${name}`] = v;
+    }
+    // A model folder with a .bin, both .npz kinds and a config, packed, pushed and pulled back.
+    const folder = join(dir, "model");
+    await mkdir(folder);
+    await writeFile(join(folder, "pytorch_model.bin"), await readFile(join(dir, "gen", "model.bin")));
+    await writeFile(join(folder, "arrays.npz"), await readFile(join(dir, "gen", "arrays.npz")));
+    await writeFile(join(folder, "config.json"), "{}");
+    registry = await startRegistry();
+    const store = createMemoryStore();
+    const packed = await packModel(await packFilesFromDirectory(folder), { format: "docker-v0.2", store });
+    await pushModel(store, packed.descriptor, `${registry.host}/models/torch:v1`);
+    model = await pullModel(`${registry.host}/models/torch:v1`, { store: createMemoryStore() });
+  }, 180_000);
+  afterAll(async () => {
+    await registry?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("indexes and reads every tensor of a torch.save state dict exactly, views sharing a storage included", async () => {
+    const index = await model.tensorIndex();
+    for (const [name, want] of Object.entries(expected).filter(([n]) => !n.startsWith("npz."))) {
+      const entry = index.get(name);
+      expect(entry?.shape, name).toEqual(want.shape);
+      expect(values(entry?.dtype ?? "", await model.readTensor(name)), name).toEqual(want.values);
+    }
+    expect(index.get("view.a")?.file).toBe("pytorch_model.bin");
+  });
+
+  it("reads NumPy savez (stored) through the pulled model and savez_compressed (deflated) from disk", async () => {
+    const index = await model.tensorIndex();
+    for (const name of ["f32", "f16", "i64", "u8"]) {
+      const want = expected[`npz.${name}`] as Expected;
+      expect(index.get(name)?.shape).toEqual(want.shape);
+      expect(values(index.get(name)?.dtype ?? "", await model.readTensor(name)), name).toEqual(want.values);
+    }
+    const compressed = await buildTensorIndex([await diskFile(join(dir, "gen", "arrays_compressed.npz"))]);
+    expect([...compressed.values()].every((t) => t.member !== undefined)).toBe(true);
+    expect(compressed.get("f16")?.dtype).toBe("F16");
+  });
+
+  it("iterates the checkpoint's tensors like safetensors ones", async () => {
+    const names: string[] = [];
+    for await (const tensor of model.tensors()) {
+      names.push(tensor.name);
+      if (tensor.name === "view.b")
+        expect(values("F32", await tensor.data())).toEqual(expected["view.b"]?.values);
+    }
+    expect(names.sort()).toEqual(
+      [...Object.keys(expected).filter((n) => !n.startsWith("npz.")), "f16", "f32", "i64", "u8"].sort(),
+    );
+  });
+
+  it.each(["system", "eval", "deep", "memo-get", "memo-put", "opcode"])(
+    "refuses the hostile pickle %s with UNSAFE_PICKLE and runs nothing",
+    async (name) => {
+      const error = (await buildTensorIndex([await diskFile(join(dir, "gen", `hostile-${name}.bin`))]).catch(
+        (e: unknown) => e,
+      )) as OciError;
+      expect(error.code).toBe("UNSAFE_PICKLE");
+      expect(error.message).toMatch(/nothing was executed/);
+      await expect(access(join(dir, "gen", "PWNED"))).rejects.toThrow();
+    },
+  );
+
+  it.each([
+    ["outside.npz", /outside the archive|no local header|not a readable zip/],
+    ["overlap.npz", /overlap/],
+    ["bomb.npz", /zip bomb|over the limit/],
+  ])("refuses the hostile zip %s with INVALID_CHECKPOINT", async (name, reason) => {
+    const error = (await buildTensorIndex([await diskFile(join(dir, "gen", name))]).catch(
+      (e: unknown) => e,
+    )) as OciError;
+    expect(error.code).toBe("INVALID_CHECKPOINT");
+    expect(error.message).toMatch(reason);
+  });
+
+  it("oci-model tensors lists a .bin file", async () => {
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [CLI, "tensors", "--json", join(dir, "gen", "model.bin")],
+        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve({ stdout })),
+      ),
+    );
+    const { tensors } = JSON.parse(stdout) as { tensors: { name: string; dtype: string }[] };
+    expect(Object.fromEntries(tensors.map((t) => [t.name, t.dtype]))).toMatchObject({
+      "layer.weight": "F32",
+      "layer.half": "F16",
+      "layer.brain": "BF16",
+      "layer.ids": "I64",
+    });
+  });
+});
