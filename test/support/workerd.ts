@@ -15,9 +15,10 @@ export async function startWorker(
     write: false,
     logLevel: "error",
   });
+  // Modules listed explicitly: miniflare then does not walk the bundle for imports (zip.js keeps a
+  // dynamic codec import that is never taken here).
   const mf = new Miniflare({
-    modules: true,
-    script: bundle.outputFiles[0]?.text ?? "",
+    modules: [{ type: "ESModule", path: "worker.mjs", contents: bundle.outputFiles[0]?.text ?? "" }],
     compatibilityDate: "2026-04-26",
     ...options,
   } as MiniflareOptions);
