@@ -1,7 +1,7 @@
 // npm run bench [-- --quick] (builds dist/ first: the measured processes run plain Node over it): benchmarks, each against a baseline measured in the same run.
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -60,6 +60,86 @@ for (const size of sizes) {
     median(store.map((s) => s.rssMiB)),
     median(plain.map((s) => s.rssMiB)),
   );
+}
+
+// Pull into an OCI layout on disk: ours against skopeo copy, and curl | sha256sum as the raw limit.
+for (const size of sizes) {
+  const registry = await startRegistry();
+  const dir = await mkdtemp(join(tmpdir(), "oml-bench-pull-"));
+  try {
+    await run(process.execPath, [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "make-layout.ts"),
+      join(dir, "source"),
+      String(size),
+    ]);
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${join(dir, "source")}:v1`,
+      `docker://${registry.host}/bench/pull:v1`,
+    ]);
+    const index = JSON.parse(await readFile(join(dir, "source", "index.json"), "utf8")) as {
+      manifests: { digest: string }[];
+    };
+    const manifest = JSON.parse(
+      await readFile(
+        join(dir, "source", "blobs", "sha256", (index.manifests[0]?.digest ?? "").slice(7)),
+        "utf8",
+      ),
+    ) as { layers: { digest: string; size: number }[] };
+    const biggest = [...manifest.layers].sort((a, b) => b.size - a.size)[0]?.digest ?? "";
+    const blobUrl = `http://${registry.host}/v2/bench/pull/blobs/${biggest}`;
+    const samples: Record<string, Sample[]> = { ours: [], skopeo: [], curl: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const mode of ["ours", "skopeo", "curl"]) {
+        const target = join(dir, `${mode}-${round}`);
+        const { stdout } = await run(process.execPath, [
+          join(import.meta.dirname, "pull-model.mjs"),
+          mode,
+          `${registry.host}/bench/pull:v1`,
+          target,
+          blobUrl,
+        ]);
+        const sample = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as {
+          seconds: number;
+          rssMiB: number;
+        };
+        samples[mode]?.push({ ...sample, gbps: size / sample.seconds / 1e9 });
+        await rm(target, { recursive: true, force: true });
+      }
+    }
+    const [ours, skopeo, curl] = [samples.ours ?? [], samples.skopeo ?? [], samples.curl ?? []];
+    const label = `pull ${size / 1024 / 1024} MiB from Distribution into an OCI layout (Node)`;
+    const gbps = (list: Sample[]) => median(list.map((s) => s.gbps));
+    const rss = (list: Sample[]) => median(list.map((s) => s.rssMiB));
+    rows.push({
+      name: `${label}: throughput (baseline: skopeo copy)`,
+      value: gbps(ours),
+      unit: "GB/s",
+      baseline: gbps(skopeo),
+      ratio: gbps(ours) / gbps(skopeo),
+    });
+    rows.push({
+      name: `${label}: throughput (baseline: curl | sha256sum, no storage)`,
+      value: gbps(ours),
+      unit: "GB/s",
+      baseline: gbps(curl),
+      ratio: gbps(ours) / gbps(curl),
+    });
+    rows.push({
+      name: `${label}: peak RSS (baseline: skopeo copy)`,
+      value: rss(ours),
+      unit: "MiB",
+      baseline: rss(skopeo),
+      ratio: rss(ours) / rss(skopeo),
+    });
+  } finally {
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 // Push of a model from an OCI layout to a real registry: ours against skopeo, alternating.

@@ -1,4 +1,15 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  writeFile,
+} from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   createStore,
@@ -118,10 +129,18 @@ class FsBackend implements StoreBackend {
         updatedAt: number;
         hasherState?: string;
       };
+      // Writes are not fsynced per chunk: after a crash the file may hold less than the checkpoint
+      // says, so never resume past what is really there (the final digest check catches the rest).
+      const size = await stat(this.#ingestPath(digest, "data")).then(
+        (s) => s.size,
+        () => 0,
+      );
       return {
-        offset: raw.offset,
+        offset: Math.min(raw.offset, size),
         updatedAt: raw.updatedAt,
-        ...(raw.hasherState ? { hasherState: Buffer.from(raw.hasherState, "base64") } : {}),
+        ...(raw.hasherState && size >= raw.offset
+          ? { hasherState: Buffer.from(raw.hasherState, "base64") }
+          : {}),
       };
     } catch (error) {
       if (isMissing(error) || error instanceof SyntaxError) return undefined;
@@ -129,29 +148,50 @@ class FsBackend implements StoreBackend {
     }
   }
 
+  /** Open ingest files, kept across the writes of one push (opening per chunk dominated the cost). */
+  readonly #open = new Map<string, Promise<{ file: FileHandle; size: number }>>();
+
+  #handle(digest: string) {
+    let entry = this.#open.get(digest);
+    if (!entry) {
+      const path = this.#ingestPath(digest, "data");
+      entry = (async () => {
+        const file = await open(path, "r+").catch((error: unknown) => {
+          if (isMissing(error)) return open(path, "w+");
+          throw error;
+        });
+        return { file, size: (await file.stat()).size };
+      })();
+      this.#open.set(digest, entry);
+      entry.catch(() => this.#open.delete(digest));
+    }
+    return entry;
+  }
+
+  async ingestRelease(digest: string) {
+    const entry = this.#open.get(digest);
+    this.#open.delete(digest);
+    await (await entry?.catch(() => undefined))?.file.close();
+  }
+
   async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
     await this.#init();
-    const path = this.#ingestPath(digest, "data");
-    const file = await open(path, "r+").catch((error: unknown) => {
-      if (isMissing(error)) return open(path, "w+");
-      throw error;
-    });
-    try {
-      if ((await file.stat()).size > offset) await file.truncate(offset);
-      let written = 0;
-      while (written < bytes.byteLength) {
-        const { bytesWritten } = await file.write(
-          bytes,
-          written,
-          bytes.byteLength - written,
-          offset + written,
-        );
-        written += bytesWritten;
-      }
-      await file.datasync();
-    } finally {
-      await file.close();
+    const entry = await this.#handle(digest);
+    if (entry.size > offset) {
+      await entry.file.truncate(offset);
+      entry.size = offset;
     }
+    let written = 0;
+    while (written < bytes.byteLength) {
+      const { bytesWritten } = await entry.file.write(
+        bytes,
+        written,
+        bytes.byteLength - written,
+        offset + written,
+      );
+      written += bytesWritten;
+    }
+    entry.size = Math.max(entry.size, offset + bytes.byteLength);
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
@@ -168,6 +208,7 @@ class FsBackend implements StoreBackend {
   }
 
   async ingestCommit(digest: string, size: number) {
+    await this.ingestRelease(digest);
     const data = this.#ingestPath(digest, "data");
     if ((await stat(data)).size !== size) throw new Error(`ingest of ${digest} is not ${size} bytes`);
     const target = this.#blobPath(digest);
@@ -177,6 +218,7 @@ class FsBackend implements StoreBackend {
   }
 
   async ingestDiscard(digest: string) {
+    await this.ingestRelease(digest);
     await rm(this.#ingestPath(digest, "data"), { force: true });
     await rm(this.#ingestPath(digest, "state"), { force: true });
   }
@@ -245,5 +287,10 @@ class FsBackend implements StoreBackend {
  * ```
  */
 export function createFsStore(dir: string, options: StoreOptions = {}): Store {
-  return createStore(new FsBackend(dir), { createHasher: createNodeHasher, ...options });
+  // 2 MiB checkpoints: writes are not fsynced, so frequent checkpoints cost little and bound memory.
+  return createStore(new FsBackend(dir), {
+    createHasher: createNodeHasher,
+    chunkSize: 2 * 1024 * 1024,
+    ...options,
+  });
 }

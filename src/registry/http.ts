@@ -131,32 +131,49 @@ export function withIdleTimeout(
   onTimeout: (error: OciError) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const clear = () => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
+  // One watchdog per body, not a timer per chunk: it fires when a read has waited `ms` for data
+  // (a slow consumer, between reads, never counts).
+  let last = Date.now();
+  let waiting = false;
+  let watchdog: ReturnType<typeof setInterval> | undefined;
+  const stop = () => {
+    if (watchdog !== undefined) clearInterval(watchdog);
+    watchdog = undefined;
   };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        timer = setTimeout(() => {
-          const error = new OciError("TIMEOUT", `Cannot read ${what}: no data arrived for ${ms / 1000} s`);
-          onTimeout(error);
-          controller.error(error);
-          reader.cancel(error).catch(() => {});
-        }, ms);
+        // Started on the first read, so a body nobody reads holds no timer.
+        watchdog ??= setInterval(
+          () => {
+            if (!waiting || Date.now() - last < ms) return;
+            stop();
+            const error = new OciError("TIMEOUT", `Cannot read ${what}: no data arrived for ${ms / 1000} s`);
+            onTimeout(error);
+            controller.error(error);
+            reader.cancel(error).catch(() => {});
+          },
+          Math.max(10, Math.min(ms / 4, 1000)),
+        );
+        // Where timers can be unref'd (Node), the watchdog alone never keeps a process alive.
+        (watchdog as { unref?: () => void }).unref?.();
+        last = Date.now();
+        waiting = true;
         try {
           const { done, value } = await reader.read();
-          clear();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          waiting = false;
+          if (done) {
+            stop();
+            controller.close();
+          } else controller.enqueue(value);
         } catch (error) {
-          clear();
+          waiting = false;
+          stop();
           controller.error(asOciError(error, `read ${what}`));
         }
       },
       cancel(reason) {
-        clear();
+        stop();
         return reader.cancel(reason);
       },
     },

@@ -29,6 +29,8 @@ export interface StoreBackend {
   /** Makes the ingest of `size` bytes the committed blob, atomically. */
   ingestCommit(digest: string, size: number): Promise<void>;
   ingestDiscard(digest: string): Promise<void>;
+  /** The push of `digest` is over for now (it failed or was aborted): let go of open resources. */
+  ingestRelease?(digest: string): Promise<void>;
   ingests(): Promise<{ digest: string; state: IngestState }[]>;
 
   /** Names: read and replaced whole (the store serialises writers). */

@@ -18,6 +18,8 @@ import type {
 } from "./types.js";
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
+/** Checkpoints (offset + hasher state) at most this often; data is written every chunk. */
+const CHECKPOINT_BYTES = 16 * 1024 * 1024;
 const DEFAULT_INGEST_MAX_AGE = 60 * 60 * 1000;
 
 type Estimate = () => Promise<{ usage: number; quota: number } | undefined>;
@@ -177,19 +179,30 @@ export function createStore(
     let written = offset;
     let seen = offset;
     let fetched = 0;
-    const flush = async () => {
-      if (buffered === 0) return;
+    // One write in flight while the next chunk is read and hashed; a checkpoint (offset + hasher
+    // state, taken when the chunk was cut) every CHECKPOINT_BYTES and at the end.
+    let inFlight: Promise<void> = Promise.resolve();
+    let checkpointed = offset;
+    const flush = async (final = false) => {
+      await inFlight;
+      if (buffered === 0 && !final) return;
       const bytes = concatBytes(parts, buffered);
       parts = [];
       buffered = 0;
-      await backend.ingestWrite(blob.digest, written, bytes);
+      const at = written;
       written += bytes.byteLength;
-      const state = {
-        offset: written,
-        updatedAt: Date.now(),
-        ...(hasher.save ? { hasherState: hasher.save() } : {}),
-      };
-      await backend.ingestCheckpoint(blob.digest, state);
+      const due = final || written - checkpointed >= Math.max(chunkSize, CHECKPOINT_BYTES);
+      const state = due
+        ? { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) }
+        : undefined;
+      inFlight = (async () => {
+        if (bytes.byteLength > 0) await backend.ingestWrite(blob.digest, at, bytes);
+        if (state && state.offset > checkpointed) {
+          await backend.ingestCheckpoint(blob.digest, state);
+          checkpointed = state.offset;
+        }
+      })();
+      if (final) await inFlight;
     };
     try {
       for (;;) {
@@ -216,13 +229,14 @@ export function createStore(
       const failure = storageError(error, action);
       // Keep what arrived (it was hashed in order) so the next push resumes from there.
       if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED")
-        await flush().catch(() => {});
+        await flush(true).catch(() => {});
+      else await inFlight.catch(() => {});
       throw failure;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
     try {
-      await flush();
+      await flush(true);
     } catch (error) {
       throw storageError(error, action);
     }
@@ -248,6 +262,18 @@ export function createStore(
     return { existed: false, resumedFrom: offset, fetched };
   }
 
+  async function ingestAndRelease(
+    blob: BlobRef,
+    source: BlobSource,
+    pushOptions: PushOptions,
+  ): Promise<PushResult> {
+    try {
+      return await ingest(blob, source, pushOptions);
+    } finally {
+      await backend.ingestRelease?.(blob.digest).catch(() => {});
+    }
+  }
+
   async function push(blob: BlobRef, source: BlobSource, pushOptions: PushOptions = {}): Promise<PushResult> {
     checkBlob(blob, `store ${blob.digest}`);
     return withLock(lockName(blob.digest), async () => {
@@ -256,7 +282,7 @@ export function createStore(
         pushOptions.onProgress?.(blob.size, blob.size);
         return { existed: true, resumedFrom: 0, fetched: 0 };
       }
-      return ingest(blob, source, pushOptions);
+      return ingestAndRelease(blob, source, pushOptions);
     });
   }
 

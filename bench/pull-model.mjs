@@ -1,0 +1,46 @@
+// Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
+// One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours"),
+// skopeo ("skopeo"), or fetch one blob URL through curl | sha256sum ("curl", the raw limit).
+// Prints one JSON line: seconds and peak RSS (ours: this process; others: VmHWM, sampled).
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { pullModel } from "../dist/index.js";
+import { createFsStore, createNodeHasher } from "../dist/node/index.js";
+
+const [mode = "ours", ref = "", dir = "", blobUrl = ""] = process.argv.slice(2);
+
+async function peakOf(child) {
+  let peak = 0;
+  const sample = async () => {
+    for (const pid of [
+      child.pid,
+      ...(await readFile(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").catch(() => ""))
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    ]) {
+      const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    }
+  };
+  const timer = setInterval(() => void sample(), 20);
+  await new Promise((resolve, reject) =>
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))),
+  );
+  clearInterval(timer);
+  return peak;
+}
+
+const started = performance.now();
+let rssMiB;
+if (mode === "skopeo") {
+  rssMiB = await peakOf(
+    spawn("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:v1`]),
+  );
+} else if (mode === "curl") {
+  rssMiB = await peakOf(spawn("bash", ["-c", `curl -sf '${blobUrl}' | sha256sum > /dev/null`]));
+} else {
+  await pullModel(ref, { store: createFsStore(dir), createHasher: createNodeHasher });
+  rssMiB = process.resourceUsage().maxRSS / 1024;
+}
+process.stdout.write(`${JSON.stringify({ mode, seconds: (performance.now() - started) / 1000, rssMiB })}\n`);
