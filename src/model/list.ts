@@ -1,6 +1,7 @@
 import { parseReference, type Reference } from "../reference.js";
+import { readJson } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
-import { findRecord, type ModelRecord, RECORD_MEDIA_TYPE, readJson, recordNames } from "./record.js";
+import { findRecord, type ModelRecord, RECORD_MEDIA_TYPE, recordNames } from "./record.js";
 
 /** A model held in a store, as `listModels` tells it. */
 export interface StoredModel {

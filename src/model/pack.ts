@@ -1,10 +1,11 @@
 import { packTar } from "modern-tar";
 import { safeEntryPath } from "../archive/tar.js";
-import { type CreateHasher, digestBytes } from "../digest/hasher.js";
+import type { CreateHasher } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { OciError } from "../errors.js";
 import type { Descriptor, ImageManifest } from "../registry/manifest.js";
 import { MediaType } from "../registry/media-types.js";
+import { pushBytes } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
 import { ModelMediaType } from "./format.js";
@@ -82,17 +83,6 @@ async function storeFile(
   await store.push(descriptor, (offset) => file.stream(offset), {
     onProgress: (bytes, total) => options.onProgress?.({ path: file.path, bytes, total }),
   });
-  return descriptor;
-}
-
-async function storeBytes(
-  store: Store,
-  bytes: Uint8Array,
-  mediaType: string,
-  createHasher: CreateHasher,
-): Promise<Descriptor> {
-  const descriptor = { mediaType, digest: await digestBytes(bytes, createHasher), size: bytes.byteLength };
-  await store.push(descriptor, new Blob([bytes as Uint8Array<ArrayBuffer>]).stream());
   return descriptor;
 }
 
@@ -213,7 +203,7 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
       },
       modelfs: { type: "layers", diffIds: layers.map((l) => l.digest) },
     };
-    config = await storeBytes(
+    config = await pushBytes(
       store,
       encoder.encode(JSON.stringify(body)),
       ModelMediaType.ModelPackConfig,
@@ -243,7 +233,7 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
       const tarred = others.filter((f) => !isLicense(f.path));
       if (tarred.length)
         layers.push(
-          await storeBytes(store, await configTar(tarred), ModelMediaType.DockerConfigTar, createHasher),
+          await pushBytes(store, await configTar(tarred), ModelMediaType.DockerConfigTar, createHasher),
         );
     }
     const body = {
@@ -258,7 +248,7 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
     };
     const mediaType =
       format === "docker-v0.2" ? ModelMediaType.DockerConfigV02 : ModelMediaType.DockerConfigV01;
-    config = await storeBytes(store, encoder.encode(JSON.stringify(body)), mediaType, createHasher);
+    config = await pushBytes(store, encoder.encode(JSON.stringify(body)), mediaType, createHasher);
   }
 
   const manifest: ImageManifest = {
@@ -269,7 +259,7 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
     layers,
   };
   const bytes = encoder.encode(JSON.stringify(manifest));
-  const descriptor = await storeBytes(store, bytes, MediaType.OciManifest, createHasher);
+  const descriptor = await pushBytes(store, bytes, MediaType.OciManifest, createHasher);
   if (artifactType) descriptor.artifactType = artifactType;
   if (options.tag) await store.tag(options.tag, descriptor);
   return { descriptor, manifest, bytes };

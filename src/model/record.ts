@@ -1,8 +1,9 @@
-import { type CreateHasher, digestBytes } from "../digest/hasher.js";
+import type { CreateHasher } from "../digest/hasher.js";
 import { OciError } from "../errors.js";
 import type { Reference } from "../reference.js";
 import type { Descriptor } from "../registry/manifest.js";
 import { MediaType } from "../registry/media-types.js";
+import { pushBytes, readJson } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import type { ModelFormat } from "./format.js";
 
@@ -34,21 +35,6 @@ export interface ModelRecord {
 
 const encoder = new TextEncoder();
 
-async function putBytes(
-  store: Store,
-  bytes: Uint8Array,
-  mediaType: string,
-  createHasher: CreateHasher,
-): Promise<Descriptor> {
-  const descriptor = { mediaType, digest: await digestBytes(bytes, createHasher), size: bytes.byteLength };
-  await store.push(descriptor, new Blob([bytes as Uint8Array<ArrayBuffer>]).stream());
-  return descriptor;
-}
-
-export async function readJson<T>(store: Store, descriptor: Pick<Descriptor, "digest" | "size">): Promise<T> {
-  return JSON.parse(await new Response(await store.fetch(descriptor)).text()) as T;
-}
-
 /** Tag names under which a model record is found: the reference as given, and pinned to its digest. */
 export function recordNames(ref: Reference, digest: string): string[] {
   const pinned = `${ref.registry}/${ref.repository}@${digest}`;
@@ -66,7 +52,7 @@ export async function writeRecord(
   manifest: Descriptor,
   createHasher: CreateHasher,
 ): Promise<Descriptor> {
-  const config = await putBytes(
+  const config = await pushBytes(
     store,
     encoder.encode(JSON.stringify(record)),
     RECORD_MEDIA_TYPE,
@@ -83,7 +69,7 @@ export async function writeRecord(
     config,
     layers: [manifest, ...files.values()],
   };
-  const descriptor = await putBytes(
+  const descriptor = await pushBytes(
     store,
     encoder.encode(JSON.stringify(body)),
     MediaType.OciManifest,

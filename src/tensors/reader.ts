@@ -18,6 +18,14 @@ export interface Tensor {
   data(): Promise<Uint8Array>;
 }
 
+const tensorOf = (entry: TensorEntry, bytes: Uint8Array): Tensor => ({
+  name: entry.name,
+  file: entry.file,
+  dtype: entry.dtype,
+  shape: entry.shape,
+  data: async () => bytes,
+});
+
 const isSafetensors = (path: string) => path.endsWith(".safetensors");
 const isTensorFile = (path: string) => isSafetensors(path) || isCheckpointPath(path);
 
@@ -82,13 +90,7 @@ export async function* iterateTensors(model: Model): AsyncGenerator<Tensor> {
       // Checkpoint tensors may share storage or sit in deflated members: read each by itself.
       for (const entry of entries) {
         const bytes = await readEntry(model, entry);
-        yield {
-          name: entry.name,
-          file: path,
-          dtype: entry.dtype,
-          shape: entry.shape,
-          data: async () => bytes,
-        };
+        yield tensorOf(entry, bytes);
       }
       continue;
     }
@@ -115,13 +117,7 @@ export async function* iterateTensors(model: Model): AsyncGenerator<Tensor> {
     try {
       for (const entry of entries) {
         const bytes = await take(entry.length);
-        yield {
-          name: entry.name,
-          file: path,
-          dtype: entry.dtype,
-          shape: entry.shape,
-          data: async () => bytes,
-        };
+        yield tensorOf(entry, bytes);
       }
     } finally {
       await reader.cancel().catch(() => {});

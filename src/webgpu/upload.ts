@@ -99,6 +99,15 @@ export async function uploadToGPU(
     return error;
   };
 
+  /** Widens a raw F16/BF16 buffer into the tensor's F32 buffer on the GPU. */
+  const widen = (t: TensorEntry, raw: GPUBuffer) => {
+    const target = device.createBuffer({ label: t.name, size: Math.max(4, elementCount(t) * 4), usage });
+    buffers.set(t.name, target);
+    const encoder = device.createCommandEncoder();
+    temporary.push(encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)));
+    device.queue.submit([encoder.finish()]);
+  };
+
   try {
     for (const path of model.weights) {
       const tensors = selected.filter((t) => t.file === path).sort((a, b) => a.offset - b.offset);
@@ -119,17 +128,7 @@ export async function uploadToGPU(
           device.queue.writeBuffer(raw, 0, padded);
           if (convert) {
             temporary.push(raw);
-            const target = device.createBuffer({
-              label: t.name,
-              size: Math.max(4, elementCount(t) * 4),
-              usage,
-            });
-            buffers.set(t.name, target);
-            const encoder = device.createCommandEncoder();
-            temporary.push(
-              encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)),
-            );
-            device.queue.submit([encoder.finish()]);
+            widen(t, raw);
           } else buffers.set(t.name, raw);
           loaded += t.length;
           options.onProgress?.({ loaded, total, tensor: t.name });
@@ -194,17 +193,7 @@ export async function uploadToGPU(
           }
           position = t.offset + t.length;
           if (convert) {
-            const target = device.createBuffer({
-              label: t.name,
-              size: Math.max(4, elementCount(t) * 4),
-              usage,
-            });
-            buffers.set(t.name, target);
-            const encoder = device.createCommandEncoder();
-            temporary.push(
-              encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)),
-            );
-            device.queue.submit([encoder.finish()]);
+            widen(t, raw);
           }
           if (sinceSync >= SYNC_EVERY) {
             await device.queue.onSubmittedWorkDone();
