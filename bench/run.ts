@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { startRegistry } from "../test/support/registry.js";
+import { runBrowserPullBench } from "./browser-pull.js";
 import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
@@ -195,6 +196,36 @@ for (const size of sizes) {
   } finally {
     await registry.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+{
+  const pull = await runBrowserPullBench(ROUNDS, quick ? 64 : 256);
+  const mbps = (mode: string) => median((pull.samples[mode] ?? []).map((s) => pull.size / s.seconds / 1e6));
+  const heapMiB = (mode: string) => median((pull.samples[mode] ?? []).map((s) => s.peakHeap / 1024 / 1024));
+  const label = `browser pull of ${pull.size / 1024 / 1024} MiB through the proxy (Chromium)`;
+  for (const store of ["opfs", "idb"]) {
+    rows.push({
+      name: `${label} into ${store}: throughput (baseline: fetch + hash-wasm, no storage)`,
+      value: mbps(store),
+      unit: "MB/s",
+      baseline: mbps("fetch-hash"),
+      ratio: mbps(store) / mbps("fetch-hash"),
+    });
+    rows.push({
+      name: `${label} into ${store}: throughput (baseline: fetch → arrayBuffer → cache.put, unverified)`,
+      value: mbps(store),
+      unit: "MB/s",
+      baseline: mbps("fetch-cache"),
+      ratio: mbps(store) / mbps("fetch-cache"),
+    });
+    rows.push({
+      name: `${label} into ${store}: peak JS heap growth (baseline: fetch → arrayBuffer → cache.put)`,
+      value: heapMiB(store),
+      unit: "MiB",
+      baseline: heapMiB("fetch-cache"),
+      ratio: heapMiB(store) / heapMiB("fetch-cache"),
+    });
   }
 }
 

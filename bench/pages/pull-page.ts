@@ -1,0 +1,53 @@
+// Benchmark page: pull a model through the proxy into OPFS / IndexedDB with pullModel, against the
+// page's own fetch + hash-wasm with no storage (the limit), and fetch → arrayBuffer → cache.put
+// without verification (the common practice). Reports time and peak JS heap.
+import { createSHA256 } from "hash-wasm";
+import { createIdbStore, createOpfsStore, createRegistryClient, pullModel } from "../../src/index.js";
+
+declare global {
+  interface Window {
+    runPull(
+      mode: string,
+      reference: string,
+      proxy: string,
+      round: number,
+    ): Promise<{ seconds: number; peakHeap: number }>;
+  }
+}
+
+const heap = () =>
+  (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+
+window.runPull = async (mode, reference, proxy, round) => {
+  (globalThis as { gc?: () => void }).gc?.();
+  const base = heap();
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, heap());
+  }, 5);
+  const started = performance.now();
+  if (mode === "opfs" || mode === "idb") {
+    const store = mode === "opfs" ? createOpfsStore(`bench-${round}`) : createIdbStore(`bench-${round}`);
+    await pullModel(reference, { store, proxy });
+  } else {
+    const client = createRegistryClient({ proxy });
+    const { manifest } = await client.getManifest(reference);
+    const [registry] = reference.split("/");
+    const repository = reference.slice((registry?.length ?? 0) + 1).split(":")[0];
+    const cache = mode === "fetch-cache" ? await caches.open(`bench-${round}`) : undefined;
+    for (const layer of [manifest.config, ...manifest.layers]) {
+      const url = `${proxy}/${registry}/v2/${repository}/blobs/${layer.digest}`;
+      const response = await fetch(url);
+      if (cache) {
+        await cache.put(url, new Response(await response.arrayBuffer()));
+      } else {
+        const hasher = await createSHA256();
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) hasher.update(chunk);
+        if (`sha256:${hasher.digest("hex")}` !== layer.digest) throw new Error("digest mismatch");
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  return { seconds, peakHeap: Math.max(peak, heap()) - base };
+};
