@@ -46,9 +46,10 @@ function unbase64(text: string): Uint8Array {
 }
 
 /**
- * The Origin Private File System. Committed blobs are single files under `blobs/` (read as `File`
- * slices); an ingest is a folder of piece files (each written once with `createWritable`, so no
- * write ever copies what is already there), joined into the blob file on commit.
+ * The Origin Private File System. A download is a folder of piece files under `ingest/` (each
+ * written once with `createWritable`, so no write copies what is already there); commit writes a
+ * small record under `blobs/`, and the blob is read as a `Blob` over its pieces — no byte is copied
+ * after it was verified.
  */
 class OpfsBackend implements StoreBackend {
   readonly id: string;
@@ -81,35 +82,41 @@ class OpfsBackend implements StoreBackend {
     return this.#dirs;
   }
 
-  async #file(digest: string): Promise<File | undefined> {
-    try {
-      return await (await (await this.#open()).blobs.getFileHandle(fileName(digest))).getFile();
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  /** The commit record of a blob: its size (the bytes stay in their piece files, never copied). */
+  async #record(digest: string): Promise<{ size: number } | undefined> {
+    const text = await readText((await this.#open()).blobs, fileName(digest));
+    return text === undefined ? undefined : (JSON.parse(text) as { size: number });
   }
 
   async has(digest: string) {
-    return (await this.#file(digest)) !== undefined;
+    return (await this.#record(digest)) !== undefined;
   }
 
   async read(digest: string, offset: number, length: number) {
-    const file = await this.#file(digest);
-    return (file ?? new Blob()).slice(offset, offset + length).stream() as ReadableStream<Uint8Array>;
+    const { pieces } = await this.#pieces(digest);
+    return new Blob(pieces.map((p) => p.file))
+      .slice(offset, offset + length)
+      .stream() as ReadableStream<Uint8Array>;
   }
 
   async remove(digest: string) {
-    await (await this.#open()).blobs.removeEntry(fileName(digest)).catch((e: unknown) => {
-      if (!isNotFound(e)) throw e;
-    });
+    const { blobs, ingest } = await this.#open();
+    for (const [dir, name] of [
+      [blobs, fileName(digest)],
+      [ingest, fileName(digest)],
+    ] as const) {
+      await dir.removeEntry(name, { recursive: true }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+    }
   }
 
   async blobs() {
     const out: { digest: string; size: number }[] = [];
     for await (const [name, handle] of (await this.#open()).blobs.entries()) {
-      if (handle.kind === "file")
-        out.push({ digest: digestOf(name), size: (await (handle as FileSystemFileHandle).getFile()).size });
+      if (handle.kind !== "file") continue;
+      const record = await this.#record(digestOf(name)).catch(() => undefined);
+      if (record) out.push({ digest: digestOf(name), size: record.size });
     }
     return out;
   }
@@ -176,17 +183,24 @@ class OpfsBackend implements StoreBackend {
     return new Blob(parts).stream() as ReadableStream<Uint8Array>;
   }
 
+  /** Commit writes a small record under the final name; the verified pieces become the blob as they are. */
   async ingestCommit(digest: string, size: number) {
     const { pieces } = await this.#pieces(digest);
-    const whole = new Blob(pieces.map((p) => p.file));
-    if (whole.size !== size) throw new Error(`ingest of ${digest} holds ${whole.size} bytes, not ${size}`);
-    await writeWhole((await this.#open()).blobs, fileName(digest), whole);
-    await this.ingestDiscard(digest);
+    const total = pieces.reduce((n, p) => n + p.file.size, 0);
+    if (total !== size) throw new Error(`ingest of ${digest} holds ${total} bytes, not ${size}`);
+    const { blobs, ingest } = await this.#open();
+    await writeWhole(blobs, fileName(digest), JSON.stringify({ size }));
+    await ingest.removeEntry(`${fileName(digest)}.state`).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
   }
 
   async ingestDiscard(digest: string) {
     const { ingest } = await this.#open();
-    for (const name of [fileName(digest), `${fileName(digest)}.state`]) {
+    const names = (await this.has(digest))
+      ? [`${fileName(digest)}.state`]
+      : [fileName(digest), `${fileName(digest)}.state`];
+    for (const name of names) {
       await ingest.removeEntry(name, { recursive: true }).catch((e: unknown) => {
         if (!isNotFound(e)) throw e;
       });
@@ -196,7 +210,7 @@ class OpfsBackend implements StoreBackend {
   async ingests() {
     const out: { digest: string; state: IngestState }[] = [];
     for await (const [name, handle] of (await this.#open()).ingest.entries()) {
-      if (handle.kind !== "directory") continue;
+      if (handle.kind !== "directory" || (await this.has(digestOf(name)))) continue;
       const digest = digestOf(name);
       const state = await this.ingestState(digest);
       const { pieces } = await this.#pieces(digest);
