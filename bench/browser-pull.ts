@@ -32,7 +32,7 @@ export async function runBrowserPullBench(rounds: number, mib: number) {
           proxy.url,
           round,
         ] as const);
-        (samples[mode] ??= []).push(sample);
+        samples[mode] = [...(samples[mode] ?? []), sample];
       }
     }
     return { size: shard.byteLength, samples };
