@@ -5,6 +5,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createRegistryClient, pullModel } from "../src/index.js";
+import { createFsStore, createNodeHasher } from "../src/node/index.js";
+import { startFaultProxy } from "../test/support/fault-proxy.js";
 import { startRegistry } from "../test/support/registry.js";
 import { runBrowserPullBench } from "./browser-pull.js";
 import { runUploadBench } from "./webgpu-upload.js";
@@ -143,6 +146,52 @@ for (const size of sizes) {
   }
 }
 
+// Resume: a pull cut at 50% of its large blob (connection reset), then resumed into the same store.
+{
+  const size = quick ? 256 * 1024 * 1024 : GiB;
+  const registry = await startRegistry();
+  const dir = await mkdtemp(join(tmpdir(), "oml-bench-resume-"));
+  const cut = await startFaultProxy({ upstream: registry.host, seed: 1, rate: 0, cutAt: 0.5 });
+  const clean = await startFaultProxy({ upstream: registry.host, seed: 1, rate: 0 });
+  try {
+    await run(process.execPath, [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "make-layout.ts"),
+      join(dir, "source"),
+      String(size),
+    ]);
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      `oci:${join(dir, "source")}:v1`,
+      `docker://${registry.host}/bench/resume:v1`,
+    ]);
+    const store = createFsStore(join(dir, "store"));
+    const client = createRegistryClient({ retries: 0, createHasher: createNodeHasher });
+    const first = await pullModel(`${cut.host}/bench/resume:v1`, { store, client }).then(
+      () => "complete",
+      (error: unknown) => (error as { code?: string }).code ?? "error",
+    );
+    await pullModel(`${clean.host}/bench/resume:v1`, { store, client });
+    const transferred = cut.blobBytes() + clean.blobBytes();
+    const needed = (await store.list()).reduce((n, b) => n + b.size, 0);
+    rows.push({
+      name: `resume: pull of ${size / 1024 / 1024} MiB cut at 50% (${first}), then resumed: bytes transferred (baseline: bytes needed)`,
+      value: transferred / 1024 / 1024,
+      unit: "MiB",
+      baseline: needed / 1024 / 1024,
+      ratio: transferred / needed,
+    });
+  } finally {
+    await cut.close();
+    await clean.close();
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // Push of a model from an OCI layout to a real registry: ours against skopeo, alternating.
 {
   const size = quick ? 256 * 1024 * 1024 : GiB;
@@ -240,6 +289,13 @@ rows.push({
   unit: "MB/s",
   baseline: median(whole.map(mbps)),
   ratio: median(streamed.map(mbps)) / median(whole.map(mbps)),
+});
+rows.push({
+  name: `${uploadLabel}: time to the first tensor on the GPU (baseline: whole-file reads)`,
+  value: median(streamed.map((s) => s.firstTensor * 1000)),
+  unit: "ms",
+  baseline: median(whole.map((s) => s.firstTensor * 1000)),
+  ratio: median(streamed.map((s) => s.firstTensor)) / median(whole.map((s) => s.firstTensor)),
 });
 rows.push({
   name: `${uploadLabel}: peak JS heap growth (baseline: whole-file reads)`,

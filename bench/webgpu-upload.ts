@@ -36,7 +36,7 @@ export async function runUploadBench(rounds: number, shardMiB: number) {
       `${registry.host}/bench/upload:v1`,
       proxy.url,
     ] as const);
-    const samples: Record<string, { seconds: number; peakHeap: number }[]> = {
+    const samples: Record<string, { seconds: number; firstTensor: number; peakHeap: number }[]> = {
       streamed: [],
       "whole-file": [],
     };

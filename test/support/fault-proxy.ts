@@ -26,6 +26,8 @@ export interface FaultProxyOptions {
   faults?: readonly Fault[];
   /** How long a stall lasts before the connection closes (longer than the client's idle timeout). */
   stallMs?: number;
+  /** Also cut every blob of 1 MiB or more at this fraction of its length (a deterministic reset). */
+  cutAt?: number;
 }
 
 export interface FaultProxy {
@@ -71,7 +73,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let blobBytes = 0;
   const stallMs = options.stallMs ?? 400;
 
-  const forward = async (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined) => {
+  const forward = async (req: IncomingMessage, res: ServerResponse, planned: Fault | undefined) => {
+    let fault = planned;
     const headers: Record<string, string> = {};
     for (const name of ["accept", "authorization", "range", "content-type"]) {
       const value = req.headers[name];
@@ -93,7 +96,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const body = upstream.body;
     if (!body || req.method === "HEAD") return void res.end();
     const length = Number(upstream.headers.get("content-length") ?? 0);
-    const cut = Math.floor(random() * Math.max(1, length));
+    const cutBig = options.cutAt !== undefined && isBlob && length >= 1024 * 1024;
+    if (cutBig) {
+      fault = "reset";
+      injected.reset = (injected.reset ?? 0) + 1;
+    }
+    const cut = cutBig
+      ? Math.floor(length * (options.cutAt as number))
+      : Math.floor(random() * Math.max(1, length));
     let sent = 0;
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
       let bytes = Buffer.from(chunk);
