@@ -23,7 +23,7 @@ export async function runBrowserPullBench(rounds: number, mib: number) {
   try {
     await tab.goto(`${page.origin}/`);
     await tab.waitForFunction(() => typeof window.runPull === "function");
-    const samples: Record<string, { seconds: number; peakHeap: number }[]> = {};
+    const samples: Record<string, { seconds: number; peakHeap: number; error?: string }[]> = {};
     for (let round = 0; round < rounds; round++) {
       for (const mode of BROWSER_PULL_MODES) {
         const sample = await tab.evaluate(([m, r, p, n]) => window.runPull(m, r, p, n), [

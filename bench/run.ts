@@ -252,7 +252,10 @@ for (const size of sizes) {
   const pull = await runBrowserPullBench(ROUNDS, quick ? 64 : 256);
   const mbps = (mode: string) => median((pull.samples[mode] ?? []).map((s) => pull.size / s.seconds / 1e6));
   const heapMiB = (mode: string) => median((pull.samples[mode] ?? []).map((s) => s.peakHeap / 1024 / 1024));
-  const label = `browser pull of ${pull.size / 1024 / 1024} MiB through the proxy (Chromium)`;
+  const failed = Object.entries(pull.samples)
+    .filter(([, list]) => list.some((x) => x.error))
+    .map(([mode, list]) => `${mode} failed: ${list.find((x) => x.error)?.error}`);
+  const label = `browser pull of ${pull.size / 1024 / 1024} MiB through the proxy (Chromium)${failed.length ? ` [${failed.join("; ")}]` : ""}`;
   for (const store of ["opfs", "idb"]) {
     rows.push({
       name: `${label} into ${store}: throughput (baseline: fetch + hash-wasm, no storage)`,
