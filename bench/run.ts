@@ -195,7 +195,6 @@ for (const size of sizes) {
 // Push of a model from an OCI layout to a real registry: ours against skopeo, alternating.
 {
   const size = quick ? 256 * 1024 * 1024 : GiB;
-  const registry = await startRegistry();
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-push-"));
   try {
     await run(process.execPath, [
@@ -212,14 +211,16 @@ for (const size of sizes) {
         ["ours", ours],
         ["skopeo", theirs],
       ] as const) {
-        const target = `${registry.host}/bench/${mode}-${round}:v1`;
+        // An empty registry for every push: no client may find the blobs already there.
+        const fresh = await startRegistry();
+        const target = `${fresh.host}/bench/${mode}-${round}:v1`;
         const { stdout } = await run(process.execPath, [
           join(import.meta.dirname, "push-model.mjs"),
           mode,
           dir,
           "v1",
           target,
-        ]);
+        ]).finally(() => fresh.stop());
         const sample = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as {
           seconds: number;
           rssMiB: number;
@@ -243,7 +244,6 @@ for (const size of sizes) {
       ratio: median(ours.map((s) => s.rssMiB)) / median(theirs.map((s) => s.rssMiB)),
     });
   } finally {
-    await registry.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
