@@ -37,6 +37,18 @@ async function measure(mode: string, size: number): Promise<Sample> {
   return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Sample;
 }
 
+/** Writes a SIZE-byte model as an OCI layout in DIR and pushes it to TARGET with skopeo. */
+async function modelInRegistry(dir: string, size: number, target: string): Promise<void> {
+  await run(process.execPath, [
+    "--import",
+    "tsx",
+    join(import.meta.dirname, "make-layout.ts"),
+    dir,
+    String(size),
+  ]);
+  await run("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${target}`]);
+}
+
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
@@ -71,20 +83,7 @@ for (const size of sizes) {
   const registry = await startRegistry();
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-pull-"));
   try {
-    await run(process.execPath, [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "make-layout.ts"),
-      join(dir, "source"),
-      String(size),
-    ]);
-    await run("skopeo", [
-      "copy",
-      "--quiet",
-      "--dest-tls-verify=false",
-      `oci:${join(dir, "source")}:v1`,
-      `docker://${registry.host}/bench/pull:v1`,
-    ]);
+    await modelInRegistry(join(dir, "source"), size, `${registry.host}/bench/pull:v1`);
     const index = JSON.parse(await readFile(join(dir, "source", "index.json"), "utf8")) as {
       manifests: { digest: string }[];
     };
@@ -154,20 +153,7 @@ for (const size of sizes) {
   const cut = await startFaultProxy({ upstream: registry.host, seed: 1, rate: 0, cutAt: 0.5 });
   const clean = await startFaultProxy({ upstream: registry.host, seed: 1, rate: 0 });
   try {
-    await run(process.execPath, [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "make-layout.ts"),
-      join(dir, "source"),
-      String(size),
-    ]);
-    await run("skopeo", [
-      "copy",
-      "--quiet",
-      "--dest-tls-verify=false",
-      `oci:${join(dir, "source")}:v1`,
-      `docker://${registry.host}/bench/resume:v1`,
-    ]);
+    await modelInRegistry(join(dir, "source"), size, `${registry.host}/bench/resume:v1`);
     const store = createFsStore(join(dir, "store"));
     const client = createRegistryClient({ retries: 0, createHasher: createNodeHasher });
     const first = await pullModel(`${cut.host}/bench/resume:v1`, { store, client }).then(

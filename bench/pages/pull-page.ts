@@ -3,6 +3,7 @@
 // without verification (the common practice). Reports time and peak JS heap.
 import { createSHA256 } from "hash-wasm";
 import { createIdbStore, createOpfsStore, createRegistryClient, pullModel } from "../../src/index.js";
+import { sampleHeap } from "./heap.js";
 
 declare global {
   interface Window {
@@ -15,21 +16,15 @@ declare global {
   }
 }
 
-const heap = () =>
-  (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+(performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
 
 window.runPull = async (mode, reference, proxy, round) => {
-  (globalThis as { gc?: () => void }).gc?.();
-  const base = heap();
-  let peak = base;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, heap());
-  }, 5);
+  const memory = sampleHeap();
   const started = performance.now();
   try {
     await pullBy(mode, reference, proxy, round);
   } catch (error) {
-    clearInterval(sampler);
+    memory.stop();
     // A baseline that cannot do the job at this size (Chromium's cache.put of a large ArrayBuffer).
     return {
       seconds: Number.NaN,
@@ -38,8 +33,7 @@ window.runPull = async (mode, reference, proxy, round) => {
     };
   }
   const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  return { seconds, peakHeap: Math.max(peak, heap()) - base };
+  return { seconds, peakHeap: memory.stop() };
 };
 
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {

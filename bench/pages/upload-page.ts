@@ -2,6 +2,7 @@
 // into one ArrayBuffer first (the common practice). Reports total time, time to the first tensor
 // on the GPU, and peak JS heap.
 import { createOpfsStore, type Model, pullModel, requestModelDevice, uploadToGPU } from "../../src/index.js";
+import { sampleHeap } from "./heap.js";
 
 declare global {
   interface Window {
@@ -16,8 +17,7 @@ declare global {
 let model: Model;
 let device: GPUDevice;
 
-const heap = () =>
-  (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+(performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
 
 window.prepare = async (reference, proxy) => {
   const adapter = await navigator.gpu.requestAdapter();
@@ -48,12 +48,7 @@ async function wholeFile(onTensor: (name: string) => void): Promise<GPUBuffer[]>
 }
 
 window.run = async (mode, chunkSize) => {
-  (globalThis as { gc?: () => void }).gc?.();
-  const base = heap();
-  let peak = base;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, heap());
-  }, 5);
+  const memory = sampleHeap();
   const started = performance.now();
   // The first tensor is on the GPU when work on a second one begins (or the upload ends).
   let first = "";
@@ -67,9 +62,8 @@ window.run = async (mode, chunkSize) => {
       ? [...(await uploadToGPU(device, model, { chunkSize, onProgress: (p) => onTensor(p.tensor) })).values()]
       : await wholeFile(onTensor);
   const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
-  peak = Math.max(peak, heap());
+  const peakHeap = memory.stop();
   const bytes = buffers.reduce((n, b) => n + b.size, 0);
   for (const b of buffers) b.destroy();
-  return { seconds, firstTensor: firstTensor || seconds, peakHeap: peak - base, bytes };
+  return { seconds, firstTensor: firstTensor || seconds, peakHeap, bytes };
 };
