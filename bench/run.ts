@@ -37,8 +37,8 @@ async function measure(mode: string, size: number): Promise<Sample> {
   return JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Sample;
 }
 
-/** Writes a SIZE-byte model as an OCI layout in DIR and pushes it to TARGET with skopeo. */
-async function modelInRegistry(dir: string, size: number, target: string): Promise<void> {
+/** Writes a SIZE-byte model as an OCI layout in DIR (tagged v1). */
+async function makeLayout(dir: string, size: number): Promise<void> {
   await run(process.execPath, [
     "--import",
     "tsx",
@@ -46,6 +46,11 @@ async function modelInRegistry(dir: string, size: number, target: string): Promi
     dir,
     String(size),
   ]);
+}
+
+/** Writes a SIZE-byte model as an OCI layout in DIR and pushes it to TARGET with skopeo. */
+async function modelInRegistry(dir: string, size: number, target: string): Promise<void> {
+  await makeLayout(dir, size);
   await run("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${target}`]);
 }
 
@@ -183,13 +188,7 @@ for (const size of sizes) {
   const size = quick ? 256 * 1024 * 1024 : GiB;
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-push-"));
   try {
-    await run(process.execPath, [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "make-layout.ts"),
-      dir,
-      String(size),
-    ]);
+    await makeLayout(dir, size);
     const ours: Sample[] = [];
     const theirs: Sample[] = [];
     for (let round = 0; round < ROUNDS; round++) {
