@@ -7,7 +7,12 @@ import { dockerV01 } from "../test/support/models.js";
 import { servePage } from "../test/support/page.js";
 import { startRegistry } from "../test/support/registry.js";
 
-export const BROWSER_PULL_MODES = ["opfs", "idb", "fetch-hash", "fetch-cache"] as const;
+export const BROWSER_PULL_MODES = (process.env.MODES?.split(",") ?? [
+  "opfs",
+  "idb",
+  "fetch-hash",
+  "fetch-cache",
+]) as string[];
 
 export async function runBrowserPullBench(rounds: number, mib: number) {
   const registry = await startRegistry();
@@ -15,11 +20,11 @@ export async function runBrowserPullBench(rounds: number, mib: number) {
   const shard = new Uint8Array(mib * 1024 * 1024);
   for (let i = 0; i < shard.length; i += 4096) shard[i] = (i / 4096) & 0xff;
   await pushWithSkopeo(registry, (await dockerV01([shard])).artifact, "bench/browser", "v1");
-  const page = await servePage(join(import.meta.dirname, "pages/pull-page.ts"), undefined, [
-    "--enable-precise-memory-info",
-    "--js-flags=--expose-gc",
-  ]);
-  const tab = await page.browser.newPage();
+  const page = await servePage(join(import.meta.dirname, "pages/pull-page.ts"), {
+    profile: true,
+    args: ["--enable-precise-memory-info", "--js-flags=--expose-gc"],
+  });
+  const tab = await page.newTab();
   try {
     await tab.goto(`${page.origin}/`);
     await tab.waitForFunction(() => typeof window.runPull === "function");

@@ -24,11 +24,11 @@ export async function runUploadBench(rounds: number, shardMiB: number) {
       })),
     );
   await pushWithSkopeo(registry, (await dockerV01([shard(1), shard(2)])).artifact, "bench/upload", "v1");
-  const page = await servePage(join(import.meta.dirname, "pages/upload-page.ts"), undefined, [
-    "--enable-precise-memory-info",
-    "--js-flags=--expose-gc",
-  ]);
-  const tab = await page.browser.newPage();
+  const page = await servePage(join(import.meta.dirname, "pages/upload-page.ts"), {
+    profile: true,
+    args: ["--enable-precise-memory-info", "--js-flags=--expose-gc"],
+  });
+  const tab = await page.newTab();
   try {
     await tab.goto(`${page.origin}/`);
     await tab.waitForFunction(() => typeof window.prepare === "function");

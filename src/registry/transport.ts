@@ -39,6 +39,23 @@ const MAX_REDIRECTS = 10;
 const MAX_RETRY_AFTER_MS = 60_000;
 const BACKOFF_CAP_MS = 8_000;
 
+/**
+ * Registry responses are verified and kept by a store: the browser's HTTP cache would only write a
+ * second copy of every blob (and could answer a tag's revalidation from stale bytes). Runtimes that
+ * reject the `cache` option (Workers before 2024-11-11 compatibility) get none.
+ */
+let noStore: { cache?: RequestCache } | undefined;
+function bypassHttpCache(): { cache?: RequestCache } {
+  if (noStore) return noStore;
+  try {
+    new Request("http://localhost/", { cache: "no-store" });
+    noStore = { cache: "no-store" };
+  } catch {
+    noStore = {};
+  }
+  return noStore;
+}
+
 function isRetriableStatus(status: number): boolean {
   return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
 }
@@ -116,7 +133,13 @@ export class Transport {
     const headers = new Headers(request.headers);
     const sent = await this.auth.authorization(registry, url.host, scopes, signal);
     if (sent) headers.set("authorization", sent);
-    const init = { method, headers, body: request.body ?? null, signal: signal ?? null };
+    const init = {
+      method,
+      headers,
+      body: request.body ?? null,
+      signal: signal ?? null,
+      ...bypassHttpCache(),
+    };
     const response = await this.#timed(url, init, request.action);
     const challenge = response.headers.get("www-authenticate");
     if (response.status !== 401 || !challenge || !resendable(request.body)) return response;

@@ -21,7 +21,10 @@ export interface StoreBackend {
 
   /** The ingest area: never visible as a blob. */
   ingestState(digest: string): Promise<IngestState | undefined>;
-  /** Writes `bytes` at `offset` of the ingest (anything after `offset` is dropped first). */
+  /**
+   * Writes `bytes` at `offset` of the ingest (anything after `offset` is dropped first). The backend
+   * owns `bytes` from here on (it may transfer them to a worker).
+   */
   ingestWrite(digest: string, offset: number, bytes: Uint8Array): Promise<void>;
   /** Records that the first `state.offset` bytes are durable, with the hasher state after them. */
   ingestCheckpoint(digest: string, state: IngestState): Promise<void>;

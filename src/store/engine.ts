@@ -18,7 +18,7 @@ import type {
 } from "./types.js";
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
-/** Checkpoints (offset + hasher state) at most this often; data is written every chunk. */
+/** Checkpoints (offset + hasher state) this far apart by default; data is written every chunk. */
 const CHECKPOINT_BYTES = 16 * 1024 * 1024;
 const DEFAULT_INGEST_MAX_AGE = 60 * 60 * 1000;
 
@@ -89,6 +89,7 @@ export function createStore(
 ): Store {
   const createHasher: CreateHasher = options.createHasher ?? createDefaultHasher;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  const checkpointBytes = Math.max(chunkSize, options.checkpointBytes ?? CHECKPOINT_BYTES);
   const estimate: Estimate = options.estimate ?? backend.estimate?.bind(backend) ?? navigatorEstimate;
   const lockName = (digest: string) => `oci-model-loader:${backend.id}:${digest}`;
   const tagLock = `oci-model-loader:${backend.id}:tags`;
@@ -180,7 +181,7 @@ export function createStore(
     let seen = offset;
     let fetched = 0;
     // One write in flight while the next chunk is read and hashed; a checkpoint (offset + hasher
-    // state, taken when the chunk was cut) every CHECKPOINT_BYTES and at the end.
+    // state, taken when the chunk was cut) every `checkpointBytes` and at the end.
     let inFlight: Promise<void> = Promise.resolve();
     let checkpointed = offset;
     const flush = async (final = false) => {
@@ -191,7 +192,7 @@ export function createStore(
       buffered = 0;
       const at = written;
       written += bytes.byteLength;
-      const due = final || written - checkpointed >= Math.max(chunkSize, CHECKPOINT_BYTES);
+      const due = final || written - checkpointed >= checkpointBytes;
       const state = due
         ? { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) }
         : undefined;

@@ -1,10 +1,25 @@
 import type { Descriptor } from "../registry/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
+import { type SyncFiles, syncFiles } from "./opfs-sync.js";
 import type { Store, StoreOptions } from "./types.js";
 
 const fileName = (digest: string) => digest.replace(":", "-");
 const digestOf = (name: string) => name.replace("-", ":");
+
+/** Bytes handed to the writer worker and not yet written, at most (the transferred buffers). */
+const QUEUED_BYTES = 32 * 1024 * 1024;
+
+/** An ingest appended through a sync access handle: its piece's start, its end, the queued writes. */
+interface Appending {
+  key: string;
+  /** The checkpoint record's file. */
+  state: FileSystemFileHandle;
+  start: number;
+  end: number;
+  queue: { write: Promise<void>; size: number }[];
+  queued: number;
+}
 
 function isNotFound(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === "NotFoundError";
@@ -46,14 +61,16 @@ function unbase64(text: string): Uint8Array {
 }
 
 /**
- * The Origin Private File System. A download is a folder of piece files under `ingest/` (each
- * written once with `createWritable`, so no write copies what is already there); commit writes a
- * small record under `blobs/`, and the blob is read as a `Blob` over its pieces — no byte is copied
- * after it was verified.
+ * The Origin Private File System. A download is a folder of piece files under `ingest/`: appended
+ * through a sync access handle where one can be had (see opfs-sync.ts), else each chunk its own
+ * piece written once with `createWritable` (so no write copies what is already there). Commit
+ * writes a small record under `blobs/`, and the blob is read as a `Blob` over its pieces — no byte
+ * is copied after it was verified.
  */
 class OpfsBackend implements StoreBackend {
   readonly id: string;
   readonly #name: string;
+  readonly #appending = new Map<string, Appending>();
   #dirs:
     | Promise<{
         root: FileSystemDirectoryHandle;
@@ -146,16 +163,86 @@ class OpfsBackend implements StoreBackend {
 
   async ingestState(digest: string): Promise<IngestState | undefined> {
     const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`);
-    if (!text) return undefined;
-    const raw = JSON.parse(text) as { offset: number; updatedAt: number; hasherState?: string };
+    let raw: { offset: number; updatedAt: number; hasherState?: string };
+    try {
+      raw = JSON.parse(text ?? "");
+    } catch {
+      return undefined; // none, or cut off by a crash while it was rewritten: start over
+    }
+    // Appends are not flushed at checkpoints: after a crash the pieces may hold less than the record
+    // says, so never resume past what is really there (the final digest check catches the rest).
+    const { pieces } = await this.#pieces(digest);
+    const held = pieces.reduce((n, p) => (p.start === n ? n + p.file.size : n), 0);
     return {
-      offset: raw.offset,
+      offset: Math.min(raw.offset, held),
       updatedAt: raw.updatedAt,
-      ...(raw.hasherState ? { hasherState: unbase64(raw.hasherState) } : {}),
+      ...(raw.hasherState && held >= raw.offset ? { hasherState: unbase64(raw.hasherState) } : {}),
     };
   }
 
   async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+    const files = await syncFiles();
+    if (!files) return this.#writePiece(digest, offset, bytes);
+    let open = this.#appending.get(digest);
+    if (open && open.end !== offset) {
+      await this.#stopAppending(digest, true);
+      open = undefined;
+    }
+    open ??= await this.#startAppending(files, digest, offset);
+    open.end = offset + bytes.byteLength;
+    await this.#enqueue(open, files.write(open.key, offset - open.start, bytes), bytes.byteLength);
+  }
+
+  /**
+   * Not awaited: the worker writes while the next chunks are fetched and hashed. A failed write
+   * fails the next call that waits for it (one past QUEUED_BYTES, or the commit).
+   */
+  async #enqueue(open: Appending, write: Promise<void>, size: number) {
+    write.catch(() => {});
+    open.queue.push({ write, size });
+    open.queued += size;
+    while (open.queued > QUEUED_BYTES) {
+      const oldest = open.queue.shift() as { write: Promise<void>; size: number };
+      open.queued -= oldest.size;
+      await oldest.write;
+    }
+  }
+
+  /** Opens the piece that ends at or spans `offset` (or a new one there) for appending at `offset`. */
+  async #startAppending(files: SyncFiles, digest: string, offset: number): Promise<Appending> {
+    const { pieces } = await this.#pieces(digest);
+    const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
+    const into = pieces.find((p) => p.start < offset && offset <= p.start + p.file.size);
+    for (const piece of pieces) if (piece.start >= offset) await dir.removeEntry(piece.name);
+    const start = into?.start ?? offset;
+    const name = String(start).padStart(16, "0");
+    const key = `${this.id}/${digest}`;
+    await files.open(key, await dir.getFileHandle(name, { create: true }), offset - start);
+    const state = await (await this.#open()).ingest.getFileHandle(`${fileName(digest)}.state`, {
+      create: true,
+    });
+    const open: Appending = { key, state, start, end: offset, queue: [], queued: 0 };
+    this.#appending.set(digest, open);
+    return open;
+  }
+
+  /** Waits for the queued writes and closes the file; `strict` throws if a write failed. */
+  async #stopAppending(digest: string, strict: boolean) {
+    const open = this.#appending.get(digest);
+    if (!open) return;
+    this.#appending.delete(digest);
+    const writes = await Promise.allSettled(open.queue.map((q) => q.write));
+    await (await syncFiles())?.close(open.key);
+    const failed = writes.find((w) => w.status === "rejected");
+    if (strict && failed) throw failed.reason;
+  }
+
+  async ingestRelease(digest: string) {
+    await this.#stopAppending(digest, false);
+  }
+
+  /** Without sync access handles: each write is a new piece file (what follows `offset` is dropped). */
+  async #writePiece(digest: string, offset: number, bytes: Uint8Array) {
     const { pieces } = await this.#pieces(digest);
     const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
     for (const piece of pieces) {
@@ -172,10 +259,16 @@ class OpfsBackend implements StoreBackend {
       updatedAt: state.updatedAt,
       ...(state.hasherState ? { hasherState: base64(state.hasherState) } : {}),
     };
-    await writeWhole((await this.#open()).ingest, `${fileName(digest)}.state`, JSON.stringify(record));
+    const text = JSON.stringify(record);
+    const open = this.#appending.get(digest);
+    const files = open && (await syncFiles());
+    // Through the worker the record is queued behind the writes it describes.
+    if (open && files) await this.#enqueue(open, files.put(open.state, new TextEncoder().encode(text)), 0);
+    else await writeWhole((await this.#open()).ingest, `${fileName(digest)}.state`, text);
   }
 
   async ingestRead(digest: string, offset: number, length: number) {
+    await this.#stopAppending(digest, true);
     const { pieces } = await this.#pieces(digest);
     const parts = pieces.map((p) =>
       p.file.slice(Math.max(0, offset - p.start), Math.max(0, offset + length - p.start)),
@@ -185,6 +278,7 @@ class OpfsBackend implements StoreBackend {
 
   /** Commit writes a small record under the final name; the verified pieces become the blob as they are. */
   async ingestCommit(digest: string, size: number) {
+    await this.#stopAppending(digest, true);
     const { pieces } = await this.#pieces(digest);
     const total = pieces.reduce((n, p) => n + p.file.size, 0);
     if (total !== size) throw new Error(`ingest of ${digest} holds ${total} bytes, not ${size}`);
@@ -196,6 +290,7 @@ class OpfsBackend implements StoreBackend {
   }
 
   async ingestDiscard(digest: string) {
+    await this.#stopAppending(digest, false);
     const { ingest } = await this.#open();
     const names = (await this.has(digest))
       ? [`${fileName(digest)}.state`]

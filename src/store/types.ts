@@ -88,8 +88,14 @@ export interface Store extends ReadOnlyStore {
 export interface StoreOptions {
   /** Hash implementation; a hasher with `save`/`load` lets a resume skip re-reading the prefix. */
   createHasher?: CreateHasher;
-  /** Bytes buffered before each write and checkpoint (memory per push). Default 8 MiB. */
+  /** Bytes buffered before each write (memory per push). Default 8 MiB. */
   chunkSize?: number;
+  /**
+   * How far apart resume points (offset + hasher state) are recorded. A cut connection or an abort
+   * keeps everything that arrived; a crash or page reload refetches at most this much. Default
+   * 16 MiB (and never less than `chunkSize`).
+   */
+  checkpointBytes?: number;
   /** Space left for this store; default from `navigator.storage.estimate()` where it exists. */
   estimate?: () => Promise<{ usage: number; quota: number } | undefined>;
 }

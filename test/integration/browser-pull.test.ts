@@ -56,3 +56,43 @@ describe("in Chromium, a v0.1 model pulled through the proxy, then opened again 
     await tab.close();
   });
 });
+
+describe("in Chromium, under a CSP that forbids workers", () => {
+  let registry: TestRegistry;
+  let proxy: RunningServer;
+  let page: TestPage;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    await pushWithSkopeo(registry, (await dockerV01()).artifact, "public/tiny", "v1");
+    proxy = await serveRegistryProxy({ allow: [registry.host], port: 0 });
+    page = await servePage(join(import.meta.dirname, "../pages/pull-page.ts"), { csp: "worker-src 'none'" });
+  });
+  afterAll(async () => {
+    await page?.close();
+    await proxy?.close();
+    await registry?.stop();
+  });
+
+  it("the OPFS store falls back to createWritable (the writer worker is refused) and the pull works", async () => {
+    const tab = await page.browser.newPage();
+    const refused: string[] = [];
+    tab.on("console", (message) => {
+      if (/Creating a worker .* violates .*worker-src/.test(message.text())) refused.push(message.text());
+    });
+    await tab.goto(`${page.origin}/`);
+    await tab.waitForFunction(() => typeof window.pull === "function");
+    const result = await tab.evaluate((r) => window.pull(r), {
+      kind: "opfs",
+      reference: `${registry.host}/public/tiny:v1`,
+      proxy: proxy.url,
+      registry: registry.host,
+      username: "",
+      password: "",
+    } as const);
+    expect(result.code, String(result.message)).toBeUndefined();
+    expect(result.config).toMatchObject({ hidden_size: 8 });
+    expect(refused.length).toBeGreaterThan(0);
+    await tab.close();
+  });
+});

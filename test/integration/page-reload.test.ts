@@ -12,23 +12,25 @@ describe("in Chromium, a push cut off by the server resumes after a page reload"
   let lastStart = -1;
 
   beforeAll(async () => {
-    page = await servePage(join(import.meta.dirname, "../pages/resume-page.ts"), (req, res) => {
-      if (req.url !== "/blob") return void res.writeHead(404).end();
-      const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
-      const body = blob.subarray(start);
-      res.writeHead(start ? 206 : 200, {
-        "content-length": body.byteLength,
-        ...(start ? { "content-range": `bytes ${start}-${blob.byteLength - 1}/${blob.byteLength}` } : {}),
-      });
-      if (cutNext) {
-        cutNext = false;
-        res.write(body.subarray(0, Math.floor(body.byteLength / 2)), () =>
-          setTimeout(() => res.socket?.destroy(), 50),
-        );
-        return;
-      }
-      lastStart = start;
-      res.end(body);
+    page = await servePage(join(import.meta.dirname, "../pages/resume-page.ts"), {
+      extra: (req, res) => {
+        if (req.url !== "/blob") return void res.writeHead(404).end();
+        const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
+        const body = blob.subarray(start);
+        res.writeHead(start ? 206 : 200, {
+          "content-length": body.byteLength,
+          ...(start ? { "content-range": `bytes ${start}-${blob.byteLength - 1}/${blob.byteLength}` } : {}),
+        });
+        if (cutNext) {
+          cutNext = false;
+          res.write(body.subarray(0, Math.floor(body.byteLength / 2)), () =>
+            setTimeout(() => res.socket?.destroy(), 50),
+          );
+          return;
+        }
+        lastStart = start;
+        res.end(body);
+      },
     });
   });
   afterAll(() => page?.close());

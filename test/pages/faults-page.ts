@@ -29,6 +29,7 @@ declare global {
 function store(request: Pick<PullRequest, "kind" | "name"> & Partial<PullRequest>) {
   const options: StoreOptions = {
     chunkSize: request.chunkSize ?? 1024 * 1024,
+    checkpointBytes: request.chunkSize ?? 1024 * 1024,
     ...(request.skipEstimate ? { estimate: async () => undefined } : {}),
   };
   return request.kind === "opfs"
