@@ -226,6 +226,14 @@ describe("manifest verification", () => {
 });
 
 describe("blobs", () => {
+  it("asks past the HTTP cache (a store keeps the verified copy; the cache would hold a second)", async () => {
+    const bytes = new TextEncoder().encode("blob");
+    const { client: c, requests } = client(() => new Response(bytes));
+    await new Response(await c.fetchBlob(REF, { digest: sha(bytes), size: bytes.byteLength })).arrayBuffer();
+    await c.getManifest(REF).catch(() => {});
+    expect(requests.map((r) => r.cache)).toEqual(["no-store", "no-store"]);
+  });
+
   const blob = new TextEncoder().encode("0123456789abcdef");
 
   it("fails at once with SIZE_MISMATCH when Content-Length disagrees with the descriptor", async () => {
