@@ -8,7 +8,10 @@ export interface PushModelOptions extends RegistryClientOptions {
   client?: RegistryClient;
   /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
   mountFrom?: string;
-  /** Blobs up to this size go in one request; larger ones in chunks of it. Default 8 MiB. */
+  /**
+   * Upload large blobs PATCH by PATCH in pieces of this size (for registries that cap request
+   * bodies). Default: one streamed request per blob in Node, 8 MiB pieces in browsers.
+   */
   chunkSize?: number;
   signal?: AbortSignal;
   onProgress?: (event: { digest: string; bytes: number; total: number; skipped: boolean }) => void;
@@ -44,7 +47,8 @@ export async function pushModel(
   const client = options.client ?? createRegistryClient(options);
   const root = typeof source === "string" ? await store.resolve(source) : source;
   if (!root) throw new OciError("NOT_FOUND", `Cannot push ${source}: the store has no such name`);
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
+  // Small blobs go in one request as bytes; larger ones are streamed (see `chunkSize`).
+  const smallBlob = options.chunkSize ?? DEFAULT_CHUNK;
   const signal = options.signal ? { signal: options.signal } : {};
   const result: PushModelResult = { digest: root.digest, uploaded: 0, mounted: 0, skipped: 0 };
   const done = new Set<string>();
@@ -58,11 +62,11 @@ export async function pushModel(
       return;
     }
     const content =
-      blob.size <= chunkSize
+      blob.size <= smallBlob
         ? new Uint8Array(await new Response(await store.fetch(blob)).arrayBuffer())
         : await store.fetch(blob);
     const sent = await client.pushBlob(ref, blob, content, {
-      chunkSize,
+      ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       ...signal,
       onProgress: (bytes) =>
         options.onProgress?.({ digest: blob.digest, bytes, total: blob.size, skipped: false }),

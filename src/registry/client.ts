@@ -13,7 +13,7 @@ import {
 } from "../reference.js";
 import type { CredentialProvider } from "./credentials.js";
 import { isLoopbackHost } from "./hosts.js";
-import { discard, readCapped, responseError } from "./http.js";
+import { discard, readCapped, responseError, streamsRequestBodies } from "./http.js";
 import {
   type Descriptor,
   type ImageIndex,
@@ -95,12 +95,18 @@ export interface FetchBlobOptions extends RequestOptions {
 }
 
 export interface PushBlobOptions extends RequestOptions {
-  /** Chunk size for streamed uploads (PATCH per chunk). Default 8 MiB. */
+  /**
+   * Send a stream PATCH by PATCH in pieces of this size, for registries that cap request bodies
+   * (100 MB behind Cloudflare, for one). Default: one streamed PATCH where `fetch` can stream a
+   * request body (Node), else 8 MiB pieces.
+   */
   chunkSize?: number;
   onProgress?: (bytes: number) => void;
 }
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
+/** Bytes per streamed PATCH (Node): large enough that request turnarounds do not count. */
+const STREAMED_PIECE = 64 * 1024 * 1024;
 const MAX_TAG_PAGES = 10_000;
 const MAX_INDEX_DEPTH = 2;
 const INDEX_PROBE_LIMIT = 16;
@@ -517,8 +523,8 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`, in chunks
-   * (PATCH per chunk) for a stream. The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
+   * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream in one
+   * streamed PATCH where `fetch` can send one (Node), else (or with `chunkSize`) PATCH by PATCH. The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
    * Returns false when the blob was already there.
    */
   async pushBlob(
@@ -550,42 +556,14 @@ export class RegistryClient {
       options.onProgress?.(descriptor.size);
       return true;
     }
-    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
-    let sent = 0;
-    // One chunk buffer, filled in place and reused for every PATCH: memory stays at one chunk.
-    const buffer = new Uint8Array(chunkSize);
-    let buffered = 0;
-    const flush = async () => {
-      const response = await this.#transport.request(new URL(location), {
-        registry: ref.registry,
-        scopes,
-        action,
-        method: "PATCH",
-        headers: {
-          "content-type": "application/octet-stream",
-          "content-range": `${sent}-${sent + buffered - 1}`,
-        },
-        body: buffer.subarray(0, buffered) as BodyInit,
-        signal,
-      });
-      if (response.status !== 202) throw await responseError(response, action);
-      location = new URL(response.headers.get("location") ?? location, location).href;
-      discard(response);
-      sent += buffered;
-      buffered = 0;
-      options.onProgress?.(sent);
-    };
-    for await (const chunk of content) {
-      let rest = chunk;
-      while (rest.byteLength > 0) {
-        const take = Math.min(chunkSize - buffered, rest.byteLength);
-        buffer.set(rest.subarray(0, take), buffered);
-        buffered += take;
-        rest = rest.subarray(take);
-        if (buffered === chunkSize) await flush();
-      }
+    const sent = await this.#upload(location, ref, descriptor.size, content, action, options);
+    location = sent.location;
+    if (sent.bytes !== descriptor.size) {
+      throw new OciError(
+        "SIZE_MISMATCH",
+        `Cannot ${action}: the content had ${sent.bytes} bytes, not the descriptor's ${descriptor.size}`,
+      );
     }
-    if (buffered > 0) await flush();
     const done = new URL(location);
     done.searchParams.set("digest", descriptor.digest);
     const response = await this.#transport.request(done, {
@@ -598,6 +576,94 @@ export class RegistryClient {
     if (response.status !== 201) throw await responseError(response, action);
     discard(response);
     return true;
+  }
+
+  /**
+   * Sends a stream PATCH by PATCH, each at most `chunkSize` bytes. Where `fetch` streams request
+   * bodies (Node), each PATCH streams its piece from the source, so reading, sending and the
+   * registry's hashing overlap (Node's fetch reads a request body ahead without bound: the piece
+   * bounds it). Elsewhere each piece is gathered into one reused buffer first.
+   */
+  async #upload(
+    start: string,
+    ref: Reference,
+    size: number,
+    content: ReadableStream<Uint8Array>,
+    action: string,
+    options: PushBlobOptions,
+  ): Promise<{ location: string; bytes: number }> {
+    const streamed = streamsRequestBodies();
+    const pieceSize = options.chunkSize ?? (streamed ? STREAMED_PIECE : DEFAULT_CHUNK);
+    const reader = content.getReader();
+    let carry: Uint8Array | undefined;
+    const next = async (): Promise<Uint8Array | undefined> => {
+      const held = carry;
+      carry = undefined;
+      return held ?? (await reader.read()).value;
+    };
+    /** Up to `pieceSize` bytes of the source, as they are read. */
+    const piece = (onBytes: (n: number) => void) => {
+      let taken = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const chunk = taken < pieceSize ? await next() : undefined;
+          if (!chunk) return controller.close();
+          const take = Math.min(chunk.byteLength, pieceSize - taken);
+          if (take < chunk.byteLength) carry = chunk.subarray(take);
+          taken += take;
+          onBytes(take);
+          controller.enqueue(chunk.subarray(0, take));
+        },
+      });
+    };
+    const buffer = streamed ? undefined : new Uint8Array(pieceSize);
+    let location = start;
+    let sent = 0;
+    try {
+      for (;;) {
+        const first = await next();
+        if (!first) break;
+        carry = first;
+        let length = 0;
+        let body: BodyInit;
+        if (buffer) {
+          const onBytes = (n: number) => {
+            length += n;
+          };
+          for await (const chunk of piece(onBytes) as unknown as AsyncIterable<Uint8Array>) {
+            buffer.set(chunk, length - chunk.byteLength);
+          }
+          body = buffer.subarray(0, length) as BodyInit;
+        } else {
+          body = piece((n) => {
+            length += n;
+            options.onProgress?.(sent + length);
+          });
+        }
+        const response = await this.#transport.request(new URL(location), {
+          registry: ref.registry,
+          scopes: pushScope(ref),
+          action,
+          method: "PATCH",
+          headers: {
+            "content-type": "application/octet-stream",
+            // A streamed piece's length is known only once it is sent.
+            ...(buffer ? { "content-range": `${sent}-${sent + length - 1}` } : {}),
+          },
+          body,
+          signal: options.signal,
+        });
+        if (response.status !== 202) throw await responseError(response, action);
+        location = new URL(response.headers.get("location") ?? location, location).href;
+        discard(response);
+        sent += length;
+        options.onProgress?.(sent);
+        if (sent > size) break;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+    return { location, bytes: sent };
   }
 
   async #blobExistsForPush(ref: Reference, descriptor: Pick<Descriptor, "digest">, signal?: AbortSignal) {

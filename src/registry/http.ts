@@ -121,6 +121,18 @@ export function discard(response: Response): void {
 }
 
 /**
+ * Whether `fetch` here can stream a request body over HTTP/1.1. Node's can (`duplex: "half"`);
+ * browsers stream request bodies only over HTTP/2 and reject them otherwise, so uploads there go
+ * in bounded chunks instead.
+ */
+export function streamsRequestBodies(): boolean {
+  return (
+    typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node ===
+    "string"
+  );
+}
+
+/**
  * Wraps a body so that it errors with `TIMEOUT` when no chunk arrives for `ms` milliseconds;
  * `onTimeout` gets the error (to abort the underlying request).
  */

@@ -138,6 +138,7 @@ export class Transport {
       headers,
       body: request.body ?? null,
       signal: signal ?? null,
+      ...(request.body instanceof ReadableStream ? { duplex: "half" } : {}),
       ...bypassHttpCache(),
     };
     const response = await this.#timed(url, init, request.action);
@@ -155,13 +156,25 @@ export class Transport {
     const timeout = new AbortController();
     const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const ms = this.#options.timeoutMs;
-    const timer = setTimeout(
-      () => timeout.abort(new OciError("TIMEOUT", `Cannot ${action}: no response for ${ms / 1000} s`)),
-      ms,
-    );
+    const expire = () =>
+      timeout.abort(new OciError("TIMEOUT", `Cannot ${action}: no response for ${ms / 1000} s`));
+    let timer = setTimeout(expire, ms);
+    // A streamed upload can take longer than the timeout: the clock runs from its last byte moved.
+    const upload =
+      init.body instanceof ReadableStream
+        ? init.body.pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, controller) {
+                clearTimeout(timer);
+                timer = setTimeout(expire, ms);
+                controller.enqueue(chunk);
+              },
+            }),
+          )
+        : init.body;
     let response: Response;
     try {
-      response = await this.#follow(url, { ...init, signal });
+      response = await this.#follow(url, { ...init, body: upload, signal });
     } catch (error) {
       throw signal.aborted ? abortError(action, signal.reason) : asOciError(error, action);
     } finally {

@@ -1,10 +1,19 @@
 import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unpackTar } from "modern-tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryStore, type PackFormat, packModel, pullModel, pushModel } from "../../src/index.js";
+import {
+  createMemoryStore,
+  createRegistryClient,
+  type OciError,
+  type PackFormat,
+  packModel,
+  pullModel,
+  pushModel,
+} from "../../src/index.js";
 import { packFilesFromDirectory } from "../../src/node/index.js";
 import { sameBytes } from "../support/layout.js";
 import { run } from "../support/process.js";
@@ -143,6 +152,51 @@ describe("pack, push and serve", () => {
       expect(model.info.format).toBe("safetensors");
     },
   );
+
+  it.each([
+    ["in one streamed PATCH by default (Node)", undefined, 1],
+    ["PATCH by PATCH with chunkSize", 1024 * 1024, 4],
+  ] as const)("uploads a stream %s; the registry verifies it", async (_, chunkSize, patches) => {
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7) & 0xff);
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const blob = { digest, size: bytes.byteLength };
+    const methods: string[] = [];
+    const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+      if (String(input).includes("/blobs/uploads/")) methods.push(init?.method ?? "GET");
+      return globalThis.fetch(input, init);
+    }) as typeof globalThis.fetch;
+    const client = createRegistryClient({ credentials: credentials(), fetch });
+    const repository = `${registry.host}/private/streamed-${patches}`;
+    const progress: number[] = [];
+    const source = new Blob([bytes]).stream();
+    expect(
+      await client.pushBlob(repository, blob, source, {
+        ...(chunkSize ? { chunkSize } : {}),
+        onProgress: (n) => progress.push(n),
+      }),
+    ).toBe(true);
+    expect(methods).toEqual(["POST", ...Array(patches).fill("PATCH"), "PUT"]);
+    expect(progress.at(-1)).toBe(bytes.byteLength);
+    const back = new Uint8Array(await new Response(await client.fetchBlob(repository, blob)).arrayBuffer());
+    expect(sameBytes(back, bytes)).toBe(true);
+  });
+
+  it("refuses a stream whose bytes do not match the digest, and the registry keeps nothing", async () => {
+    const bytes = new Uint8Array(2 * 1024 * 1024).fill(3);
+    const blob = {
+      digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`,
+      size: bytes.byteLength,
+    };
+    const client = createRegistryClient({ credentials: credentials() });
+    const repository = `${registry.host}/private/streamed-wrong`;
+    const wrong = bytes.slice();
+    wrong[12345] = 4;
+    const error = await client
+      .pushBlob(repository, blob, new Blob([wrong]).stream())
+      .catch((e: OciError) => e);
+    expect((error as OciError).code).toBe("DIGEST_MISMATCH");
+    expect(await client.blobExists(repository, blob)).toBe(false);
+  });
 
   it("packs deterministically, and a second push uploads no blob", async () => {
     const files = await packFilesFromDirectory(folder);

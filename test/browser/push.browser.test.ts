@@ -1,0 +1,46 @@
+import { expect, it } from "vitest";
+import { createRegistryClient } from "../../src/index.js";
+import { blobOf } from "../support/blobs.js";
+
+// Browsers stream request bodies only over HTTP/2, so a stream goes PATCH by PATCH from one buffer.
+it("uploads a stream in Content-Range pieces that put together are the blob", async () => {
+  const { bytes, descriptor } = await blobOf(2 * 1024 * 1024 + 100);
+  const patches: { range: string | null; body: Uint8Array }[] = [];
+  let uploaded: Uint8Array | undefined;
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (request.method === "HEAD") return new Response(null, { status: 404 });
+    if (request.method === "POST")
+      return new Response(null, { status: 202, headers: { location: "/v2/m/blobs/uploads/1" } });
+    if (request.method === "PATCH") {
+      patches.push({
+        range: request.headers.get("content-range"),
+        body: new Uint8Array(await request.arrayBuffer()),
+      });
+      return new Response(null, {
+        status: 202,
+        headers: { location: `/v2/m/blobs/uploads/1?n=${patches.length}` },
+      });
+    }
+    if (request.method === "PUT" && url.searchParams.get("digest") === descriptor.digest) {
+      uploaded = new Uint8Array(
+        await new Blob(patches.map((p) => p.body as Uint8Array<ArrayBuffer>)).arrayBuffer(),
+      );
+      return new Response(null, { status: 201 });
+    }
+    return new Response(null, { status: 400 });
+  }) as typeof globalThis.fetch;
+  const client = createRegistryClient({ fetch });
+  const sent = await client.pushBlob(
+    "registry.test/m",
+    descriptor,
+    new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(),
+    {
+      chunkSize: 1024 * 1024,
+    },
+  );
+  expect(sent).toBe(true);
+  expect(patches.map((p) => p.range)).toEqual(["0-1048575", "1048576-2097151", "2097152-2097251"]);
+  expect(uploaded?.every((b, i) => b === bytes[i]) && uploaded.byteLength === bytes.byteLength).toBe(true);
+});
