@@ -33,8 +33,22 @@ window.runPull = async (mode, reference, proxy, round) => {
     };
   }
   const seconds = (performance.now() - started) / 1000;
-  return { seconds, peakHeap: memory.stop() };
+  const peakHeap = memory.stop();
+  await forget(mode, round);
+  return { seconds, peakHeap };
 };
+
+/** Deletes what a run stored (not timed), so the profile does not fill up over the rounds. */
+async function forget(mode: string, round: number): Promise<void> {
+  const name = `bench-${round}`;
+  if (mode === "opfs" || mode === "idb") {
+    const store = mode === "opfs" ? createOpfsStore(name) : createIdbStore(name);
+    for (const tag of (await store.tags()).keys()) await store.untag(tag);
+    await store.gc({ ingestMaxAgeMs: 0 });
+  } else if (mode === "fetch-cache") {
+    await caches.delete(name);
+  }
+}
 
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
   if (mode === "opfs" || mode === "idb") {
