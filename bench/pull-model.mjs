@@ -1,11 +1,12 @@
 // Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
 // One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours"),
 // skopeo ("skopeo"), or fetch one blob URL through curl | sha256sum ("curl", what the issue named as the
-// limit; coreutils hashes at ~0.5 GB/s here) or curl | openssl sha256 ("curl-openssl", SHA-NI: the real
-// download + hash limit, no storage).
+// limit; coreutils hashes at ~0.5 GB/s here), curl | openssl sha256 ("curl-openssl", SHA-NI: the real
+// download + hash limit, no storage) or curl | tee FILE | openssl sha256 ("curl-tee-openssl": download,
+// store and hash).
 // Prints one JSON line: seconds and peak RSS (ours: this process; others: VmHWM, sampled).
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { pullModel } from "../dist/index.js";
 import { createFsStore, createNodeHasher } from "../dist/node/index.js";
 
@@ -39,9 +40,12 @@ if (mode === "skopeo") {
   rssMiB = await peakOf(
     spawn("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:v1`]),
   );
-} else if (mode === "curl" || mode === "curl-openssl") {
+} else if (mode.startsWith("curl")) {
   const hash = mode === "curl" ? "sha256sum" : "openssl dgst -sha256";
-  rssMiB = await peakOf(spawn("bash", ["-c", `curl -sf '${blobUrl}' | ${hash} > /dev/null`]));
+  // curl-tee-openssl: the whole job (download, store, hash) done by C tools, its own limit here.
+  const store = mode === "curl-tee-openssl" ? `| tee '${dir}.blob' ` : "";
+  rssMiB = await peakOf(spawn("bash", ["-c", `curl -sf '${blobUrl}' ${store}| ${hash} > /dev/null`]));
+  if (store) await rm(`${dir}.blob`);
 } else {
   await pullModel(ref, { store: createFsStore(dir), createHasher: createNodeHasher });
   rssMiB = process.resourceUsage().maxRSS / 1024;
