@@ -9,8 +9,8 @@ export interface PushModelOptions extends RegistryClientOptions {
   /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
   mountFrom?: string;
   /**
-   * Upload large blobs PATCH by PATCH in pieces of this size (for registries that cap request
-   * bodies). Default: one streamed request per blob in Node, 8 MiB pieces in browsers.
+   * Bytes per PATCH for large blobs (lower it for registries that cap request bodies). Default
+   * 64 MiB streamed pieces in Node, 8 MiB buffered pieces in browsers.
    */
   chunkSize?: number;
   signal?: AbortSignal;

@@ -195,6 +195,9 @@ class FsBackend implements StoreBackend {
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
+    // A saved hasher state is trusted on resume without re-reading the bytes it covers: they must
+    // be on disk before the record is (the default node:crypto hasher saves none, so costs nothing).
+    if (state.hasherState) await (await this.#open.get(digest))?.file.datasync();
     const record = {
       offset: state.offset,
       updatedAt: state.updatedAt,

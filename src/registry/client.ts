@@ -96,9 +96,9 @@ export interface FetchBlobOptions extends RequestOptions {
 
 export interface PushBlobOptions extends RequestOptions {
   /**
-   * Send a stream PATCH by PATCH in pieces of this size, for registries that cap request bodies
-   * (100 MB behind Cloudflare, for one). Default: one streamed PATCH where `fetch` can stream a
-   * request body (Node), else 8 MiB pieces.
+   * Bytes per PATCH when uploading a stream; lower it for registries that cap request bodies (100 MB
+   * behind Cloudflare, for one). Default 64 MiB where `fetch` streams request bodies (Node: each
+   * piece is streamed), else 8 MiB (browsers: each piece is buffered).
    */
   chunkSize?: number;
   onProgress?: (bytes: number) => void;
@@ -523,8 +523,8 @@ export class RegistryClient {
   }
 
   /**
-   * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream in one
-   * streamed PATCH where `fetch` can send one (Node), else (or with `chunkSize`) PATCH by PATCH. The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
+   * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream PATCH
+   * by PATCH (see `chunkSize`). The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
    * Returns false when the blob was already there.
    */
   async pushBlob(
@@ -536,6 +536,13 @@ export class RegistryClient {
     const ref = toRepository(repository);
     const { signal } = options;
     const action = `push blob ${descriptor.digest} to ${ref.registry}/${ref.repository}`;
+    const { chunkSize } = options;
+    if (chunkSize !== undefined && !(Number.isSafeInteger(chunkSize) && chunkSize > 0)) {
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        `Cannot ${action}: chunkSize ${chunkSize} is not a positive byte count`,
+      );
+    }
     if (await this.#blobExistsForPush(ref, descriptor, signal)) return false;
     let location = await this.#startUpload(ref, "", action, signal);
     const scopes = pushScope(ref);
@@ -556,14 +563,7 @@ export class RegistryClient {
       options.onProgress?.(descriptor.size);
       return true;
     }
-    const sent = await this.#upload(location, ref, descriptor.size, content, action, options);
-    location = sent.location;
-    if (sent.bytes !== descriptor.size) {
-      throw new OciError(
-        "SIZE_MISMATCH",
-        `Cannot ${action}: the content had ${sent.bytes} bytes, not the descriptor's ${descriptor.size}`,
-      );
-    }
+    location = await this.#upload(location, ref, descriptor.size, content, action, options);
     const done = new URL(location);
     done.searchParams.set("digest", descriptor.digest);
     const response = await this.#transport.request(done, {
@@ -579,10 +579,11 @@ export class RegistryClient {
   }
 
   /**
-   * Sends a stream PATCH by PATCH, each at most `chunkSize` bytes. Where `fetch` streams request
-   * bodies (Node), each PATCH streams its piece from the source, so reading, sending and the
-   * registry's hashing overlap (Node's fetch reads a request body ahead without bound: the piece
-   * bounds it). Elsewhere each piece is gathered into one reused buffer first.
+   * Sends a stream of exactly `size` bytes PATCH by PATCH, each piece with its Content-Range and
+   * Content-Length. Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
+   * source, so reading, sending and the registry's hashing overlap (Node's fetch reads a request body
+   * ahead of the socket: the piece bounds that). Elsewhere each piece is gathered into one reused
+   * buffer first. A source shorter or longer than `size` is `SIZE_MISMATCH`, and is cancelled.
    */
   async #upload(
     start: string,
@@ -591,7 +592,7 @@ export class RegistryClient {
     content: ReadableStream<Uint8Array>,
     action: string,
     options: PushBlobOptions,
-  ): Promise<{ location: string; bytes: number }> {
+  ): Promise<string> {
     const streamed = streamsRequestBodies();
     const pieceSize = options.chunkSize ?? (streamed ? STREAMED_PIECE : DEFAULT_CHUNK);
     const reader = content.getReader();
@@ -599,16 +600,21 @@ export class RegistryClient {
     const next = async (): Promise<Uint8Array | undefined> => {
       const held = carry;
       carry = undefined;
-      return held ?? (await reader.read()).value;
+      if (held) return held;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        if (value.byteLength > 0) return value;
+      }
     };
-    /** Up to `pieceSize` bytes of the source, as they are read. */
-    const piece = (onBytes: (n: number) => void) => {
+    /** The next `length` bytes of the source as they are read (fewer if it ends). */
+    const piece = (length: number, onBytes: (n: number) => void) => {
       let taken = 0;
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
-          const chunk = taken < pieceSize ? await next() : undefined;
+          const chunk = taken < length ? await next() : undefined;
           if (!chunk) return controller.close();
-          const take = Math.min(chunk.byteLength, pieceSize - taken);
+          const take = Math.min(chunk.byteLength, length - taken);
           if (take < chunk.byteLength) carry = chunk.subarray(take);
           taken += take;
           onBytes(take);
@@ -616,54 +622,74 @@ export class RegistryClient {
         },
       });
     };
-    const buffer = streamed ? undefined : new Uint8Array(pieceSize);
+    const short = (got: number) =>
+      new OciError(
+        "SIZE_MISMATCH",
+        `Cannot ${action}: the content ended after ${got} bytes, not the descriptor's ${size}`,
+      );
+    const buffer = streamed ? undefined : new Uint8Array(Math.min(pieceSize, size));
     let location = start;
     let sent = 0;
     try {
-      for (;;) {
-        const first = await next();
-        if (!first) break;
-        carry = first;
-        let length = 0;
+      while (sent < size) {
+        const length = Math.min(pieceSize, size - sent);
+        let got = 0;
         let body: BodyInit;
         if (buffer) {
           const onBytes = (n: number) => {
-            length += n;
+            got += n;
           };
-          for await (const chunk of piece(onBytes) as unknown as AsyncIterable<Uint8Array>) {
-            buffer.set(chunk, length - chunk.byteLength);
+          for await (const chunk of piece(length, onBytes) as unknown as AsyncIterable<Uint8Array>) {
+            buffer.set(chunk, got - chunk.byteLength);
           }
+          if (got < length) throw short(sent + got);
           body = buffer.subarray(0, length) as BodyInit;
         } else {
-          body = piece((n) => {
-            length += n;
-            options.onProgress?.(sent + length);
+          body = piece(length, (n) => {
+            got += n;
+            options.onProgress?.(sent + got);
           });
         }
-        const response = await this.#transport.request(new URL(location), {
-          registry: ref.registry,
-          scopes: pushScope(ref),
-          action,
-          method: "PATCH",
-          headers: {
-            "content-type": "application/octet-stream",
-            // A streamed piece's length is known only once it is sent.
-            ...(buffer ? { "content-range": `${sent}-${sent + length - 1}` } : {}),
-          },
-          body,
-          signal: options.signal,
-        });
+        const response = await this.#transport
+          .request(new URL(location), {
+            registry: ref.registry,
+            scopes: pushScope(ref),
+            action,
+            method: "PATCH",
+            headers: {
+              "content-type": "application/octet-stream",
+              "content-length": String(length),
+              "content-range": `${sent}-${sent + length - 1}`,
+            },
+            body,
+            signal: options.signal,
+          })
+          .catch((error: unknown) => {
+            throw got < length ? short(sent + got) : error;
+          });
+        if (got < length) {
+          discard(response);
+          throw short(sent + got);
+        }
         if (response.status !== 202) throw await responseError(response, action);
         location = new URL(response.headers.get("location") ?? location, location).href;
         discard(response);
         sent += length;
         options.onProgress?.(sent);
-        if (sent > size) break;
       }
+      if (await next()) {
+        throw new OciError(
+          "SIZE_MISMATCH",
+          `Cannot ${action}: the content is longer than the descriptor's ${size} bytes`,
+        );
+      }
+    } catch (error) {
+      await reader.cancel(error).catch(() => {});
+      throw error;
     } finally {
       reader.releaseLock();
     }
-    return { location, bytes: sent };
+    return location;
   }
 
   async #blobExistsForPush(ref: Reference, descriptor: Pick<Descriptor, "digest">, signal?: AbortSignal) {

@@ -40,19 +40,16 @@ const MAX_RETRY_AFTER_MS = 60_000;
 const BACKOFF_CAP_MS = 8_000;
 
 /**
- * Registry responses are verified and kept by a store: the browser's HTTP cache would only write a
- * second copy of every blob (and could answer a tag's revalidation from stale bytes). Runtimes that
- * reject the `cache` option (Workers before 2024-11-11 compatibility) get none.
+ * Registry responses are verified and kept by a store: a browser's HTTP cache would only write a
+ * second copy of every blob (and could answer a tag's revalidation from stale bytes). Only in
+ * browsers (pages and their workers): elsewhere there is no such cache, and `no-store` would only
+ * add `Cache-Control: no-cache` to requests that CDNs in front of registries may then pass to origin.
  */
 let noStore: { cache?: RequestCache } | undefined;
 function bypassHttpCache(): { cache?: RequestCache } {
-  if (noStore) return noStore;
-  try {
-    new Request("http://localhost/", { cache: "no-store" });
-    noStore = { cache: "no-store" };
-  } catch {
-    noStore = {};
-  }
+  const scope = globalThis as { document?: unknown; importScripts?: unknown };
+  noStore ??=
+    scope.document !== undefined || typeof scope.importScripts === "function" ? { cache: "no-store" } : {};
   return noStore;
 }
 
@@ -159,14 +156,17 @@ export class Transport {
     const expire = () =>
       timeout.abort(new OciError("TIMEOUT", `Cannot ${action}: no response for ${ms / 1000} s`));
     let timer = setTimeout(expire, ms);
+    let answered = false;
     // A streamed upload can take longer than the timeout: the clock runs from its last byte moved.
     const upload =
       init.body instanceof ReadableStream
         ? init.body.pipeThrough(
             new TransformStream<Uint8Array, Uint8Array>({
               transform(chunk, controller) {
-                clearTimeout(timer);
-                timer = setTimeout(expire, ms);
+                if (!answered) {
+                  clearTimeout(timer);
+                  timer = setTimeout(expire, ms);
+                }
                 controller.enqueue(chunk);
               },
             }),
@@ -178,6 +178,7 @@ export class Transport {
     } catch (error) {
       throw signal.aborted ? abortError(action, signal.reason) : asOciError(error, action);
     } finally {
+      answered = true;
       clearTimeout(timer);
     }
     if (!response.body) return response;
@@ -208,6 +209,12 @@ export class Transport {
       const location = response.headers.get("location");
       if (!REDIRECTS.has(response.status) || !location) return response;
       discard(response);
+      if (request.body instanceof ReadableStream) {
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot send ${url.href}: the registry redirects a streamed upload, which cannot be sent twice`,
+        );
+      }
       if (hops >= MAX_REDIRECTS) {
         throw new OciError(
           "REGISTRY_ERROR",

@@ -90,6 +90,17 @@ export function createStore(
   const createHasher: CreateHasher = options.createHasher ?? createDefaultHasher;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   const checkpointBytes = Math.max(chunkSize, options.checkpointBytes ?? CHECKPOINT_BYTES);
+  for (const [name, value] of [
+    ["chunkSize", chunkSize],
+    ["checkpointBytes", checkpointBytes],
+  ] as const) {
+    if (!(Number.isSafeInteger(value) && value > 0)) {
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        `Cannot create a store: ${name} ${value} is not a positive byte count`,
+      );
+    }
+  }
   const estimate: Estimate = options.estimate ?? backend.estimate?.bind(backend) ?? navigatorEstimate;
   const lockName = (digest: string) => `oci-model-loader:${backend.id}:${digest}`;
   const tagLock = `oci-model-loader:${backend.id}:tags`;
@@ -187,7 +198,8 @@ export function createStore(
     const flush = async (final = false) => {
       await inFlight;
       if (buffered === 0 && !final) return;
-      const bytes = concatBytes(parts, buffered);
+      // The backend owns what it is given (it may transfer it): never the source's own chunk.
+      const bytes = parts.length === 1 ? (parts[0] as Uint8Array).slice() : concatBytes(parts, buffered);
       parts = [];
       buffered = 0;
       const at = written;

@@ -11,8 +11,11 @@ export interface SyncFiles {
   open(key: string, file: FileSystemFileHandle, size: number): Promise<void>;
   /** Writes `bytes` at `at` of the open file. Takes ownership of `bytes` (it may be transferred). */
   write(key: string, at: number, bytes: Uint8Array): Promise<void>;
-  /** Replaces the whole content of a small file (a checkpoint record), after the writes before it. */
-  put(file: FileSystemFileHandle, bytes: Uint8Array): Promise<void>;
+  /**
+   * Replaces the whole content of a small file (the checkpoint record of `key`): after the writes
+   * before it are made durable, and never once one of them failed.
+   */
+  put(key: string, file: FileSystemFileHandle, bytes: Uint8Array): Promise<void>;
   /** Flushes and closes; the file can be read again (its lock is released). */
   close(key: string): Promise<void>;
 }
@@ -29,16 +32,20 @@ type SyncCapableFile = FileSystemFileHandle & { createSyncAccessHandle(): Promis
 type Op =
   | { kind: "open"; key: string; file: FileSystemFileHandle; size: number }
   | { kind: "write"; key: string; at: number; bytes: Uint8Array }
-  | { kind: "put"; file: FileSystemFileHandle; bytes: Uint8Array }
+  | { kind: "put"; key: string; file: FileSystemFileHandle; bytes: Uint8Array }
   | { kind: "close"; key: string };
 
 /**
  * The file work itself, run where sync access handles exist. Self-contained (no outside names):
- * its source text is also the body of the Blob-URL worker.
+ * its source text is also the body of the Blob-URL worker. Ops run one after another, in order.
+ * After a failed write, every later write or record of that file fails too (until it is closed): a
+ * later write would leave a hole, and a record past it would be trusted on resume.
  */
 function syncFileServer() {
   const handles = new Map<string, SyncAccessHandle>();
+  const failed = new Map<string, unknown>();
   const get = (key: string) => {
+    if (failed.has(key)) throw failed.get(key);
     const handle = handles.get(key);
     if (!handle) throw new DOMException(`no open file ${key}`, "InvalidStateError");
     return handle;
@@ -58,7 +65,7 @@ function syncFileServer() {
       done += wrote;
     }
   };
-  return async (op: Op): Promise<void> => {
+  const perform = async (op: Op): Promise<void> => {
     if (op.kind === "open") {
       const handle = await (op.file as SyncCapableFile).createSyncAccessHandle();
       try {
@@ -69,8 +76,14 @@ function syncFileServer() {
       }
       handles.set(op.key, handle);
     } else if (op.kind === "write") {
-      writeAll(get(op.key), op.bytes, op.at);
+      try {
+        writeAll(get(op.key), op.bytes, op.at);
+      } catch (error) {
+        if (!failed.has(op.key)) failed.set(op.key, error);
+        throw error;
+      }
     } else if (op.kind === "put") {
+      get(op.key).flush(); // the record must not outlive the bytes it counts (an OS crash)
       const handle = await (op.file as SyncCapableFile).createSyncAccessHandle();
       try {
         handle.truncate(0);
@@ -81,6 +94,7 @@ function syncFileServer() {
     } else {
       const handle = handles.get(op.key);
       handles.delete(op.key);
+      failed.delete(op.key);
       if (handle) {
         try {
           handle.flush();
@@ -90,15 +104,20 @@ function syncFileServer() {
       }
     }
   };
+  let queue: Promise<unknown> = Promise.resolve();
+  return (op: Op): Promise<void> => {
+    const done = queue.then(() => perform(op));
+    queue = done.catch(() => {});
+    return done;
+  };
 }
 
-/** The worker's script: says whether it can work, then runs ops one after another, answering each by id. */
+/** The worker's script: says whether it can work, then runs ops, answering each by id. */
 const WORKER_SOURCE = `const run = (${syncFileServer.toString()})();
 postMessage({ ready: typeof FileSystemFileHandle?.prototype.createSyncAccessHandle === "function" });
-let queue = Promise.resolve();
 onmessage = (event) => {
   const { id, op } = event.data;
-  queue = queue.then(() => run(op)).then(
+  run(op).then(
     () => postMessage({ id }),
     (error) => postMessage({ id, error: { name: error?.name ?? "Error", message: String(error?.message ?? error) } }),
   );
@@ -134,7 +153,7 @@ function workerFiles(): Promise<SyncFiles | undefined> {
         bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
       return call({ kind: "write", key, at, bytes: owned }, [owned.buffer as ArrayBuffer]);
     },
-    put: (file, bytes) => call({ kind: "put", file, bytes }),
+    put: (key, file, bytes) => call({ kind: "put", key, file, bytes }),
     close: (key) => call({ kind: "close", key }),
   };
   return new Promise((resolve) => {
@@ -165,7 +184,7 @@ function directFiles(): SyncFiles {
   return {
     open: (key, file, size) => run({ kind: "open", key, file, size }),
     write: (key, at, bytes) => run({ kind: "write", key, at, bytes }),
-    put: (file, bytes) => run({ kind: "put", file, bytes }),
+    put: (key, file, bytes) => run({ kind: "put", key, file, bytes }),
     close: (key) => run({ kind: "close", key }),
   };
 }

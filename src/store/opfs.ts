@@ -163,16 +163,16 @@ class OpfsBackend implements StoreBackend {
 
   async ingestState(digest: string): Promise<IngestState | undefined> {
     const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`);
+    const { pieces } = await this.#pieces(digest);
+    const held = pieces.reduce((n, p) => (p.start === n ? n + p.file.size : n), 0);
     let raw: { offset: number; updatedAt: number; hasherState?: string };
     try {
       raw = JSON.parse(text ?? "");
     } catch {
-      return undefined; // none, or cut off by a crash while it was rewritten: start over
+      // None, or cut off while it was rewritten: resume from what the pieces hold, re-hashing it.
+      return held > 0 ? { offset: held, updatedAt: 0 } : undefined;
     }
-    // Appends are not flushed at checkpoints: after a crash the pieces may hold less than the record
-    // says, so never resume past what is really there (the final digest check catches the rest).
-    const { pieces } = await this.#pieces(digest);
-    const held = pieces.reduce((n, p) => (p.start === n ? n + p.file.size : n), 0);
+    // The data is flushed before each record, but never resume past what is really there.
     return {
       offset: Math.min(raw.offset, held),
       updatedAt: raw.updatedAt,
@@ -217,10 +217,10 @@ class OpfsBackend implements StoreBackend {
     const start = into?.start ?? offset;
     const name = String(start).padStart(16, "0");
     const key = `${this.id}/${digest}`;
-    await files.open(key, await dir.getFileHandle(name, { create: true }), offset - start);
     const state = await (await this.#open()).ingest.getFileHandle(`${fileName(digest)}.state`, {
       create: true,
     });
+    await files.open(key, await dir.getFileHandle(name, { create: true }), offset - start);
     const open: Appending = { key, state, start, end: offset, queue: [], queued: 0 };
     this.#appending.set(digest, open);
     return open;
@@ -263,7 +263,8 @@ class OpfsBackend implements StoreBackend {
     const open = this.#appending.get(digest);
     const files = open && (await syncFiles());
     // Through the worker the record is queued behind the writes it describes.
-    if (open && files) await this.#enqueue(open, files.put(open.state, new TextEncoder().encode(text)), 0);
+    if (open && files)
+      await this.#enqueue(open, files.put(open.key, open.state, new TextEncoder().encode(text)), 0);
     else await writeWhole((await this.#open()).ingest, `${fileName(digest)}.state`, text);
   }
 

@@ -21,7 +21,7 @@ async function pieceCount(store: string, digest: string): Promise<number> {
 
 export async function ingestAndReport(): Promise<IngestReport> {
   const name = `ingest-${crypto.randomUUID()}`;
-  const options = { chunkSize: 256 * 1024 };
+  const options = { chunkSize: 256 * 1024, checkpointBytes: 256 * 1024 }; // a record after every write
   const { bytes, descriptor } = await blobOf(3 * 1024 * 1024 + 5);
   const firstError = await createOpfsStore(name, options)
     .push(descriptor, countingSource(bytes, 2 * 1024 * 1024 + 77).source)

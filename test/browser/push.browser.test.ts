@@ -44,3 +44,15 @@ it("uploads a stream in Content-Range pieces that put together are the blob", as
   expect(patches.map((p) => p.range)).toEqual(["0-1048575", "1048576-2097151", "2097152-2097251"]);
   expect(uploaded?.every((b, i) => b === bytes[i]) && uploaded.byteLength === bytes.byteLength).toBe(true);
 });
+
+it("asks past the HTTP cache in browsers (the store keeps the verified copy; the cache would hold a second)", async () => {
+  const { bytes, descriptor } = await blobOf(1000);
+  const modes: RequestCache[] = [];
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    modes.push(new Request(input, init).cache);
+    return new Response(bytes as Uint8Array<ArrayBuffer>);
+  }) as typeof globalThis.fetch;
+  const client = createRegistryClient({ fetch });
+  await new Response(await client.fetchBlob("registry.test/m", descriptor)).arrayBuffer();
+  expect(modes).toEqual(["no-store"]);
+});

@@ -130,6 +130,10 @@ describe("browser faults in Chromium", () => {
       const result = await tab.evaluate((r) => window.faultPull(r), request);
       expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
       expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
+      // With room again, the pull resumes from what was sound before the failure and completes.
+      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
+      const again = await tab.evaluate((r) => window.faultPull(r), request);
+      expect(again.digest, String(again.message)).toBe(fixture.artifact.descriptor.digest);
     } finally {
       await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
       await tab.context().close();
