@@ -581,9 +581,10 @@ export class RegistryClient {
   /**
    * Sends a stream of exactly `size` bytes PATCH by PATCH, each piece with its Content-Range and
    * Content-Length. Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
-   * source, so reading, sending and the registry's hashing overlap (Node's fetch reads a request body
-   * ahead of the socket: the piece bounds that). Elsewhere each piece is gathered into one reused
-   * buffer first. A source shorter or longer than `size` is `SIZE_MISMATCH`, and is cancelled.
+   * source, so reading, sending and the registry's hashing overlap (as one streamed request, Node
+   * 20's fetch held nearly the whole body in memory: the piece bounds that). Elsewhere each piece is
+   * gathered into one reused buffer first. A source shorter or longer than `size` is `SIZE_MISMATCH`,
+   * and is cancelled.
    */
   async #upload(
     start: string,

@@ -123,6 +123,8 @@ onmessage = (event) => {
   );
 };`;
 
+const READY_TIMEOUT_MS = 5000;
+
 type Reply = { ready: boolean } | { id: number; error?: { name: string; message: string } };
 
 /** A worker that holds the handles, once it said it can; `undefined` if it cannot or did not start. */
@@ -157,9 +159,15 @@ function workerFiles(): Promise<SyncFiles | undefined> {
     close: (key) => call({ kind: "close", key }),
   };
   return new Promise((resolve) => {
+    // A worker that neither starts nor fails (it should take milliseconds) is given up on.
+    const silent = setTimeout(() => {
+      worker.terminate();
+      resolve(undefined);
+    }, READY_TIMEOUT_MS);
     worker.onmessage = (event: MessageEvent<Reply>) => {
       const reply = event.data;
       if ("ready" in reply) {
+        clearTimeout(silent);
         if (!reply.ready) worker.terminate();
         return resolve(reply.ready ? files : undefined);
       }
@@ -170,6 +178,7 @@ function workerFiles(): Promise<SyncFiles | undefined> {
     };
     worker.onerror = (event) => {
       event.preventDefault();
+      clearTimeout(silent);
       broken = new Error(`the OPFS writer worker failed: ${event.message || "it could not start"}`);
       for (const waiter of pending.values()) waiter.reject(broken);
       pending.clear();
