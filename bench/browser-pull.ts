@@ -1,18 +1,12 @@
 // Browser pull in Chromium through the proxy: ours into OPFS and IndexedDB against the page's own
 // fetch + hash-wasm (no storage) and fetch → arrayBuffer → cache.put (no verification), alternating.
-import { join } from "node:path";
 import { serveRegistryProxy } from "../src/node/index.js";
 import { pushWithSkopeo } from "../test/support/layout.js";
 import { dockerV01 } from "../test/support/models.js";
-import { servePage } from "../test/support/page.js";
 import { startRegistry } from "../test/support/registry.js";
+import { openBenchTab } from "./browser-tab.js";
 
-export const BROWSER_PULL_MODES = (process.env.MODES?.split(",") ?? [
-  "opfs",
-  "idb",
-  "fetch-hash",
-  "fetch-cache",
-]) as string[];
+export const BROWSER_PULL_MODES = ["opfs", "idb", "fetch-hash", "fetch-cache"] as const;
 
 export async function runBrowserPullBench(rounds: number, mib: number) {
   const registry = await startRegistry();
@@ -20,14 +14,8 @@ export async function runBrowserPullBench(rounds: number, mib: number) {
   const shard = new Uint8Array(mib * 1024 * 1024);
   for (let i = 0; i < shard.length; i += 4096) shard[i] = (i / 4096) & 0xff;
   await pushWithSkopeo(registry, (await dockerV01([shard])).artifact, "bench/browser", "v1");
-  const page = await servePage(join(import.meta.dirname, "pages/pull-page.ts"), {
-    profile: true,
-    args: ["--enable-precise-memory-info", "--js-flags=--expose-gc"],
-  });
-  const tab = await page.newTab();
+  const { tab, close } = await openBenchTab("pull-page", "runPull");
   try {
-    await tab.goto(`${page.origin}/`);
-    await tab.waitForFunction(() => typeof window.runPull === "function");
     const samples: Record<string, { seconds: number; peakHeap: number; error?: string }[]> = {};
     for (let round = 0; round < rounds; round++) {
       for (const mode of BROWSER_PULL_MODES) {
@@ -42,7 +30,7 @@ export async function runBrowserPullBench(rounds: number, mib: number) {
     }
     return { size: shard.byteLength, samples };
   } finally {
-    await page.close();
+    await close();
     await proxy.close();
     await registry.stop();
   }

@@ -1,12 +1,11 @@
 // WebGPU upload in Chromium: streamed (uploadToGPU) against whole-file reads, alternating A and B.
 // Exports runUploadBench(rounds) for bench/run.ts.
-import { join } from "node:path";
 import { serveRegistryProxy } from "../src/node/index.js";
 import { pushWithSkopeo } from "../test/support/layout.js";
 import { dockerV01 } from "../test/support/models.js";
-import { servePage } from "../test/support/page.js";
 import { startRegistry } from "../test/support/registry.js";
 import { writeSafetensors } from "../test/support/safetensors.js";
+import { openBenchTab } from "./browser-tab.js";
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -24,14 +23,8 @@ export async function runUploadBench(rounds: number, shardMiB: number) {
       })),
     );
   await pushWithSkopeo(registry, (await dockerV01([shard(1), shard(2)])).artifact, "bench/upload", "v1");
-  const page = await servePage(join(import.meta.dirname, "pages/upload-page.ts"), {
-    profile: true,
-    args: ["--enable-precise-memory-info", "--js-flags=--expose-gc"],
-  });
-  const tab = await page.newTab();
+  const { tab, close } = await openBenchTab("upload-page", "prepare");
   try {
-    await tab.goto(`${page.origin}/`);
-    await tab.waitForFunction(() => typeof window.prepare === "function");
     const size = await tab.evaluate(([r, p]) => window.prepare(r, p), [
       `${registry.host}/bench/upload:v1`,
       proxy.url,
@@ -47,7 +40,7 @@ export async function runUploadBench(rounds: number, shardMiB: number) {
     }
     return { size, chunk: CHUNK, samples };
   } finally {
-    await page.close();
+    await close();
     await proxy.close();
     await registry.stop();
   }
