@@ -3,9 +3,11 @@
 // skopeo ("skopeo"), or fetch one blob URL through curl | sha256sum ("curl", what the issue named as the
 // limit; coreutils hashes at ~0.5 GB/s here), curl | openssl sha256 ("curl-openssl", SHA-NI: the real
 // download + hash limit, no storage) or curl | tee FILE | openssl sha256 ("curl-tee-openssl": download,
-// store and hash).
+// store and hash), or fetch the blob in Node and hash it with node:crypto ("node-fetch": what any
+// fetch-based pull in this Node costs in time and memory before it stores a byte).
 // Prints one JSON line: seconds and peak RSS (ours: this process; others: VmHWM, sampled).
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { pullModel } from "../dist/index.js";
 import { createFsStore, createNodeHasher } from "../dist/node/index.js";
@@ -46,6 +48,11 @@ if (mode === "skopeo") {
   const store = mode === "curl-tee-openssl" ? `| tee '${dir}.blob' ` : "";
   rssMiB = await peakOf(spawn("bash", ["-c", `curl -sf '${blobUrl}' ${store}| ${hash} > /dev/null`]));
   if (store) await rm(`${dir}.blob`);
+} else if (mode === "node-fetch") {
+  const hash = createHash("sha256");
+  for await (const chunk of (await fetch(blobUrl)).body) hash.update(chunk);
+  hash.digest("hex");
+  rssMiB = process.resourceUsage().maxRSS / 1024;
 } else {
   await pullModel(ref, { store: createFsStore(dir), createHasher: createNodeHasher });
   rssMiB = process.resourceUsage().maxRSS / 1024;

@@ -63,7 +63,8 @@ const add = (name: string, unit: string, value: number, baseline: number) =>
   rows.push({ name, value, unit, baseline, ratio: value / baseline });
 // Pull into an OCI layout on disk: ours against skopeo copy, and against curl piped into a hasher (no
 // storage): sha256sum (what the issue named) and openssl (SHA-NI, the real download + hash limit);
-// and curl | tee FILE | openssl, the whole job (download, store, hash) by C tools.
+// and curl | tee FILE | openssl, the whole job (download, store, hash) by C tools; and Node's own fetch
+// + node:crypto (no storage), the floor of any fetch-based pull in Node, in time and in peak RSS.
 for (const size of sizes) {
   const registry = await startRegistry();
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-pull-"));
@@ -86,6 +87,7 @@ for (const size of sizes) {
       curl: [],
       "curl-openssl": [],
       "curl-tee-openssl": [],
+      "node-fetch": [],
     };
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of Object.keys(samples)) {
@@ -123,7 +125,19 @@ for (const size of sizes) {
       gbps("ours"),
       gbps("curl-tee-openssl"),
     );
+    add(
+      `${label}: throughput (baseline: Node fetch + node:crypto, no storage)`,
+      "GB/s",
+      gbps("ours"),
+      gbps("node-fetch"),
+    );
     add(`${label}: peak RSS (baseline: skopeo copy)`, "MiB", rss("ours"), rss("skopeo"));
+    add(
+      `${label}: peak RSS (baseline: Node fetch + node:crypto, no storage)`,
+      "MiB",
+      rss("ours"),
+      rss("node-fetch"),
+    );
   } finally {
     await registry.stop();
     await rm(dir, { recursive: true, force: true });

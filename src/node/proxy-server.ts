@@ -1,19 +1,12 @@
 import { lookup } from "node:dns/promises";
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { createRegistryProxy, type RegistryProxyOptions } from "../proxy/index.js";
+import { listen, type RunningServer } from "./listen.js";
 
 export interface ServeRegistryProxyOptions extends RegistryProxyOptions {
   /** Port to listen on (0 = any free port). Default 8787. */
   port?: number;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
-}
-
-export interface RunningServer {
-  /** Base URL, e.g. `http://127.0.0.1:8787`. */
-  url: string;
-  close(): Promise<void>;
 }
 
 /**
@@ -26,21 +19,5 @@ export function serveRegistryProxy(options: ServeRegistryProxyOptions): Promise<
     resolve: async (hostname) => (await lookup(hostname, { all: true })).map((a) => a.address),
     ...proxyOptions,
   });
-  return new Promise((resolve, reject) => {
-    const server = serve(
-      { fetch: (request: Request) => proxy(request), port, hostname: host, overrideGlobalObjects: false },
-      (info: AddressInfo) => {
-        const shown = info.family === "IPv6" ? `[${info.address}]` : info.address;
-        resolve({
-          url: `http://${shown}:${info.port}`,
-          close: () =>
-            new Promise<void>((done) => {
-              if ("closeAllConnections" in server) server.closeAllConnections();
-              server.close(() => done());
-            }),
-        });
-      },
-    );
-    server.once("error", reject);
-  });
+  return listen((request) => proxy(request), port, host);
 }

@@ -1,8 +1,6 @@
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { type Descriptor, digestProblem, MediaType, type Store } from "../index.js";
 import { createFsStore } from "./fs-store.js";
-import type { RunningServer } from "./proxy-server.js";
+import { listen, type RunningServer } from "./listen.js";
 
 const TAG = /^\w[\w.-]{0,127}$/;
 const HEADERS = { "docker-distribution-api-version": "registry/2.0" };
@@ -98,24 +96,5 @@ export function serveLayout(
   options: { port?: number; host?: string } = {},
 ): Promise<RunningServer> {
   const handler = createLayoutHandler(createFsStore(dir));
-  return new Promise((resolve, reject) => {
-    const server = serve(
-      {
-        fetch: (request: Request) => handler(request),
-        port: options.port ?? 5050,
-        hostname: options.host ?? "127.0.0.1",
-        overrideGlobalObjects: false,
-      },
-      (info: AddressInfo) =>
-        resolve({
-          url: `http://${info.family === "IPv6" ? `[${info.address}]` : info.address}:${info.port}`,
-          close: () =>
-            new Promise<void>((done) => {
-              if ("closeAllConnections" in server) server.closeAllConnections();
-              server.close(() => done());
-            }),
-        }),
-    );
-    server.once("error", reject);
-  });
+  return listen(handler, options.port ?? 5050, options.host ?? "127.0.0.1");
 }

@@ -1,7 +1,5 @@
-import { configure, Reader, Writer, ZipReader } from "@zip.js/zip.js/index-native.js";
+import type { Entry, Writer } from "@zip.js/zip.js/index-native.js";
 import { OciError } from "../errors.js";
-
-configure({ useWebWorkers: false });
 
 /** Reads bytes `[offset, offset + length)` of the archive (a store's ranged fetch, or HTTP Range). */
 export type RangeRead = (offset: number, length: number) => Promise<Uint8Array>;
@@ -25,45 +23,55 @@ export interface ZipLimits {
   maxRatio?: number;
 }
 
-class RangeReader extends Reader<RangeRead> {
-  readonly #read: RangeRead;
-  readonly #total: number;
-  constructor(read: RangeRead, total: number) {
-    super(read);
-    this.#read = read;
-    this.#total = total;
-    this.size = total;
-  }
-  override async readUint8Array(index: number, length: number): Promise<Uint8Array> {
-    const end = Math.min(this.#total, index + length);
-    return end > index ? this.#read(index, end - index) : new Uint8Array(0);
-  }
-}
-
-/** A writer that refuses to grow past the entry's declared size (a lying or bombing entry). */
-class CappedWriter extends Writer<Uint8Array> {
-  readonly #parts: Uint8Array[] = [];
-  #size = 0;
-  constructor(
-    readonly limit: number,
-    readonly what: string,
-  ) {
-    super();
-  }
-  override async writeUint8Array(array: Uint8Array): Promise<void> {
-    this.#size += array.byteLength;
-    if (this.#size > this.limit) throw bad(this.what, `it inflates past its declared ${this.limit} bytes`);
-    this.#parts.push(array.slice());
-  }
-  override async getData(): Promise<Uint8Array> {
-    const out = new Uint8Array(this.#size);
-    let at = 0;
-    for (const p of this.#parts) {
-      out.set(p, at);
-      at += p.byteLength;
+/**
+ * zip.js, loaded on the first archive read (a pull that never reads a zip does not hold it), with
+ * the reader and writer this file needs.
+ */
+let zipJs: ReturnType<typeof loadZipJs> | undefined;
+async function loadZipJs() {
+  const { configure, Reader, Writer, ZipReader } = await import("@zip.js/zip.js/index-native.js");
+  configure({ useWebWorkers: false });
+  class RangeReader extends Reader<RangeRead> {
+    readonly #read: RangeRead;
+    readonly #total: number;
+    constructor(read: RangeRead, total: number) {
+      super(read);
+      this.#read = read;
+      this.#total = total;
+      this.size = total;
     }
-    return out;
+    override async readUint8Array(index: number, length: number): Promise<Uint8Array> {
+      const end = Math.min(this.#total, index + length);
+      return end > index ? this.#read(index, end - index) : new Uint8Array(0);
+    }
   }
+
+  /** A writer that refuses to grow past the entry's declared size (a lying or bombing entry). */
+  class CappedWriter extends Writer<Uint8Array> {
+    readonly #parts: Uint8Array[] = [];
+    #size = 0;
+    constructor(
+      readonly limit: number,
+      readonly what: string,
+    ) {
+      super();
+    }
+    override async writeUint8Array(array: Uint8Array): Promise<void> {
+      this.#size += array.byteLength;
+      if (this.#size > this.limit) throw bad(this.what, `it inflates past its declared ${this.limit} bytes`);
+      this.#parts.push(array.slice());
+    }
+    override async getData(): Promise<Uint8Array> {
+      const out = new Uint8Array(this.#size);
+      let at = 0;
+      for (const p of this.#parts) {
+        out.set(p, at);
+        at += p.byteLength;
+      }
+      return out;
+    }
+  }
+  return { ZipReader, RangeReader, CappedWriter };
 }
 
 function bad(what: string, reason: string): OciError {
@@ -83,8 +91,10 @@ export async function readZip(
 ): Promise<ZipEntryInfo[]> {
   const maxEntry = limits.maxEntryBytes ?? 4 * 1024 ** 3;
   const maxRatio = limits.maxRatio ?? 1000;
+  zipJs ??= loadZipJs();
+  const { ZipReader, RangeReader, CappedWriter } = await zipJs;
   const reader = new ZipReader(new RangeReader(read, size), { useWebWorkers: false, checkSignature: true });
-  let entries: Awaited<ReturnType<ZipReader<unknown>["getEntries"]>>;
+  let entries: Entry[];
   try {
     entries = await reader.getEntries();
   } catch (cause) {
