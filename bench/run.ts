@@ -2,7 +2,7 @@
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { createRegistryClient, pullModel } from "../src/index.js";
@@ -14,6 +14,7 @@ import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
+const cores = availableParallelism();
 const GiB = 1024 * 1024 * 1024;
 const sizes = quick ? [256 * 1024 * 1024] : [256 * 1024 * 1024, GiB, 4 * GiB];
 const ROUNDS = quick ? 1 : 3;
@@ -229,11 +230,12 @@ for (const size of sizes) {
   const pull = await runBrowserPullBench(ROUNDS, quick ? 64 : 256);
   const mbps = (mode: string) => median((pull.samples[mode] ?? []).map((s) => pull.size / s.seconds / 1e6));
   const heapMiB = (mode: string) => median((pull.samples[mode] ?? []).map((s) => s.peakHeap / 1024 / 1024));
+  const cpu = (mode: string) => median((pull.samples[mode] ?? []).map((s) => s.cpuSeconds));
   const failed = Object.entries(pull.samples)
     .filter(([, list]) => list.some((x) => x.error))
     .map(([mode, list]) => `${mode} failed: ${list.find((x) => x.error)?.error}`);
   const label = `browser pull of ${pull.size / 1024 / 1024} MiB through the proxy (Chromium)${failed.length ? ` [${failed.join("; ")}]` : ""}`;
-  for (const store of ["opfs", "idb"]) {
+  for (const store of ["opfs", "opfs-worker", "idb"]) {
     add(
       `${label} into ${store}: throughput (baseline: fetch + hash-wasm, no storage)`,
       "MB/s",
@@ -251,6 +253,12 @@ for (const size of sizes) {
       "MiB",
       heapMiB(store),
       heapMiB("fetch-cache"),
+    );
+    add(
+      `${label} into ${store}: CPU time of the whole machine, ${cores} cores (baseline: fetch + hash-wasm, no storage)`,
+      "core-s",
+      cpu(store),
+      cpu("fetch-hash"),
     );
   }
 }

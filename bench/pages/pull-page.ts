@@ -1,6 +1,7 @@
-// Benchmark page: pull a model through the proxy into OPFS / IndexedDB with pullModel, against the
-// page's own fetch + hash-wasm with no storage (the limit), and fetch → arrayBuffer → cache.put
-// without verification (the common practice). Reports time and peak JS heap.
+// Benchmark page: pull a model through the proxy into OPFS / IndexedDB with pullModel (on the page,
+// or for "opfs-worker" in a dedicated worker: this same script, started as one), against the page's
+// own fetch + hash-wasm with no storage (the limit), and fetch → arrayBuffer → cache.put without
+// verification (the common practice). Reports time and peak JS heap (the page's only).
 import { createSHA256 } from "hash-wasm";
 import { createIdbStore, createOpfsStore, createRegistryClient, pullModel } from "../../src/index.js";
 import { sampleHeap } from "./heap.js";
@@ -16,9 +17,43 @@ declare global {
   }
 }
 
-(performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+interface WorkerJob {
+  reference: string;
+  proxy: string;
+  store: string;
+}
 
-window.runPull = async (mode, reference, proxy, round) => {
+if (typeof window === "undefined") {
+  // Running as the page's worker: pull what the page asks for, answer with an error message or null.
+  const scope = self as unknown as {
+    onmessage: (event: MessageEvent<WorkerJob>) => void;
+    postMessage(message: string | null): void;
+  };
+  scope.onmessage = async ({ data }) => {
+    try {
+      await pullModel(data.reference, { store: createOpfsStore(data.store), proxy: data.proxy });
+      scope.postMessage(null);
+    } catch (error) {
+      scope.postMessage(error instanceof Error ? error.message : String(error));
+    }
+  };
+} else {
+  window.runPull = runPull;
+}
+
+let worker: Worker | undefined;
+function pullInWorker(job: WorkerJob): Promise<void> {
+  worker ??= new Worker(new URL(import.meta.url), { type: "module" });
+  const started = worker;
+  return new Promise((resolve, reject) => {
+    started.onmessage = ({ data }: MessageEvent<string | null>) =>
+      data === null ? resolve() : reject(new Error(data));
+    started.onerror = (event) => reject(new Error(event.message));
+    started.postMessage(job);
+  });
+}
+
+async function runPull(mode: string, reference: string, proxy: string, round: number) {
   const memory = sampleHeap();
   const started = performance.now();
   try {
@@ -36,13 +71,13 @@ window.runPull = async (mode, reference, proxy, round) => {
   const peakHeap = memory.stop();
   await forget(mode, round);
   return { seconds, peakHeap };
-};
+}
 
 /** Deletes what a run stored (not timed), so the profile does not fill up over the rounds. */
 async function forget(mode: string, round: number): Promise<void> {
   const name = `bench-${round}`;
-  if (mode === "opfs" || mode === "idb") {
-    const store = mode === "opfs" ? createOpfsStore(name) : createIdbStore(name);
+  if (mode === "opfs" || mode === "opfs-worker" || mode === "idb") {
+    const store = mode === "idb" ? createIdbStore(name) : createOpfsStore(name);
     for (const tag of (await store.tags()).keys()) await store.untag(tag);
     await store.gc({ ingestMaxAgeMs: 0 });
   } else if (mode === "fetch-cache") {
@@ -51,7 +86,9 @@ async function forget(mode: string, round: number): Promise<void> {
 }
 
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
-  if (mode === "opfs" || mode === "idb") {
+  if (mode === "opfs-worker") {
+    await pullInWorker({ reference, proxy, store: `bench-${round}` });
+  } else if (mode === "opfs" || mode === "idb") {
     const store = mode === "opfs" ? createOpfsStore(`bench-${round}`) : createIdbStore(`bench-${round}`);
     await pullModel(reference, { store, proxy });
   } else {

@@ -174,7 +174,12 @@ class FsBackend implements StoreBackend {
     await (await entry?.catch(() => undefined))?.file.close();
   }
 
-  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+  async ingestWrite(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
     await this.#init();
     const entry = await this.#handle(digest);
     if (entry.size > offset) {
@@ -192,6 +197,7 @@ class FsBackend implements StoreBackend {
       written += bytesWritten;
     }
     entry.size = Math.max(entry.size, offset + bytes.byteLength);
+    recycle?.(bytes);
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {

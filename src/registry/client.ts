@@ -431,8 +431,23 @@ export class RegistryClient {
       signal: options.signal,
     });
     if (!response.ok) throw await responseError(response, action);
+    const partial = response.status === 206;
+    if (partial) {
+      const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
+      if (start !== undefined && Number(start) !== offset) {
+        discard(response);
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`,
+        );
+      }
+    }
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    if (response.status === 200 && !whole) body = body.pipeThrough(skipBytes(offset));
+    // Exactly the bytes asked for, framed by Content-Length: the body as it is (no transform to
+    // pass each chunk through).
+    const exact = (partial || whole) && response.headers.get("content-length") === String(length);
+    if (exact) return body;
+    if (!partial && !whole) body = body.pipeThrough(skipBytes(offset));
     return body.pipeThrough(takeBytes(length));
   }
 

@@ -23,9 +23,15 @@ export interface StoreBackend {
   ingestState(digest: string): Promise<IngestState | undefined>;
   /**
    * Writes `bytes` at `offset` of the ingest (anything after `offset` is dropped first). The backend
-   * owns `bytes` from here on (it may transfer them to a worker).
+   * owns `bytes` from here on (it may transfer them to a worker); once it no longer needs them it
+   * may hand them to `recycle`, and the engine fills them again.
    */
-  ingestWrite(digest: string, offset: number, bytes: Uint8Array): Promise<void>;
+  ingestWrite(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ): Promise<void>;
   /** Records that the first `state.offset` bytes are durable, with the hasher state after them. */
   ingestCheckpoint(digest: string, state: IngestState): Promise<void>;
   ingestRead(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;

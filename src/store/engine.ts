@@ -1,10 +1,10 @@
 import { type CreateHasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
-import { concatBytes } from "../registry/http.js";
 import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../registry/manifest.js";
 import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.js";
 import type { StoreBackend } from "./backend.js";
+import { Chunker } from "./chunker.js";
 import { isLockedHere, withLock } from "./lock.js";
 import type {
   BlobRef,
@@ -186,22 +186,20 @@ export function createStore(
     const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
     signal?.addEventListener("abort", onAbort, { once: true });
 
-    let parts: Uint8Array[] = [];
-    let buffered = 0;
+    const chunks = new Chunker(chunkSize);
     let written = offset;
     let seen = offset;
     let fetched = 0;
-    // One write in flight while the next chunk is read and hashed; a checkpoint (offset + hasher
-    // state, taken when the chunk was cut) every `checkpointBytes` and at the end.
+    // Chunks are hashed as they are cut, then written, one write in flight while the next chunk is
+    // read; a checkpoint (offset + hasher state, taken when the chunk was hashed) every
+    // `checkpointBytes` and at the end.
     let inFlight: Promise<void> = Promise.resolve();
     let checkpointed = offset;
     const flush = async (final = false) => {
-      await inFlight;
-      if (buffered === 0 && !final) return;
       // The backend owns what it is given (it may transfer it): never the source's own chunk.
-      const bytes = parts.length === 1 ? (parts[0] as Uint8Array).slice() : concatBytes(parts, buffered);
-      parts = [];
-      buffered = 0;
+      const bytes = chunks.cut(final);
+      await hasher.update(bytes);
+      await inFlight;
       const at = written;
       written += bytes.byteLength;
       const due = final || written - checkpointed >= checkpointBytes;
@@ -209,7 +207,7 @@ export function createStore(
         ? { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) }
         : undefined;
       inFlight = (async () => {
-        if (bytes.byteLength > 0) await backend.ingestWrite(blob.digest, at, bytes);
+        if (bytes.byteLength > 0) await backend.ingestWrite(blob.digest, at, bytes, chunks.recycle);
         if (state && state.offset > checkpointed) {
           await backend.ingestCheckpoint(blob.digest, state);
           checkpointed = state.offset;
@@ -229,11 +227,9 @@ export function createStore(
             `Cannot ${action}: the source sent more than the declared ${blob.size} bytes`,
           );
         }
-        await hasher.update(value);
         seen += value.byteLength;
-        parts.push(value);
-        buffered += value.byteLength;
-        if (buffered >= chunkSize) await flush();
+        chunks.add(value);
+        while (chunks.full) await flush();
         onProgress?.(seen, blob.size);
       }
       throwIfAborted(signal, action);

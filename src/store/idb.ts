@@ -87,7 +87,12 @@ class IdbBackend implements StoreBackend {
     return get<IngestState>(["i", digest], this.#db);
   }
 
-  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+  async ingestWrite(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
     const straddling = (await this.#pieces(digest)).find((p) => p.start < offset && p.end > offset);
     const head = straddling
       ? (await get<Uint8Array>(straddling.key, this.#db))?.slice(0, offset - straddling.start)
@@ -101,6 +106,7 @@ class IdbBackend implements StoreBackend {
       s.put(owned(bytes), ["p", digest, offset, offset + bytes.byteLength]);
       return promisifyRequest(s.transaction);
     });
+    recycle?.(bytes); // put() cloned it
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {

@@ -56,14 +56,20 @@ class MemoryBackend implements StoreBackend {
   async ingestState(digest: string) {
     return this.#ingests.get(digest)?.state;
   }
-  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+  async ingestWrite(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
     let entry = this.#ingests.get(digest);
     if (!entry) {
       entry = { data: new Growable(), state: { offset: 0, updatedAt: Date.now() } };
       this.#ingests.set(digest, entry);
     }
     entry.data.length = Math.min(entry.data.length, offset);
-    entry.data.write(offset, bytes);
+    entry.data.write(offset, bytes); // a copy
+    recycle?.(bytes);
   }
   async ingestCheckpoint(digest: string, state: IngestState) {
     const entry = this.#ingests.get(digest);

@@ -9,8 +9,11 @@
 export interface SyncFiles {
   /** Opens `file` for appending at `size` (anything after it is cut off). */
   open(key: string, file: FileSystemFileHandle, size: number): Promise<void>;
-  /** Writes `bytes` at `at` of the open file. Takes ownership of `bytes` (it may be transferred). */
-  write(key: string, at: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Writes `bytes` at `at` of the open file. Takes ownership of `bytes` (it may be transferred), and
+   * gives them back once written, for reuse.
+   */
+  write(key: string, at: number, bytes: Uint8Array): Promise<Uint8Array>;
   /**
    * Replaces the whole content of a small file (the checkpoint record of `key`): after the writes
    * before it are made durable, and never once one of them failed.
@@ -118,14 +121,16 @@ postMessage({ ready: typeof FileSystemFileHandle?.prototype.createSyncAccessHand
 onmessage = (event) => {
   const { id, op } = event.data;
   run(op).then(
-    () => postMessage({ id }),
+    () => (op.kind === "write" ? postMessage({ id, bytes: op.bytes }, [op.bytes.buffer]) : postMessage({ id })),
     (error) => postMessage({ id, error: { name: error?.name ?? "Error", message: String(error?.message ?? error) } }),
   );
 };`;
 
 const READY_TIMEOUT_MS = 5000;
 
-type Reply = { ready: boolean } | { id: number; error?: { name: string; message: string } };
+type Reply =
+  | { ready: boolean }
+  | { id: number; bytes?: Uint8Array; error?: { name: string; message: string } };
 
 /** A worker that holds the handles, once it said it can; `undefined` if it cannot or did not start. */
 function workerFiles(): Promise<SyncFiles | undefined> {
@@ -137,26 +142,31 @@ function workerFiles(): Promise<SyncFiles | undefined> {
   } catch {
     return Promise.resolve(undefined); // a CSP without blob: in worker-src throws here
   }
-  const pending = new Map<number, { resolve: () => void; reject: (error: unknown) => void }>();
+  const pending = new Map<
+    number,
+    { resolve: (bytes?: Uint8Array) => void; reject: (error: unknown) => void }
+  >();
   let nextId = 0;
   let broken: Error | undefined;
   const call = (op: Op, transfer: Transferable[] = []) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<Uint8Array | undefined>((resolve, reject) => {
       if (broken) return reject(broken);
       const id = nextId++;
       pending.set(id, { resolve, reject });
       worker.postMessage({ id, op }, transfer);
     });
   const files: SyncFiles = {
-    open: (key, file, size) => call({ kind: "open", key, file, size }),
+    open: async (key, file, size) => void (await call({ kind: "open", key, file, size })),
     write: (key, at, bytes) => {
       // Transfer whole buffers; copy a view of a bigger one (the rest may still be in use).
       const owned =
         bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
-      return call({ kind: "write", key, at, bytes: owned }, [owned.buffer as ArrayBuffer]);
+      return call({ kind: "write", key, at, bytes: owned }, [owned.buffer as ArrayBuffer]).then(
+        (back) => back ?? new Uint8Array(0),
+      );
     },
-    put: (key, file, bytes) => call({ kind: "put", key, file, bytes }),
-    close: (key) => call({ kind: "close", key }),
+    put: async (key, file, bytes) => void (await call({ kind: "put", key, file, bytes })),
+    close: async (key) => void (await call({ kind: "close", key })),
   };
   return new Promise((resolve) => {
     // A worker that neither starts nor fails (it should take milliseconds) is given up on.
@@ -174,7 +184,7 @@ function workerFiles(): Promise<SyncFiles | undefined> {
       const waiter = pending.get(reply.id);
       pending.delete(reply.id);
       if (reply.error) waiter?.reject(new DOMException(reply.error.message, reply.error.name));
-      else waiter?.resolve();
+      else waiter?.resolve(reply.bytes);
     };
     worker.onerror = (event) => {
       event.preventDefault();
@@ -192,7 +202,10 @@ function directFiles(): SyncFiles {
   const run = syncFileServer();
   return {
     open: (key, file, size) => run({ kind: "open", key, file, size }),
-    write: (key, at, bytes) => run({ kind: "write", key, at, bytes }),
+    write: async (key, at, bytes) => {
+      await run({ kind: "write", key, at, bytes });
+      return bytes;
+    },
     put: (key, file, bytes) => run({ kind: "put", key, file, bytes }),
     close: (key) => run({ kind: "close", key }),
   };

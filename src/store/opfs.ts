@@ -180,7 +180,12 @@ class OpfsBackend implements StoreBackend {
     };
   }
 
-  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+  async ingestWrite(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
     const files = await syncFiles();
     if (!files) return this.#writePiece(digest, offset, bytes);
     let open = this.#appending.get(digest);
@@ -190,7 +195,8 @@ class OpfsBackend implements StoreBackend {
     }
     open ??= await this.#startAppending(files, digest, offset);
     open.end = offset + bytes.byteLength;
-    await this.#enqueue(open, files.write(open.key, offset - open.start, bytes), bytes.byteLength);
+    const write = files.write(open.key, offset - open.start, bytes).then((back) => recycle?.(back));
+    await this.#enqueue(open, write, bytes.byteLength);
   }
 
   /**

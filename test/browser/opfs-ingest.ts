@@ -1,6 +1,7 @@
 // Runs in a window or a dedicated worker: pushes a blob into OPFS in small chunks, cut off once and
 // resumed, and reports how the ingest was laid out on disk (piece files) and what was read back.
 import { createOpfsStore } from "../../src/index.js";
+import { syncFiles } from "../../src/store/opfs-sync.js";
 import { blobOf, countingSource, readAll } from "../support/blobs.js";
 
 export interface IngestReport {
@@ -8,6 +9,21 @@ export interface IngestReport {
   resumedFrom: number;
   equal: boolean;
   firstError: string | undefined;
+  /** A write through the sync-access-handle writer gave its bytes back, unchanged, for reuse. */
+  givenBack: boolean;
+}
+
+async function writeGivesBack(name: string): Promise<boolean> {
+  const files = await syncFiles();
+  if (!files) return false;
+  const root = await navigator.storage.getDirectory();
+  const file = await root.getFileHandle(`${name}-given-back`, { create: true });
+  await files.open(name, file, 0);
+  const back = await files.write(name, 0, new Uint8Array(4096).fill(7));
+  await files.close(name);
+  const written = new Uint8Array(await (await file.getFile()).arrayBuffer());
+  await root.removeEntry(file.name);
+  return back.byteLength === 4096 && back.every((b) => b === 7) && written.every((b) => b === 7);
 }
 
 async function pieceCount(store: string, digest: string): Promise<number> {
@@ -37,5 +53,6 @@ export async function ingestAndReport(): Promise<IngestReport> {
     resumedFrom: result.resumedFrom,
     equal: back.byteLength === bytes.byteLength && back.every((b, i) => b === bytes[i]),
     firstError,
+    givenBack: await writeGivesBack(name),
   };
 }

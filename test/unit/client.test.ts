@@ -263,6 +263,37 @@ describe("blobs", () => {
     expect(new TextDecoder().decode(await new Response(stream).arrayBuffer())).toBe("6789abcdef");
   });
 
+  describe("ranges", () => {
+    const range = async (response: () => Response, offset: number, length: number) => {
+      const { client: c } = client(response);
+      const stream = await c.fetchBlobRange(REF, { digest: sha(blob), size: 16 }, { offset, length });
+      return new TextDecoder().decode(await new Response(stream).arrayBuffer());
+    };
+
+    it("gives exactly the bytes asked for, whether the server honours Range or not", async () => {
+      const exact = () =>
+        new Response(blob.subarray(6, 10), {
+          status: 206,
+          headers: { "content-range": "bytes 6-9/16", "content-length": "4" },
+        });
+      expect(await range(exact, 6, 4)).toBe("6789");
+      expect(await range(() => new Response(blob), 6, 4)).toBe("6789");
+      // A 206 that sends more than asked, without a Content-Length to say so.
+      expect(await range(() => new Response(blob.subarray(6), { status: 206 }), 6, 4)).toBe("6789");
+    });
+
+    it("refuses a 206 that starts somewhere else (REGISTRY_ERROR)", async () => {
+      const wrong = () =>
+        new Response(blob.subarray(0, 4), {
+          status: 206,
+          headers: { "content-range": "bytes 0-3/16", "content-length": "4" },
+        });
+      const error = await failure(range(wrong, 6, 4));
+      expect(error.code).toBe("REGISTRY_ERROR");
+      expect(error.message).toMatch(/asked for bytes from 6, got from 0/);
+    });
+  });
+
   it("maps a registry error body to a stable code", async () => {
     const body = JSON.stringify({
       errors: [{ code: "DENIED", message: "requested access to the resource is denied" }],

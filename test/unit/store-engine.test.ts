@@ -46,6 +46,47 @@ describe("store engine", () => {
     expect(backend.committed).toEqual([]);
   });
 
+  it("writes chunks of exactly chunkSize, filling again the buffers the backend gives back", async () => {
+    const writes: { at: number; bytes: Uint8Array; buffer: ArrayBufferLike }[] = [];
+    const backend = fullBackend(Number.MAX_SAFE_INTEGER);
+    backend.ingestWrite = async (_, at, bytes, recycle) => {
+      writes.push({ at, bytes: bytes.slice(), buffer: bytes.buffer });
+      recycle?.(bytes);
+    };
+    const store = createStore(backend, { chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(5 * 64 * 1024 + 123);
+    // Source chunks that straddle the chunk boundaries.
+    await store.push(descriptor, chunked(bytes, { chunk: 40_000 }));
+    expect(writes.map((w) => [w.at, w.bytes.byteLength])).toEqual([
+      ...[0, 1, 2, 3, 4].map((i) => [i * 64 * 1024, 64 * 1024]),
+      [5 * 64 * 1024, 123],
+    ]);
+    for (const w of writes) expect(w.bytes).toEqual(bytes.subarray(w.at, w.at + w.bytes.byteLength));
+    // One buffer went round for every full chunk: the backend gave each back once written.
+    expect(new Set(writes.slice(0, 5).map((w) => w.buffer)).size).toBe(1);
+    expect(backend.committed).toEqual([descriptor.digest]);
+  });
+
+  it("never hands the backend a buffer it did not give back, nor the source's own chunk", async () => {
+    const given: ArrayBufferLike[] = [];
+    const backend = fullBackend(Number.MAX_SAFE_INTEGER);
+    backend.ingestWrite = async (_, __, bytes) => void given.push(bytes.buffer);
+    const store = createStore(backend, { chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(3 * 64 * 1024);
+    const sent: ArrayBufferLike[] = [];
+    const source = chunked(bytes, { chunk: 64 * 1024 }).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, controller) => {
+          sent.push(chunk.buffer);
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    await store.push(descriptor, source);
+    expect(new Set(given).size).toBe(3);
+    for (const buffer of sent) expect(given).not.toContain(buffer);
+  });
+
   it("refuses a size that is not a byte count", async () => {
     const store = createStore(fullBackend(10));
     await expect(
