@@ -50,11 +50,15 @@ async function cuttingServer(bytes: Uint8Array, digest: string) {
   };
 }
 
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+
 const stores: [string, () => Promise<{ store: Store; reopen: () => Store }>][] = [
   [
     "fs",
     async () => {
       const dir = await mkdtemp(join(tmpdir(), "oml-fs-"));
+      dirs.push(dir);
       return { store: createFsStore(dir), reopen: () => createFsStore(dir) };
     },
   ],
