@@ -1,6 +1,11 @@
 import { open } from "node:fs/promises";
 
-const CHUNK = 1024 * 1024;
+/**
+ * 64 KiB reads, as Node's own file streams make. Each read is a new buffer, and V8 frees big ones
+ * late: pushing 1 GiB peaked at 261–330 MiB RSS with 1 MiB reads, at 174–197 MiB with 64 KiB
+ * reads, at the same speed.
+ */
+const CHUNK = 64 * 1024;
 
 /**
  * Bytes `[offset, offset + length)` of a file as a pull-based web stream: one read per pull, so
