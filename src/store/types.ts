@@ -88,7 +88,10 @@ export interface Store extends ReadOnlyStore {
 export interface StoreOptions {
   /** Hash implementation; a hasher with `save`/`load` lets a resume skip re-reading the prefix. */
   createHasher?: CreateHasher;
-  /** Bytes buffered before each write (memory per push). Default 8 MiB. */
+  /**
+   * Bytes per write (every chunk but a blob's last is exactly this long). Default 8 MiB; 512 KiB for
+   * the fs store.
+   */
   chunkSize?: number;
   /**
    * How far apart resume points (offset + hasher state) are recorded. A cut connection or an abort
