@@ -236,7 +236,7 @@ export function createStore(
     } catch (error) {
       reader.cancel().catch(() => {});
       const failure = storageError(error, action);
-      // Keep what arrived (it was hashed in order) so the next push resumes from there.
+      // Keep what arrived (cut, hashed and written in order) so the next push resumes from there.
       if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED")
         await flush(true).catch(() => {});
       else await inFlight.catch(() => {});
