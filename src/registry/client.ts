@@ -138,8 +138,8 @@ function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
   });
 }
 
-/** A transform that passes the first `count` bytes and then ends the stream. */
-function takeBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
+/** A transform that passes the first `count` bytes and then ends the stream; fewer is SIZE_MISMATCH. */
+function takeBytes(count: number, action: string): TransformStream<Uint8Array, Uint8Array> {
   let left = count;
   return new TransformStream({
     transform(chunk, controller) {
@@ -147,6 +147,13 @@ function takeBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
       controller.enqueue(chunk.byteLength > left ? chunk.subarray(0, left) : chunk);
       left -= Math.min(left, chunk.byteLength);
       if (left === 0) controller.terminate();
+    },
+    flush() {
+      if (left > 0)
+        throw new OciError(
+          "SIZE_MISMATCH",
+          `Cannot ${action}: the registry sent ${count - left} of ${count} bytes`,
+        );
     },
   });
 }
@@ -448,7 +455,7 @@ export class RegistryClient {
     const exact = (partial || whole) && response.headers.get("content-length") === String(length);
     if (exact) return body;
     if (!partial && !whole) body = body.pipeThrough(skipBytes(offset));
-    return body.pipeThrough(takeBytes(length));
+    return body.pipeThrough(takeBytes(length, action));
   }
 
   async #resumeHasher(

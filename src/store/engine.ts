@@ -198,7 +198,14 @@ export function createStore(
     const flush = async (final = false) => {
       // The backend owns what it is given (it may transfer it): never the source's own chunk.
       const bytes = chunks.cut(final);
-      await hasher.update(bytes);
+      try {
+        await hasher.update(bytes);
+      } catch (error) {
+        // The hasher is past bytes that will never be written: nothing more may be recorded.
+        inFlight = Promise.reject(error);
+        inFlight.catch(() => {});
+        throw error;
+      }
       await inFlight;
       const at = written;
       written += bytes.byteLength;
@@ -207,12 +214,16 @@ export function createStore(
         ? { offset: written, updatedAt: Date.now(), ...(hasher.save ? { hasherState: hasher.save() } : {}) }
         : undefined;
       inFlight = (async () => {
-        if (bytes.byteLength > 0) await backend.ingestWrite(blob.digest, at, bytes, chunks.recycle);
+        // An empty blob still gets its (empty) ingest, for the backend to commit.
+        if (bytes.byteLength > 0 || blob.size === 0)
+          await backend.ingestWrite(blob.digest, at, bytes, chunks.recycle);
         if (state && state.offset > checkpointed) {
           await backend.ingestCheckpoint(blob.digest, state);
           checkpointed = state.offset;
         }
       })();
+      // Awaited by the next flush; until then a failure must not count as unhandled (Node exits).
+      inFlight.catch(() => {});
       if (final) await inFlight;
     };
     try {

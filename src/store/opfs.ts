@@ -195,8 +195,9 @@ class OpfsBackend implements StoreBackend {
     }
     open ??= await this.#startAppending(files, digest, offset);
     open.end = offset + bytes.byteLength;
+    const size = bytes.byteLength; // before the bytes are transferred to the worker
     const write = files.write(open.key, offset - open.start, bytes).then((back) => recycle?.(back));
-    await this.#enqueue(open, write, bytes.byteLength);
+    await this.#enqueue(open, write, size);
   }
 
   /**

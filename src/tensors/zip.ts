@@ -91,7 +91,10 @@ export async function readZip(
 ): Promise<ZipEntryInfo[]> {
   const maxEntry = limits.maxEntryBytes ?? 4 * 1024 ** 3;
   const maxRatio = limits.maxRatio ?? 1000;
-  zipJs ??= loadZipJs();
+  zipJs ??= loadZipJs().catch((error: unknown) => {
+    zipJs = undefined; // try again next time
+    throw error;
+  });
   const { ZipReader, RangeReader, CappedWriter } = await zipJs;
   const reader = new ZipReader(new RangeReader(read, size), { useWebWorkers: false, checkSignature: true });
   let entries: Entry[];

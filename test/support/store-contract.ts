@@ -62,6 +62,15 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect((await store.usage()).bytes).toBeGreaterThanOrEqual(300_001);
     });
 
+    it("stores an empty blob", async () => {
+      const { store } = await make({});
+      const { descriptor } = await blobOf(0);
+      await store.push(descriptor, chunked(new Uint8Array(0)));
+      expect(await store.exists(descriptor)).toBe(true);
+      expect((await readAll(await store.fetch(descriptor))).byteLength).toBe(0);
+      expect(await store.list()).toContainEqual({ digest: descriptor.digest, size: 0 });
+    });
+
     it("is idempotent: a blob already there is not read again", async () => {
       const { store } = await make({});
       const { bytes, descriptor } = await blobOf(1000);

@@ -282,6 +282,14 @@ describe("blobs", () => {
       expect(await range(() => new Response(blob.subarray(6), { status: 206 }), 6, 4)).toBe("6789");
     });
 
+    it("fails with SIZE_MISMATCH when the server sends fewer bytes than asked", async () => {
+      const short = () =>
+        new Response(blob.subarray(6, 8), { status: 206, headers: { "content-range": "bytes 6-9/16" } });
+      const error = await failure(range(short, 6, 4));
+      expect(error.code).toBe("SIZE_MISMATCH");
+      expect(error.message).toMatch(/sent 2 of 4 bytes/);
+    });
+
     it("refuses a 206 that starts somewhere else (REGISTRY_ERROR)", async () => {
       const wrong = () =>
         new Response(blob.subarray(0, 4), {

@@ -87,6 +87,57 @@ describe("store engine", () => {
     for (const buffer of sent) expect(given).not.toContain(buffer);
   });
 
+  it("records nothing more once the hasher failed: no checkpoint may cover bytes it did not hash", async () => {
+    const writes: [number, number][] = [];
+    const checkpoints: number[] = [];
+    const backend = fullBackend(Number.MAX_SAFE_INTEGER);
+    backend.ingestWrite = async (_, at, bytes) => void writes.push([at, bytes.byteLength]);
+    backend.ingestCheckpoint = async (_, state) => void checkpoints.push(state.offset);
+    let updates = 0;
+    const store = createStore(backend, {
+      chunkSize: 1000,
+      checkpointBytes: 1000,
+      createHasher: async () => ({
+        update: () => {
+          if (++updates === 3) throw new Error("hasher broke (test)");
+        },
+        digest: async () => "",
+      }),
+    });
+    const { bytes, descriptor } = await blobOf(3500);
+    await expect(store.push(descriptor, chunked(bytes, { chunk: 2500 }))).rejects.toThrow(/hasher broke/);
+    expect(writes).toEqual([
+      [0, 1000],
+      [1000, 1000],
+    ]);
+    expect(Math.max(...checkpoints)).toBeLessThanOrEqual(2000);
+  });
+
+  it("reports a write that fails while the source is slow as the push's error, not an unhandled rejection", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const backend = fullBackend(64 * 1024); // the second write fails
+      const store = createStore(backend, { chunkSize: 64 * 1024 });
+      const { bytes, descriptor } = await blobOf(4 * 64 * 1024);
+      const inner = chunked(bytes, { chunk: 64 * 1024 }).getReader();
+      const slow = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          const { done, value } = await inner.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+      });
+      await expect(store.push(descriptor, slow)).rejects.toMatchObject({ code: "QUOTA_EXCEEDED" });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("refuses a size that is not a byte count", async () => {
     const store = createStore(fullBackend(10));
     await expect(
