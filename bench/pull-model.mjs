@@ -57,7 +57,4 @@ if (mode === "skopeo") {
   await pullModel(ref, { store: createFsStore(dir), createHasher: createNodeHasher });
   rssMiB = process.resourceUsage().maxRSS / 1024;
 }
-if (globalThis.__T) for (const k in globalThis.__T) globalThis.__T[k] = Math.round(globalThis.__T[k]);
-process.stdout.write(
-  `${JSON.stringify({ T: globalThis.__T, mode, seconds: (performance.now() - started) / 1000, rssMiB })}\n`,
-);
+process.stdout.write(`${JSON.stringify({ mode, seconds: (performance.now() - started) / 1000, rssMiB })}\n`);
