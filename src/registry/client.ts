@@ -158,6 +158,19 @@ function takeBytes(count: number, action: string): TransformStream<Uint8Array, U
   });
 }
 
+/** Refuses a 206 whose Content-Range starts elsewhere than asked (when the header is visible). */
+function checkRangeStart(response: Response, offset: number, action: string): void {
+  if (response.status !== 206) return;
+  const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
+  if (start !== undefined && Number(start) !== offset) {
+    discard(response);
+    throw new OciError(
+      "REGISTRY_ERROR",
+      `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`,
+    );
+  }
+}
+
 function matchesPlatform(candidate: Platform | undefined, wanted: Partial<Platform>): boolean {
   if (!candidate) return false;
   return (Object.keys(wanted) as (keyof Platform)[]).every(
@@ -394,16 +407,7 @@ export class RegistryClient {
         `Cannot ${action}: the registry sends ${length} bytes where ${expectedLength} are expected`,
       );
     }
-    if (response.status === 206) {
-      const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
-      if (start !== undefined && Number(start) !== offset) {
-        discard(response);
-        throw new OciError(
-          "REGISTRY_ERROR",
-          `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`,
-        );
-      }
-    }
+    checkRangeStart(response, offset, action);
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     if (offset > 0 && response.status === 200) body = body.pipeThrough(skipBytes(offset));
     return body.pipeThrough(verify);
@@ -438,17 +442,8 @@ export class RegistryClient {
       signal: options.signal,
     });
     if (!response.ok) throw await responseError(response, action);
+    checkRangeStart(response, offset, action);
     const partial = response.status === 206;
-    if (partial) {
-      const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
-      if (start !== undefined && Number(start) !== offset) {
-        discard(response);
-        throw new OciError(
-          "REGISTRY_ERROR",
-          `Cannot ${action}: asked for bytes from ${offset}, got from ${start}`,
-        );
-      }
-    }
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     // Exactly the bytes asked for, framed by Content-Length: the body as it is (no transform to
     // pass each chunk through).
