@@ -32,7 +32,7 @@ export async function readCapped(
   return concatBytes(chunks, total);
 }
 
-export function concatBytes(
+function concatBytes(
   chunks: Uint8Array[],
   total = chunks.reduce((n, c) => n + c.byteLength, 0),
 ): Uint8Array {
