@@ -32,10 +32,7 @@ export async function readCapped(
   return concatBytes(chunks, total);
 }
 
-function concatBytes(
-  chunks: Uint8Array[],
-  total = chunks.reduce((n, c) => n + c.byteLength, 0),
-): Uint8Array {
+function concatBytes(chunks: Uint8Array[], total = chunks.reduce((n, c) => n + c.byteLength, 0)): Uint8Array {
   if (chunks.length === 1 && chunks[0]) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
