@@ -232,6 +232,9 @@ export function createStore(
         if (done) break;
         fetched += value.byteLength;
         if (seen + value.byteLength > blob.size) {
+          // The last write and checkpoint land first: a checkpoint recorded after the discard
+          // would outlive the bytes it covers, and the next push would resume from it.
+          await inFlight.catch(() => {});
           await backend.ingestDiscard(blob.digest);
           throw new OciError(
             "SIZE_MISMATCH",

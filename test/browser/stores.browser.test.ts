@@ -1,32 +1,33 @@
 import { createCacheStore, createIdbStore, createOpfsStore, type StoreOptions } from "../../src/index.js";
-import { storeContract } from "../support/store-contract.js";
+import { type StoreFactory, storeContract } from "../support/store-contract.js";
 
 const unique = () => `test-${crypto.randomUUID()}`;
-const small = (estimate?: StoreOptions["estimate"]): StoreOptions => ({
+const small = ({ estimate, checkpointBytes }: Parameters<StoreFactory>[0]): StoreOptions => ({
   chunkSize: 256 * 1024,
   ...(estimate ? { estimate } : {}),
+  ...(checkpointBytes ? { checkpointBytes } : {}),
 });
 
-storeContract("OPFS", async ({ estimate }) => {
+storeContract("OPFS", async (options) => {
   const name = unique();
   return {
-    store: createOpfsStore(name, small(estimate)),
-    reopen: async () => createOpfsStore(name, small(estimate)),
+    store: createOpfsStore(name, small(options)),
+    reopen: async () => createOpfsStore(name, small(options)),
   };
 });
 
-storeContract("IndexedDB", async ({ estimate }) => {
+storeContract("IndexedDB", async (options) => {
   const name = unique();
   return {
-    store: createIdbStore(name, small(estimate)),
-    reopen: async () => createIdbStore(name, small(estimate)),
+    store: createIdbStore(name, small(options)),
+    reopen: async () => createIdbStore(name, small(options)),
   };
 });
 
-storeContract("Cache API", async ({ estimate }) => {
+storeContract("Cache API", async (options) => {
   const name = unique();
   return {
-    store: createCacheStore(name, small(estimate)),
-    reopen: async () => createCacheStore(name, small(estimate)),
+    store: createCacheStore(name, small(options)),
+    reopen: async () => createCacheStore(name, small(options)),
   };
 });

@@ -13,6 +13,8 @@ export interface StoreUnderTest {
 
 export type StoreFactory = (options: {
   estimate?: () => Promise<{ usage: number; quota: number }>;
+  /** Passed on as `StoreOptions.checkpointBytes` (1: a checkpoint after every chunk). */
+  checkpointBytes?: number;
 }) => Promise<StoreUnderTest>;
 
 async function failure(promise: Promise<unknown>): Promise<OciError> {
@@ -105,6 +107,19 @@ export function storeContract(name: string, make: StoreFactory): void {
       longer.set(bytes);
       expect((await failure(store.push(descriptor, chunked(longer)))).code).toBe("SIZE_MISMATCH");
       expect(await store.exists(descriptor)).toBe(false);
+    });
+
+    it("leaves nothing a later push could resume from when a source runs past its size", async () => {
+      // The failed push's last write and checkpoint were still running when it threw its ingest
+      // away; the checkpoint then outlived the bytes it covered and the next honest push of the
+      // digest resumed from it, committing a blob with a hole that "matched" its digest.
+      const { store } = await make({ checkpointBytes: 1 });
+      const { bytes, descriptor } = await blobOf(2 * 1024 * 1024);
+      const longer = new Uint8Array(bytes.byteLength + 1);
+      longer.set(bytes);
+      expect((await failure(store.push(descriptor, chunked(longer)))).code).toBe("SIZE_MISMATCH");
+      await store.push(descriptor, chunked(bytes));
+      expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
     });
 
     it("resumes a push cut off half-way, reading only the missing bytes", async () => {

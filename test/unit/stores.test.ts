@@ -2,20 +2,26 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { createMemoryStore } from "../../src/index.js";
+import { createMemoryStore, type StoreOptions } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
-import { storeContract } from "../support/store-contract.js";
+import { type StoreFactory, storeContract } from "../support/store-contract.js";
 
-storeContract("memory", async ({ estimate }) => ({
-  store: createMemoryStore({ chunkSize: 256 * 1024, ...(estimate ? { estimate } : {}) }),
-}));
+const small = ({ estimate, checkpointBytes }: Parameters<StoreFactory>[0]): StoreOptions => ({
+  chunkSize: 256 * 1024,
+  ...(estimate ? { estimate } : {}),
+  ...(checkpointBytes ? { checkpointBytes } : {}),
+});
+
+storeContract("memory", async (options) => ({ store: createMemoryStore(small(options)) }));
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-storeContract("fs (OCI layout)", async ({ estimate }) => {
+storeContract("fs (OCI layout)", async (options) => {
   const dir = await mkdtemp(join(tmpdir(), "oml-fs-store-"));
   dirs.push(dir);
-  const options = { chunkSize: 256 * 1024, ...(estimate ? { estimate } : {}) };
-  return { store: createFsStore(dir, options), reopen: async () => createFsStore(dir, options) };
+  return {
+    store: createFsStore(dir, small(options)),
+    reopen: async () => createFsStore(dir, small(options)),
+  };
 });
