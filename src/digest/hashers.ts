@@ -1,3 +1,4 @@
+import { OciError } from "../errors.js";
 import type { CreateHasher, DigestAlgorithm, Hasher } from "./hasher.js";
 import { toHex } from "./hasher.js";
 
@@ -37,7 +38,12 @@ function digestStreamConstructor(): DigestStreamConstructor | undefined {
 /** `crypto.DigestStream` (Cloudflare Workers): native speed where WASM cannot be compiled at run time. */
 export const createDigestStreamHasher: CreateHasher = async (algorithm) => {
   const DigestStream = digestStreamConstructor();
-  if (!DigestStream) throw new Error("crypto.DigestStream is not available here");
+  if (!DigestStream) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      "Cannot hash with crypto.DigestStream: this runtime has none; use createDefaultHasher",
+    );
+  }
   const stream = new DigestStream(algorithm === "sha256" ? "SHA-256" : "SHA-512");
   const writer = stream.getWriter();
   return {

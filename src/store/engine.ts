@@ -5,6 +5,7 @@ import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "..
 import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.js";
 import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
+import { guardBackend } from "./guard.js";
 import { isLockedHere, withLock } from "./lock.js";
 import type {
   BlobRef,
@@ -36,21 +37,11 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Maps a storage failure (quota, I/O) to an `OciError`. */
-export function storageError(error: unknown, action: string): OciError {
+/** The hasher broke (WASM out of memory, no `crypto.DigestStream`…): a local failure, not the network's. */
+function hasherError(error: unknown, action: string): OciError {
   if (error instanceof OciError) return error;
-  const name = (error as { name?: string; code?: string } | null)?.name;
-  const code = (error as { code?: string } | null)?.code;
-  if (name === "QuotaExceededError" || code === "ENOSPC" || code === "EDQUOT") {
-    return new OciError(
-      "QUOTA_EXCEEDED",
-      `Cannot ${action}: the storage is full; free space or delete models`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return asOciError(error, action);
+  const detail = error instanceof Error ? error.message : String(error);
+  return new OciError("STORAGE", `Cannot ${action}: the hasher failed (${detail})`, { cause: error });
 }
 
 function checkBlob(blob: BlobRef, action: string): void {
@@ -84,9 +75,10 @@ function skip(stream: ReadableStream<Uint8Array>, count: number): ReadableStream
  * and digest matched. An interrupted push is resumed by the next push of the same digest.
  */
 export function createStore(
-  backend: StoreBackend & { readonly id: string },
+  medium: StoreBackend & { readonly id: string },
   options: StoreOptions = {},
 ): Store {
+  const backend = guardBackend(medium);
   const createHasher: CreateHasher = options.createHasher ?? createDefaultHasher;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK;
   const checkpointBytes = Math.max(chunkSize, options.checkpointBytes ?? CHECKPOINT_BYTES);
@@ -134,9 +126,16 @@ export function createStore(
     return backend.read(blob.digest, offset, length);
   }
 
+  async function newHasher(blob: BlobRef) {
+    try {
+      return await createHasher(parseDigest(blob.digest).algorithm);
+    } catch (error) {
+      throw hasherError(error, `store ${blob.digest}`);
+    }
+  }
+
   async function resumeHasher(blob: BlobRef) {
-    const { algorithm } = parseDigest(blob.digest);
-    const hasher = await createHasher(algorithm);
+    const hasher = await newHasher(blob);
     const state = await backend.ingestState(blob.digest);
     if (!state || state.offset === 0) return { hasher, offset: 0 };
     if (state.offset > blob.size) {
@@ -151,9 +150,14 @@ export function createStore(
         // a state from another hasher: re-hash the prefix instead
       }
     }
-    const fresh = await createHasher(algorithm);
-    for await (const chunk of await backend.ingestRead(blob.digest, 0, state.offset))
-      await fresh.update(chunk);
+    const fresh = await newHasher(blob);
+    for await (const chunk of await backend.ingestRead(blob.digest, 0, state.offset)) {
+      try {
+        await fresh.update(chunk);
+      } catch (error) {
+        throw hasherError(error, `store ${blob.digest}`);
+      }
+    }
     return { hasher: fresh, offset: state.offset };
   }
 
@@ -202,9 +206,10 @@ export function createStore(
         await hasher.update(bytes);
       } catch (error) {
         // The hasher is past bytes that will never be written: nothing more may be recorded.
-        inFlight = Promise.reject(error);
+        const failure = hasherError(error, action);
+        inFlight = Promise.reject(failure);
         inFlight.catch(() => {});
-        throw error;
+        throw failure;
       }
       await inFlight;
       const at = written;
@@ -249,7 +254,8 @@ export function createStore(
       throwIfAborted(signal, action);
     } catch (error) {
       reader.cancel().catch(() => {});
-      const failure = storageError(error, action);
+      // Backend and hasher failures are OciErrors already: anything else came from the source.
+      const failure = asOciError(error, action);
       // Keep what arrived (cut, hashed and written in order) so the next push resumes from there.
       if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED")
         await flush(true).catch(() => {});
@@ -258,18 +264,19 @@ export function createStore(
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
-    try {
-      await flush(true);
-    } catch (error) {
-      throw storageError(error, action);
-    }
+    await flush(true);
     if (seen < blob.size) {
       throw new OciError(
         "SIZE_MISMATCH",
         `Cannot ${action}: the source ended after ${seen} of ${blob.size} bytes; pushing again resumes from there`,
       );
     }
-    const actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
+    let actual: string;
+    try {
+      actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
+    } catch (error) {
+      throw hasherError(error, action);
+    }
     if (actual !== blob.digest) {
       await backend.ingestDiscard(blob.digest);
       throw new OciError(
@@ -277,11 +284,7 @@ export function createStore(
         `Cannot ${action}: the content hashes to ${actual}; nothing was stored`,
       );
     }
-    try {
-      await backend.ingestCommit(blob.digest, blob.size);
-    } catch (error) {
-      throw storageError(error, action);
-    }
+    await backend.ingestCommit(blob.digest, blob.size);
     return { existed: false, resumedFrom: offset, fetched };
   }
 

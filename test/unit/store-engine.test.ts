@@ -138,6 +138,49 @@ describe("store engine", () => {
     }
   });
 
+  it("reports a failing disk as STORAGE naming the store and the failure, not as a network error", async () => {
+    const backend = fullBackend(Number.MAX_SAFE_INTEGER);
+    backend.ingestWrite = async () => {
+      throw Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
+    };
+    const store = createStore(backend, { chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(200_000);
+    const error = await store.push(descriptor, chunked(bytes)).catch((e: OciError) => e);
+    expect(error).toMatchObject({ code: "STORAGE" });
+    expect(error.message).toMatch(/^Cannot write sha256:[0-9a-f]{64} in full: the storage failed \(EIO/);
+    expect(backend.committed).toEqual([]);
+  });
+
+  it("reports a stored blob that cannot be read back as STORAGE", async () => {
+    const backend = fullBackend(Number.MAX_SAFE_INTEGER);
+    const { bytes, descriptor } = await blobOf(1000);
+    backend.read = async () =>
+      new ReadableStream<Uint8Array>({
+        pull: (controller) =>
+          controller.error(new DOMException("A requested file could not be read", "NotReadableError")),
+      });
+    const store = createStore(backend, { chunkSize: 64 * 1024 });
+    await store.push(descriptor, chunked(bytes));
+    const stream = await store.fetch(descriptor);
+    await expect(new Response(stream).arrayBuffer()).rejects.toMatchObject({
+      code: "STORAGE",
+      message: expect.stringMatching(/^Cannot read sha256:.* in full: the storage failed \(A requested file/),
+    });
+  });
+
+  it("reports a hasher that fails as STORAGE", async () => {
+    const store = createStore(fullBackend(Number.MAX_SAFE_INTEGER), {
+      createHasher: async () => {
+        throw new Error("WebAssembly.instantiate(): Out of memory (test)");
+      },
+    });
+    const { bytes, descriptor } = await blobOf(10);
+    await expect(store.push(descriptor, chunked(bytes))).rejects.toMatchObject({
+      code: "STORAGE",
+      message: expect.stringMatching(/the hasher failed \(WebAssembly/),
+    });
+  });
+
   it("refuses a size that is not a byte count", async () => {
     const store = createStore(fullBackend(10));
     await expect(

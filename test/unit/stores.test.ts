@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryStore, type StoreOptions } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
+import { blobOf, chunked } from "../support/blobs.js";
 import { type StoreFactory, storeContract } from "../support/store-contract.js";
 
 const small = ({ estimate, checkpointBytes }: Parameters<StoreFactory>[0]): StoreOptions => ({
@@ -24,4 +25,19 @@ storeContract("fs (OCI layout)", async (options) => {
     store: createFsStore(dir, small(options)),
     reopen: async () => createFsStore(dir, small(options)),
   };
+});
+
+describe("fs store failures", () => {
+  it("reports a disk it cannot write as STORAGE with the system's reason, not a network error", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "oml-fs-store-"));
+    dirs.push(dir);
+    await writeFile(join(dir, "ingest"), "a file where the ingest folder belongs");
+    const { bytes, descriptor } = await blobOf(1000);
+    await expect(createFsStore(dir).push(descriptor, chunked(bytes))).rejects.toMatchObject({
+      code: "STORAGE",
+      message: expect.stringMatching(
+        /^Cannot look up sha256:[0-9a-f]{64} in fs:.*: the storage failed \(EEXIST/,
+      ),
+    });
+  });
 });
