@@ -9,8 +9,9 @@ import { expandAllowList } from "./hosts.js";
 export interface RegistryProxyOptions {
   /**
    * Upstream hosts (`host` or `host:port`) and presets (`dockerhub`, `ghcr`, `quay`, `gcr`, `mcr`,
-   * `nvcr`, `ecr-public`). Nothing else is ever contacted, except the token realm a listed registry
-   * names in its challenge (for a while) and the targets of its blob redirects (never private ones).
+   * `nvcr`, `ecr-public`). `host` opens only the default port (443; 80 for plain http), `host:port`
+   * only that port. Nothing else is ever contacted, except the token realm a listed registry names
+   * in its challenge (for a while) and the targets of its blob redirects (never private ones).
    */
   allow: readonly string[];
   /** Origins allowed to call the proxy from a page. Default `"*"` (no cookies are ever involved). */
@@ -125,7 +126,8 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
   }
 
   const schemeFor = (host: string) => (isLoopbackHost(host) || plainHttp.has(host) ? "http:" : "https:");
-  const isExplicit = (host: string) => allowed.has(host) || allowed.has(hostName(host));
+  /** Exact host and port: an entry for `host` (port 443) does not open `host:22`. */
+  const isExplicit = (host: string) => allowed.has(host);
 
   function realmAllowed(host: string, path: string): boolean {
     const key = `${host}${path}`;

@@ -20,10 +20,57 @@ function ipv4Private(a: number, b: number): boolean {
   );
 }
 
+/** The eight 16-bit groups of an IPv6 address as the URL parser serialises it (hex, `::` compressed). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => Number.parseInt(g, 16)));
+  const [head = "", tail] = address.split("::");
+  const front = parse(head);
+  if (tail === undefined) return front;
+  const back = parse(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+/** An IPv4 address carried in two 16-bit groups. */
+const embeddedPrivate = (high: number) => ipv4Private(high >> 8, high & 0xff);
+
+function ipv6Private(address: string): boolean {
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0] = ipv6Groups(address);
+  // ::/96 (unspecified, loopback, IPv4-compatible), ::ffff:0:0/96 (mapped), ::ffff:0:0:0/96
+  // (translated): each reaches the IPv4 address in its low 32 bits.
+  if (
+    a === 0 &&
+    b === 0 &&
+    c === 0 &&
+    d === 0 &&
+    ((e === 0 && (f === 0 || f === 0xffff)) || (e === 0xffff && f === 0))
+  ) {
+    return embeddedPrivate(g);
+  }
+  // NAT64: the well-known 64:ff9b::/96 translates to the IPv4 address in its low 32 bits; the rest
+  // of 64:ff9b::/32 holds the local-use prefix 64:ff9b:1::/48, which is private by definition.
+  if (a === 0x64 && b === 0xff9b) return c !== 0 || d !== 0 || e !== 0 || f !== 0 || embeddedPrivate(g);
+  if (a === 0x2002) return embeddedPrivate(b); // 6to4 relays to the IPv4 address in bits 16–47
+  return (
+    (a & 0xfe00) === 0xfc00 || // unique local fc00::/7
+    (a & 0xff80) === 0xfe80 || // link-local fe80::/10 and the deprecated site-local fec0::/10
+    (a & 0xff00) === 0xff00 // multicast
+  );
+}
+
 /**
- * True for loopback, private, link-local, CGNAT, multicast and unspecified addresses, and for
- * `localhost` names. Numeric forms (`2130706433`, `0x7f.1`) are normalised by the URL parser first.
- * Names that merely resolve to such addresses cannot be seen here (no DNS in the fetch API).
+ * Names that only mean something inside a network: special-use `localhost`, `.internal` (cloud
+ * metadata: `metadata.google.internal`, `instance-data.ec2.internal`), mDNS `.local`, `.home.arpa`,
+ * `localdomain`, and GCE's `metadata.goog`.
+ */
+const INTERNAL_NAMES = ["localhost", "internal", "local", "localdomain", "home.arpa", "metadata.goog"];
+
+/**
+ * True for loopback, private, link-local, site-local, CGNAT, multicast and unspecified addresses
+ * (IPv4-mapped, -compatible, -translated, NAT64 and 6to4 spellings of them included), for internal
+ * names (see INTERNAL_NAMES) and for single-label names, which resolve through the local search
+ * domains (GCE's `metadata`). A trailing dot changes nothing. Numeric forms (`2130706433`, `0x7f.1`)
+ * are normalised by the URL parser first. Public names that merely resolve to private addresses
+ * cannot be seen here (no DNS in the fetch API).
  */
 export function isPrivateHost(host: string): boolean {
   let name: string;
@@ -32,22 +79,12 @@ export function isPrivateHost(host: string): boolean {
   } catch {
     return true; // not even a host: refuse
   }
-  if (name === "localhost" || name.endsWith(".localhost")) return true;
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(name);
+  if (name.startsWith("[")) return ipv6Private(name.slice(1, -1));
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(name);
   if (v4) return ipv4Private(Number(v4[1]), Number(v4[2]));
-  if (name.startsWith("[")) {
-    const v6 = name.slice(1, -1);
-    if (v6 === "::" || v6 === "::1") return true;
-    const mapped =
-      /^::ffff:(\d+)\.(\d+)\.\d+\.\d+$/.exec(v6) ?? /^::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$/.exec(v6);
-    if (mapped) {
-      if (v6.includes(".")) return ipv4Private(Number(mapped[1]), Number(mapped[2]));
-      const high = Number.parseInt(mapped[1] as string, 16);
-      return ipv4Private(high >> 8, high & 0xff);
-    }
-    return /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || /^ff/.test(v6);
-  }
-  return false;
+  name = name.replace(/\.+$/, "");
+  if (!name.includes(".")) return true;
+  return INTERNAL_NAMES.some((internal) => name === internal || name.endsWith(`.${internal}`));
 }
 
 /** True for `localhost`, `127.0.0.0/8` and `[::1]`, with or without a port: these talk plain http. */

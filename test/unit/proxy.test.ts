@@ -60,6 +60,62 @@ describe("registry proxy: what it refuses", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it.each([
+    "localhost.",
+    "foo.localhost.",
+    "[::127.0.0.1]",
+    "[::ffff:0:7f00:1]",
+    "[64:ff9b::a9fe:a9fe]",
+    "[fec0::1]",
+    "metadata.google.internal",
+  ])("refuses a redirect to %s (no resolver, as on Workers)", async (host) => {
+    const { proxy, seen } = proxyWith(
+      () => new Response(null, { status: 307, headers: { location: `https://${host}/computeMetadata/v1/` } }),
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(response.status).toBe(403);
+    expect(seen).toHaveLength(1);
+  });
+
+  it.each(["localhost.", "[::ffff:0:7f00:1]", "metadata.google.internal"])(
+    "does not open a token realm on %s named by a public registry",
+    async (host) => {
+      const { proxy, seen } = proxyWith(
+        () =>
+          new Response("", {
+            status: 401,
+            headers: { "www-authenticate": `Bearer realm="https://${host}/token",service="s"` },
+          }),
+      );
+      const challenge = await proxy(get("/registry.test/v2/a/manifests/v1"));
+      expect(challenge.headers.get("www-authenticate")).toContain(`realm="https://${host}/token"`);
+      expect((await proxy(get(`/${host}/token`))).status).toBe(403);
+      expect(seen).toHaveLength(1);
+    },
+  );
+
+  it("matches an allow-list entry without a port on port 443 only, and one with a port on that port", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("ok"), {
+      allow: ["registry.test", "other.test:8443"],
+    });
+    expect((await proxy(get("/registry.test/v2/"))).status).toBe(200);
+    expect((await proxy(get("/registry.test:8443/v2/"))).status).toBe(403);
+    expect((await proxy(get("/registry.test:22/v2/"))).status).toBe(403);
+    expect((await proxy(get("/other.test:8443/v2/"))).status).toBe(200);
+    expect((await proxy(get("/other.test/v2/"))).status).toBe(403);
+    expect((await proxy(get("/other.test:443/v2/"))).status).toBe(403);
+    expect(seen.map((r) => r.url)).toEqual(["https://registry.test/v2/", "https://other.test:8443/v2/"]);
+  });
+
+  it.each(["https://registry.test", "registry.test/v2", "user@registry.test", "registry.test:99999"])(
+    "refuses the allow-list entry %s when created",
+    (entry) => {
+      expect(() => createRegistryProxy({ allow: [entry] })).toThrow(
+        expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+      );
+    },
+  );
+
   it("classifies private hosts", () => {
     for (const host of [
       "localhost",
