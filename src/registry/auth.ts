@@ -1,6 +1,12 @@
 import { OciError, untilAborted } from "../errors.js";
 import { type Challenge, parseChallenges } from "./challenge.js";
-import { basicAuthorization, type CredentialProvider, lookupCredential } from "./credentials.js";
+import {
+  basicAuthorization,
+  type CredentialProvider,
+  credentialIdentity,
+  type Login,
+  lookupCredential,
+} from "./credentials.js";
 import { isPrivateHost } from "./hosts.js";
 import { readCapped, responseError } from "./http.js";
 
@@ -35,9 +41,10 @@ const DEFAULT_TOKEN_SECONDS = 60;
 const EXPIRY_MARGIN_MS = 5_000;
 
 /**
- * Answers registry auth challenges: Bearer (token from the challenge's realm, cached per
- * realm + service + scope, concurrent fetches merged, renewed on expiry or rejection) and Basic.
- * Credentials go to the registry and to the realm it names, nowhere else.
+ * Answers registry auth challenges: Bearer (token from the challenge's realm, cached per registry
+ * origin + login + realm + service + scope, concurrent fetches merged, renewed on expiry or
+ * rejection) and Basic. Credentials go to the registry and to the realm it names, nowhere else: the
+ * transport asks here only for requests to, and challenges from, the registry's own origin.
  */
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -48,31 +55,35 @@ export class Authenticator {
     this.#options = options;
   }
 
-  /** The `Authorization` header to send up front, from challenges already seen on this host. */
+  /**
+   * The `Authorization` header to send up front to `origin` (the registry's own origin), from
+   * challenges already seen there.
+   */
   async authorization(
     registry: string,
-    host: string,
+    origin: string,
     scopes: string[],
     signal?: AbortSignal,
   ): Promise<string | undefined> {
     const credential = await lookupCredential(this.#options.credentials, registry);
     if (credential && "token" in credential) return `Bearer ${credential.token}`;
-    const known = this.#schemes.get(host);
+    const known = this.#schemes.get(origin);
     if (!known) return undefined;
     if (known.scheme === "basic") {
       return credential ? basicAuthorization(credential.username, credential.password) : undefined;
     }
-    const token = await this.#token(registry, known, scopes, undefined, signal);
+    const token = await this.#token(registry, origin, credential, known, scopes, undefined, signal);
     return `Bearer ${token}`;
   }
 
   /**
    * Learns from a 401's `WWW-Authenticate` and returns the header to retry with, or undefined when
-   * there is nothing better to send (no credentials for Basic, an unknown scheme).
+   * there is nothing better to send (no credentials for Basic, an unknown scheme). `origin` is the
+   * registry's own origin, the one that sent the challenge.
    */
   async challenge(
     registry: string,
-    host: string,
+    origin: string,
     header: string,
     scopes: string[],
     rejected: string | undefined,
@@ -84,15 +95,24 @@ export class Authenticator {
     const credential = await lookupCredential(this.#options.credentials, registry);
     if (credential && "token" in credential) return undefined; // the given token was refused
     if (bearer) {
-      const scheme = this.#bearerScheme(bearer, host);
-      this.#schemes.set(host, scheme);
+      const scheme = this.#bearerScheme(bearer, new URL(origin).host);
+      this.#schemes.set(origin, scheme);
       const challengeScopes = (bearer.params.scope ?? "").split(" ").filter(Boolean);
-      const token = await this.#token(registry, scheme, scopes, rejected, signal, challengeScopes);
+      const token = await this.#token(
+        registry,
+        origin,
+        credential,
+        scheme,
+        scopes,
+        rejected,
+        signal,
+        challengeScopes,
+      );
       const next = `Bearer ${token}`;
       return next === rejected ? undefined : next;
     }
     if (basic) {
-      this.#schemes.set(host, { scheme: "basic" });
+      this.#schemes.set(origin, { scheme: "basic" });
       if (!credential) return undefined;
       const next = basicAuthorization(credential.username, credential.password);
       return next === rejected ? undefined : next;
@@ -132,15 +152,23 @@ export class Authenticator {
     return scheme;
   }
 
+  /**
+   * A token for `scopes`, cached per registry origin and login as well as realm, service and scopes:
+   * two registries whose challenges name one realm and service (a shared auth server) never get
+   * each other's tokens, nor an anonymous token one fetched with a login.
+   */
   async #token(
     registry: string,
+    origin: string,
+    credential: Login | undefined,
     scheme: HostScheme,
     scopes: string[],
     rejected: string | undefined,
     signal: AbortSignal | undefined,
     extraScopes: string[] = [],
   ): Promise<string> {
-    const key = `${scheme.realm}|${scheme.service ?? ""}|${[...scopes].sort().join(" ")}`;
+    const who = await credentialIdentity(credential);
+    const key = `${origin}|${who}|${scheme.realm}|${scheme.service ?? ""}|${[...scopes].sort().join(" ")}`;
     const cached = this.#tokens.get(key);
     if (cached) {
       const hit = await cached.catch(() => undefined);
@@ -148,12 +176,12 @@ export class Authenticator {
       const current = this.#tokens.get(key);
       // Another caller renewed it while we waited: share theirs.
       if (current && current !== cached)
-        return this.#token(registry, scheme, scopes, rejected, signal, extraScopes);
+        return this.#token(registry, origin, credential, scheme, scopes, rejected, signal, extraScopes);
     }
     // Set synchronously after the lookup, so concurrent callers merge onto this one fetch.
     // The shared fetch carries no caller's signal (one caller's abort must not fail the others);
     // it is bounded by the transport's timeout, and each caller stops waiting on its own signal.
-    const entry = this.#fetchToken(registry, scheme, [...new Set([...scopes, ...extraScopes])]);
+    const entry = this.#fetchToken(registry, credential, scheme, [...new Set([...scopes, ...extraScopes])]);
     this.#tokens.set(key, entry);
     entry.catch(() => {
       if (this.#tokens.get(key) === entry) this.#tokens.delete(key);
@@ -161,13 +189,17 @@ export class Authenticator {
     return (await untilAborted(entry, signal, "get a registry token")).token;
   }
 
-  async #fetchToken(registry: string, scheme: HostScheme, scopes: string[]): Promise<CachedToken> {
+  async #fetchToken(
+    registry: string,
+    credential: Login | undefined,
+    scheme: HostScheme,
+    scopes: string[],
+  ): Promise<CachedToken> {
     const url = new URL(scheme.realm as string);
     if (scheme.service !== undefined) url.searchParams.set("service", scheme.service);
     for (const scope of scopes) url.searchParams.append("scope", scope);
     const headers = new Headers();
-    const credential = await lookupCredential(this.#options.credentials, registry);
-    if (credential && "username" in credential) {
+    if (credential) {
       url.searchParams.set("account", credential.username);
       headers.set("authorization", basicAuthorization(credential.username, credential.password));
     }

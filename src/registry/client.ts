@@ -211,6 +211,7 @@ export class RegistryClient {
       timeoutMs: options.timeout ?? 30_000,
       now: options.now ?? Date.now,
       allowsPlainHttp: (host) => this.#allowsPlainHttp(host),
+      registryOrigin: (registry) => this.#origin(registry),
       proxy: options.proxy,
     });
   }
@@ -220,10 +221,15 @@ export class RegistryClient {
     return Array.isArray(this.#plainHttp) && this.#plainHttp.includes(host);
   }
 
+  /** A registry's API origin, `https://host[:port]` (http where plain http is allowed), normalised as `URL.origin`. */
+  #origin(registry: string): string {
+    const host = registryApiHost(registry);
+    return new URL(`${this.#allowsPlainHttp(host) ? "http" : "https"}://${host}`).origin;
+  }
+
   /** The base URL of a repository's API: `https://host/v2/<repository>`. */
   repositoryUrl(ref: Reference): string {
-    const host = registryApiHost(ref.registry);
-    return `${this.#allowsPlainHttp(host) ? "http" : "https"}://${host}/v2/${ref.repository}`;
+    return `${this.#origin(ref.registry)}/v2/${ref.repository}`;
   }
 
   #request(

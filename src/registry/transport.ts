@@ -15,6 +15,11 @@ export interface TransportOptions {
   timeoutMs: number;
   now: () => number;
   allowsPlainHttp: (host: string) => boolean;
+  /**
+   * A registry's own origin (`https://host[:port]`, http where plain http is configured): the only
+   * origin its credentials are sent to and whose challenges are answered.
+   */
+  registryOrigin: (registry: string) => string;
   /** A CORS proxy every request goes through (see `proxy-url.ts`). */
   proxy?: ProxyOption | undefined;
 }
@@ -92,12 +97,31 @@ export class Transport {
       isProxied: (url) =>
         typeof options.proxy === "string" &&
         url.href.startsWith(options.proxy.endsWith("/") ? options.proxy : `${options.proxy}/`),
-      send: (url, init) => this.#timed(url, init, `request ${url.origin}${url.pathname}`),
+      send: async (url, init) =>
+        (await this.#timed(url, init, `request ${url.origin}${url.pathname}`)).response,
     });
   }
 
-  /** Sends `request` to `url`, retrying what is safe to retry. */
+  /**
+   * Sends `request` to `url`, retrying what is safe to retry. `url` may be off the registry's origin
+   * (an upload `Location`): it then goes without credentials, and never as plain http from an https
+   * registry that is not configured plain-http.
+   */
   async request(url: URL, request: RegistryRequest): Promise<Response> {
+    const origin = this.#options.registryOrigin(request.registry);
+    const target = this.#unproxied(url);
+    if (
+      origin.startsWith("https:") &&
+      target.protocol === "http:" &&
+      !this.#options.allowsPlainHttp(target.host)
+    ) {
+      // A TLS-terminating balancer that forgot the scheme: what would go in the clear is refused.
+      throw new OciError(
+        "REGISTRY_ERROR",
+        `Cannot ${request.action}: ${request.registry} sent a plain http location (${target.origin}); refusing to send anything there in the clear`,
+      );
+    }
+    const own = target.origin === origin;
     const method = request.method ?? "GET";
     const idempotent = method === "GET" || method === "HEAD";
     for (let attempt = 0; ; attempt++) {
@@ -105,7 +129,7 @@ export class Transport {
       const canRetry = idempotent && attempt < this.#options.retries;
       let response: Response;
       try {
-        response = await this.#authorized(url, method, request);
+        response = await this.#authorized(url, own ? origin : undefined, method, request);
       } catch (error) {
         const failure = asOciError(error, request.action);
         const transient = failure.code === "NETWORK" || failure.code === "TIMEOUT";
@@ -125,10 +149,19 @@ export class Transport {
     return Math.min(BACKOFF_CAP_MS, this.#options.retryDelay * 2 ** attempt) * (0.5 + Math.random() / 2);
   }
 
-  async #authorized(url: URL, method: string, request: RegistryRequest): Promise<Response> {
+  /**
+   * One exchange with auth. `origin` is the registry's own origin when `url` is on it, else
+   * undefined: then no credential is attached and no challenge answered.
+   */
+  async #authorized(
+    url: URL,
+    origin: string | undefined,
+    method: string,
+    request: RegistryRequest,
+  ): Promise<Response> {
     const { registry, scopes, signal } = request;
     const headers = new Headers(request.headers);
-    const sent = await this.auth.authorization(registry, url.host, scopes, signal);
+    const sent = origin ? await this.auth.authorization(registry, origin, scopes, signal) : undefined;
     if (sent) headers.set("authorization", sent);
     const init = {
       method,
@@ -138,18 +171,44 @@ export class Transport {
       ...(request.body instanceof ReadableStream ? { duplex: "half" } : {}),
       ...bypassHttpCache(),
     };
-    const response = await this.#timed(url, init, request.action);
+    const response = await this.#answered(url, origin, init, request);
     const challenge = response.headers.get("www-authenticate");
     if (response.status !== 401 || !challenge || !resendable(request.body)) return response;
-    const next = await this.auth.challenge(registry, url.host, challenge, scopes, sent, signal);
+    // Only a 401 from the registry's own origin gets here (`#answered` refuses any other).
+    const next = await this.auth.challenge(registry, origin as string, challenge, scopes, sent, signal);
     if (!next) return response;
     discard(response);
     headers.set("authorization", next);
-    return this.#timed(url, init, request.action);
+    return this.#answered(url, origin, init, request);
   }
 
-  /** One exchange (following redirects) under the idle timeout, linked to the caller's signal. */
-  async #timed(url: URL, init: RequestInit, action: string): Promise<Response> {
+  /**
+   * One exchange, refusing a 401 that did not come from the registry's own origin (an upload
+   * location elsewhere, a redirect target): its challenge names a realm the registry did not choose,
+   * and the registry's credentials never go there.
+   */
+  async #answered(
+    url: URL,
+    origin: string | undefined,
+    init: RequestInit,
+    request: RegistryRequest,
+  ): Promise<Response> {
+    const { response, from } = await this.#timed(url, init, request.action);
+    if (response.status !== 401 || (origin !== undefined && from.origin === origin)) return response;
+    discard(response);
+    const own = this.#options.registryOrigin(request.registry);
+    throw new OciError(
+      "UNAUTHORIZED",
+      `Cannot ${request.action}: ${from.origin} asks for credentials, but those for ${request.registry} are sent only to ${own}`,
+      { status: 401 },
+    );
+  }
+
+  /**
+   * One exchange (following redirects) under the idle timeout, linked to the caller's signal.
+   * `from` is the URL that answered, proxy mapping undone.
+   */
+  async #timed(url: URL, init: RequestInit, action: string): Promise<{ response: Response; from: URL }> {
     const timeout = new AbortController();
     const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const ms = this.#options.timeoutMs;
@@ -173,21 +232,23 @@ export class Transport {
           )
         : init.body;
     let response: Response;
+    let from: URL;
     try {
-      response = await this.#follow(url, { ...init, body: upload, signal });
+      ({ response, from } = await this.#follow(url, { ...init, body: upload, signal }));
     } catch (error) {
       throw signal.aborted ? abortError(action, signal.reason) : asOciError(error, action);
     } finally {
       answered = true;
       clearTimeout(timer);
     }
-    if (!response.body) return response;
+    if (!response.body) return { response, from };
     const body = withIdleTimeout(response.body, ms, action, (error) => timeout.abort(error));
-    return new Response(body, {
+    const timed = new Response(body, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
+    return { response: timed, from };
   }
 
   #unproxied(url: URL): URL {
@@ -196,18 +257,25 @@ export class Transport {
     );
   }
 
-  async #follow(url: URL, init: RequestInit): Promise<Response> {
-    let current = url;
+  /** Where a response that fetch may have followed redirects for came from. */
+  #source(response: Response, current: URL): URL {
+    return response.redirected && response.url ? this.#unproxied(new URL(response.url)) : current;
+  }
+
+  async #follow(url: URL, init: RequestInit): Promise<{ response: Response; from: URL }> {
+    let current = this.#unproxied(url);
     let request = init;
     for (let hops = 0; ; hops++) {
       const sent = applyProxy(this.#options.proxy, current);
       const response = await this.#options.fetch(sent, { ...request, redirect: this.#redirect });
       if (response.type === "opaqueredirect") {
         this.#redirect = "follow";
-        return this.#options.fetch(sent, { ...request, redirect: "follow" });
+        const followed = await this.#options.fetch(sent, { ...request, redirect: "follow" });
+        return { response: followed, from: this.#source(followed, current) };
       }
       const location = response.headers.get("location");
-      if (!REDIRECTS.has(response.status) || !location) return response;
+      if (!REDIRECTS.has(response.status) || !location)
+        return { response, from: this.#source(response, current) };
       discard(response);
       if (request.body instanceof ReadableStream) {
         throw new OciError(

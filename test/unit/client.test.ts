@@ -492,3 +492,167 @@ describe("hostile auth servers", () => {
     expect((await failure(c.getManifest(REF))).code).toBe("REGISTRY_ERROR");
   });
 });
+
+describe("where credentials go", () => {
+  const bearer = (realm = "https://auth.test/token") =>
+    new Response("", {
+      status: 401,
+      headers: { "www-authenticate": `Bearer realm="${realm}",service="shared"` },
+    });
+  const creds = (request: Request) => request.headers.get("authorization");
+
+  it("never sends registry A's token to registry B, even when both name the same realm and service", async () => {
+    const tokenOf = (request: Request) => {
+      const basic = creds(request);
+      return basic === `Basic ${btoa("a:pa")}`
+        ? "token-a"
+        : basic === `Basic ${btoa("b:pb")}`
+          ? "token-b"
+          : "anon";
+    };
+    const { client: c, requests } = client(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "auth.test") return Response.json({ token: tokenOf(request) });
+        const mine = url.host === "a.test" ? "Bearer token-a" : "Bearer token-b";
+        return creds(request) === mine ? manifestResponse() : bearer();
+      },
+      {
+        credentials: {
+          "a.test": { username: "a", password: "pa" },
+          "b.test": { username: "b", password: "pb" },
+        },
+      },
+    );
+    await c.getManifest("a.test/ns/model:v1");
+    await c.getManifest("b.test/ns/model:v1");
+    const toB = requests.filter((r) => new URL(r.url).host === "b.test").map(creds);
+    expect(toB).not.toContain("Bearer token-a");
+    expect(toB.at(-1)).toBe("Bearer token-b");
+  });
+
+  it("keeps an anonymous token apart from a credentialed one for the same realm", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "auth.test")
+          return Response.json({ token: creds(request) ? "token-user" : "token-anon" });
+        return creds(request) ? manifestResponse() : bearer();
+      },
+      { credentials: (registry) => (registry === "a.test" ? { username: "a", password: "pa" } : undefined) },
+    );
+    await c.getManifest("open.test/ns/model:v1");
+    await c.getManifest("a.test/ns/model:v1");
+    expect(requests.filter((r) => new URL(r.url).host === "auth.test").map(creds)).toEqual([
+      null,
+      `Basic ${btoa("a:pa")}`,
+    ]);
+    expect(
+      requests
+        .filter((r) => new URL(r.url).host === "a.test")
+        .map(creds)
+        .at(-1),
+    ).toBe("Bearer token-user");
+  });
+
+  /** A registry double for an upload whose POST answers `location`; Basic auth on its own origin. */
+  const uploadTo = (location: string, options: RegistryClientOptions = {}) =>
+    client(
+      async (request) => {
+        const url = new URL(request.url);
+        if (url.host === "registry.test" && url.protocol === "https:" && !creds(request))
+          return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        if (request.method === "HEAD") return new Response(null, { status: 404 });
+        if (request.method === "POST") return new Response(null, { status: 202, headers: { location } });
+        return new Response(null, { status: 201 });
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } }, ...options },
+    );
+  const pushOne = (c: ReturnType<typeof createRegistryClient>) => {
+    const bytes = new TextEncoder().encode("blob");
+    return c.pushBlob(REF, { digest: sha(bytes), size: bytes.byteLength }, bytes);
+  };
+
+  it("refuses a plain-http upload location from an https registry, sending nothing there", async () => {
+    const { client: c, requests } = uploadTo("http://registry.test/v2/ns/model/blobs/uploads/1");
+    const error = await failure(pushOne(c));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/^Cannot push blob .*plain http/);
+    expect(requests.filter((r) => r.url.startsWith("http:"))).toEqual([]);
+  });
+
+  it("sends no credentials to an upload location on another origin", async () => {
+    const { client: c, requests } = uploadTo("https://uploads.test/session/1?sig=x");
+    await pushOne(c);
+    const put = requests.find((r) => r.method === "PUT");
+    expect(put?.url).toMatch(/^https:\/\/uploads\.test\//);
+    expect(creds(put as Request)).toBeNull();
+  });
+
+  it("sends credentials to an upload location on the registry's own origin", async () => {
+    const { client: c, requests } = uploadTo("/v2/ns/model/blobs/uploads/1");
+    await pushOne(c);
+    expect(creds(requests.find((r) => r.method === "PUT") as Request)).toBe(`Basic ${btoa("u:p")}`);
+  });
+
+  it("sends a static token only to the registry's origin", async () => {
+    const { client: c, requests } = uploadTo("https://uploads.test/session/1", {
+      credentials: { "registry.test": { token: "static" } },
+    });
+    await pushOne(c);
+    expect(requests.map((r) => [new URL(r.url).host, r.method, creds(r)])).toEqual([
+      ["registry.test", "HEAD", "Bearer static"],
+      ["registry.test", "POST", "Bearer static"],
+      ["uploads.test", "PUT", null],
+    ]);
+  });
+
+  it("sends credentials over plain http to a registry configured plain-http", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        if (!creds(request))
+          return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        if (request.method === "HEAD") return new Response(null, { status: 404 });
+        if (request.method === "POST")
+          return new Response(null, {
+            status: 202,
+            headers: { location: "http://registry.test/v2/ns/model/blobs/uploads/1" },
+          });
+        return new Response(null, { status: 201 });
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } }, plainHttp: ["registry.test"] },
+    );
+    await pushOne(c);
+    expect(creds(requests.find((r) => r.method === "PUT") as Request)).toBe(`Basic ${btoa("u:p")}`);
+  });
+
+  it("never answers a redirect target's challenge: no token exchange with the realm it names", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "registry.test")
+          return new Response("", { status: 307, headers: { location: "https://cdn.test/blob" } });
+        if (url.host === "cdn.test") return bearer("https://evil.test/token");
+        return Response.json({ token: "stolen" });
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } } },
+    );
+    const error = await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }));
+    expect(error.code).toBe("UNAUTHORIZED");
+    expect(error.message).toMatch(/^Cannot fetch blob .*https:\/\/cdn\.test/);
+    expect(requests.map((r) => new URL(r.url).host)).not.toContain("evil.test");
+    expect(requests.map(creds)).toEqual([null, null]);
+  });
+
+  it("never answers a redirect target's Basic challenge with the registry's credentials", async () => {
+    const { client: c, requests } = client(
+      (request) =>
+        new URL(request.url).host === "registry.test"
+          ? new Response("", { status: 307, headers: { location: "https://cdn.test/blob" } })
+          : new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="cdn"' } }),
+      { credentials: { "registry.test": { username: "u", password: "p" } } },
+    );
+    expect((await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }))).code).toBe("UNAUTHORIZED");
+    expect(requests.map(creds)).toEqual([null, null]);
+  });
+});
