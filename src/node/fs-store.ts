@@ -190,6 +190,7 @@ class FsBackend implements StoreBackend {
   ) {
     await this.#init();
     const entry = await this.#handle(digest);
+    if (offset > entry.size) throw new Error(`a write at ${offset} would leave a hole after ${entry.size}`);
     if (entry.size > offset) {
       await entry.file.truncate(offset);
       entry.size = offset;

@@ -3,6 +3,7 @@ import type { Descriptor } from "../registry/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { withLock } from "./lock.js";
+import { checkCovers, heldBytes, trustedState } from "./pieces.js";
 import type { Store, StoreOptions } from "./types.js";
 
 /** The Cache API methods this store uses (browsers' `caches.open(…)`, Workers' `caches.default`). */
@@ -106,10 +107,21 @@ class CacheBackend implements StoreBackend {
   }
 
   async ingestState(digest: string): Promise<IngestState | undefined> {
-    const state = (await this.#index()).ingests[digest]?.state;
-    if (!state) return undefined;
-    const { hasherState, ...rest } = state;
-    return hasherState ? { ...rest, hasherState: Uint8Array.from(hasherState) } : rest;
+    const entry = (await this.#index()).ingests[digest];
+    if (!entry?.state) return undefined;
+    const { hasherState, ...rest } = entry.state;
+    const state = hasherState ? { ...rest, hasherState: Uint8Array.from(hasherState) } : rest;
+    // The cache may have evicted a piece the index still lists: count only pieces it still has.
+    const cache = await this.#cache;
+    const kept: { start: number; end: number }[] = [];
+    for (const [start, size] of [...entry.pieces].sort((a, b) => a[0] - b[0])) {
+      if (start > heldBytes(kept)) break;
+      const hit = await cache.match(this.#pieceKey(digest, start));
+      await hit?.body?.cancel();
+      if (!hit) break;
+      kept.push({ start, end: start + size });
+    }
+    return trustedState(state, heldBytes(kept));
   }
 
   async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
@@ -121,7 +133,11 @@ class CacheBackend implements StoreBackend {
     const dropped = await this.#update((index) => {
       const entry = ingestEntry(index, digest);
       const gone = entry.pieces.filter(([start]) => start > offset);
-      entry.pieces = [...entry.pieces.filter(([start]) => start < offset), [offset, bytes.byteLength]];
+      // A piece that ran past `offset` keeps its bytes before it only.
+      const before = entry.pieces
+        .filter(([start]) => start < offset)
+        .map(([start, size]): [number, number] => [start, Math.min(size, offset - start)]);
+      entry.pieces = [...before, [offset, bytes.byteLength]];
       return gone;
     });
     for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));
@@ -142,15 +158,24 @@ class CacheBackend implements StoreBackend {
     const end = offset + length;
     const wanted = pieces.filter(([start, size]) => start + size > offset && start < end);
     let i = 0;
+    let at = offset;
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         const piece = wanted[i++];
-        if (!piece) return controller.close();
+        if (!piece) {
+          if (at < end) return controller.error(new Error(`the pieces of ${digest} end at byte ${at}`));
+          return controller.close();
+        }
         const [start, size] = piece;
+        if (start > at) return controller.error(new Error(`bytes ${at}-${start} of ${digest} are missing`));
         const hit = await cache.match(keyOf(start));
         if (!hit) return controller.error(new Error(`piece ${start} of ${digest} was evicted`));
         const bytes = new Uint8Array(await hit.arrayBuffer());
-        controller.enqueue(bytes.subarray(Math.max(0, offset - start), Math.min(size, end - start)));
+        if (bytes.byteLength < size)
+          return controller.error(new Error(`piece ${start} of ${digest} was cut short`));
+        const part = bytes.subarray(at - start, Math.min(size, end - start));
+        at += part.byteLength;
+        controller.enqueue(part);
       },
     });
   }
@@ -160,6 +185,11 @@ class CacheBackend implements StoreBackend {
   }
 
   async ingestCommit(digest: string, size: number) {
+    const pieces = (await this.#index()).ingests[digest]?.pieces ?? [];
+    checkCovers(
+      pieces.map(([start, length]) => ({ start, end: start + length })),
+      size,
+    );
     const body = await this.#piecesStream(digest, 0, size);
     await (await this.#cache).put(
       this.#blobKey(digest),

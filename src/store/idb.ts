@@ -2,6 +2,7 @@ import { createStore as createIdb, del, get, promisifyRequest, set, type UseStor
 import type { Descriptor } from "../registry/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
+import { checkCovers, heldBytes, trustedState } from "./pieces.js";
 import type { Store, StoreOptions } from "./types.js";
 
 // Keys (one object store, ordered by IndexedDB's array-key order):
@@ -83,8 +84,9 @@ class IdbBackend implements StoreBackend {
     });
   }
 
-  async ingestState(digest: string) {
-    return get<IngestState>(["i", digest], this.#db);
+  async ingestState(digest: string): Promise<IngestState | undefined> {
+    const state = await get<IngestState>(["i", digest], this.#db);
+    return state && trustedState(state, heldBytes(await this.#pieces(digest)));
   }
 
   async ingestWrite(
@@ -118,6 +120,7 @@ class IdbBackend implements StoreBackend {
   }
 
   async ingestCommit(digest: string, size: number) {
+    checkCovers(await this.#pieces(digest), size);
     await this.#db("readwrite", (s) => {
       s.put({ size }, ["b", digest]);
       s.delete(["i", digest]);

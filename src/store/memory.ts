@@ -67,7 +67,9 @@ class MemoryBackend implements StoreBackend {
       entry = { data: new Growable(), state: { offset: 0, updatedAt: Date.now() } };
       this.#ingests.set(digest, entry);
     }
-    entry.data.length = Math.min(entry.data.length, offset);
+    if (offset > entry.data.length)
+      throw new Error(`a write at ${offset} would leave a hole after ${entry.data.length}`);
+    entry.data.length = offset;
     entry.data.write(offset, bytes); // a copy
     recycle?.(bytes);
   }
@@ -82,7 +84,8 @@ class MemoryBackend implements StoreBackend {
   }
   async ingestCommit(digest: string, size: number) {
     const entry = this.#ingests.get(digest);
-    if (!entry) return;
+    if (entry?.data.length !== size)
+      throw new Error(`the partial blob holds ${entry?.data.length ?? 0} bytes, not ${size}`);
     this.#blobs.set(digest, entry.data.view().slice(0, size));
     this.#ingests.delete(digest);
   }

@@ -2,6 +2,7 @@ import type { Descriptor } from "../registry/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { type SyncFiles, syncFiles } from "./opfs-sync.js";
+import { checkCovers, heldBytes, trustedState } from "./pieces.js";
 import type { Store, StoreOptions } from "./types.js";
 
 const fileName = (digest: string) => digest.replace(":", "-");
@@ -20,6 +21,11 @@ interface Appending {
   queue: { write: Promise<void>; size: number }[];
   queued: number;
 }
+
+const span = (piece: { start: number; file: File }) => ({
+  start: piece.start,
+  end: piece.start + piece.file.size,
+});
 
 function isNotFound(error: unknown): boolean {
   return (error as { name?: string } | null)?.name === "NotFoundError";
@@ -164,7 +170,7 @@ class OpfsBackend implements StoreBackend {
   async ingestState(digest: string): Promise<IngestState | undefined> {
     const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`);
     const { pieces } = await this.#pieces(digest);
-    const held = pieces.reduce((n, p) => (p.start === n ? n + p.file.size : n), 0);
+    const held = heldBytes(pieces.map(span));
     let raw: { offset: number; updatedAt: number; hasherState?: string };
     try {
       raw = JSON.parse(text ?? "");
@@ -173,11 +179,8 @@ class OpfsBackend implements StoreBackend {
       return held > 0 ? { offset: held, updatedAt: 0 } : undefined;
     }
     // The data is flushed before each record, but never resume past what is really there.
-    return {
-      offset: Math.min(raw.offset, held),
-      updatedAt: raw.updatedAt,
-      ...(raw.hasherState && held >= raw.offset ? { hasherState: unbase64(raw.hasherState) } : {}),
-    };
+    const { hasherState, ...state } = raw;
+    return trustedState(hasherState ? { ...state, hasherState: unbase64(hasherState) } : state, held);
   }
 
   async ingestWrite(
@@ -287,9 +290,7 @@ class OpfsBackend implements StoreBackend {
   /** Commit writes a small record under the final name; the verified pieces become the blob as they are. */
   async ingestCommit(digest: string, size: number) {
     await this.#stopAppending(digest, true);
-    const { pieces } = await this.#pieces(digest);
-    const total = pieces.reduce((n, p) => n + p.file.size, 0);
-    if (total !== size) throw new Error(`ingest of ${digest} holds ${total} bytes, not ${size}`);
+    checkCovers((await this.#pieces(digest)).pieces.map(span), size);
     const { blobs, ingest } = await this.#open();
     await writeWhole(blobs, fileName(digest), JSON.stringify({ size }));
     await ingest.removeEntry(`${fileName(digest)}.state`).catch((e: unknown) => {
