@@ -1,7 +1,7 @@
 import { safeEntryPath, walkTar } from "../archive/tar.js";
 import { type CreateHasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
-import { OciError, throwIfAborted } from "../errors.js";
+import { abortError, OciError, throwIfAborted } from "../errors.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import type { Descriptor } from "../registry/manifest.js";
@@ -31,11 +31,84 @@ export interface PullModelOptions extends RegistryClientOptions {
 
 interface Job {
   promise: Promise<Model>;
+  /** The options the pull runs with: a caller joins only with equal ones. */
+  options: PullModelOptions;
   listeners: Set<(event: PullEvent) => void>;
+  /** Joined callers not detached by their signal; when none is left, the pull is aborted. */
+  callers: number;
+  /** Aborts the pull; absent when its first caller has no signal (it can never detach). */
+  controller: AbortController | undefined;
 }
 
 /** Pulls in flight per store and reference, so concurrent pulls of one model share one download. */
-const inFlight = new WeakMap<Store, Map<string, Job>>();
+const inFlight = new WeakMap<Store, Map<string, Job[]>>();
+
+/** Options that are each caller's own, never shared by a joined pull. */
+const PER_CALLER = new Set<string>(["signal", "onProgress"]);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Equal as option values: the same value, or arrays and plain objects (a credential map, a
+ * platform, a plain-http host list) holding equal values. Functions, clients and stores only
+ * when they are the same object. Deep structures are compared by identity past a few levels.
+ */
+function sameValue(a: unknown, b: unknown, depth = 0): boolean {
+  if (Object.is(a, b)) return true;
+  if (depth > 4) return false;
+  if (Array.isArray(a) && Array.isArray(b))
+    return a.length === b.length && a.every((v, i) => sameValue(v, b[i], depth + 1));
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => sameValue(a[k], b[k], depth + 1));
+}
+
+function sameOptions(a: PullModelOptions, b: PullModelOptions): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every(
+    (k) => PER_CALLER.has(k) || sameValue(a[k as keyof PullModelOptions], b[k as keyof PullModelOptions]),
+  );
+}
+
+/**
+ * Attaches a caller to a pull: its progress listener, and its signal, which detaches only this
+ * caller (its promise rejects at once); the pull is aborted when its last caller detaches.
+ */
+function join(job: Job, jobs: Job[], options: PullModelOptions, action: string): Promise<Model> {
+  const { signal, onProgress } = options;
+  if (signal?.aborted) return Promise.reject(abortError(action, signal.reason));
+  // A closure per caller: two callers passing one function each get their own entry.
+  const listener = onProgress && ((event: PullEvent) => onProgress(event));
+  if (listener) job.listeners.add(listener);
+  job.callers++;
+  if (!signal) return job.promise;
+  return new Promise<Model>((resolve, reject) => {
+    const detach = () => {
+      if (listener) job.listeners.delete(listener);
+      reject(abortError(action, signal.reason));
+      if (--job.callers > 0) return;
+      // Nobody waits for it any more: a new caller must start afresh, not join a dying pull.
+      const at = jobs.indexOf(job);
+      if (at >= 0) jobs.splice(at, 1);
+      job.controller?.abort(signal.reason);
+    };
+    signal.addEventListener("abort", detach, { once: true });
+    job.promise.then(
+      (model) => {
+        signal.removeEventListener("abort", detach);
+        resolve(model);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", detach);
+        reject(error);
+      },
+    );
+  });
+}
 
 async function hashStream(
   body: ReadableStream<Uint8Array>,
@@ -258,6 +331,13 @@ async function pull(
  * A model already stored is revalidated with one `HEAD` (by tag) or not at all (by digest), and
  * opened from the store when the registry cannot be reached.
  *
+ * Concurrent pulls of one model into one store share one download when their options are equal
+ * (plain values compared by value; `fetch`, `client`, a credentials function and the like only when
+ * they are the same object); a caller whose options differ gets a pull of its own, never one that
+ * runs with another caller's credentials, proxy or fetch. `signal` and `onProgress` stay each
+ * caller's own: an aborted caller is detached at once (its promise rejects with `ABORTED` or
+ * `TIMEOUT`) and the download stops only when every caller sharing it has aborted.
+ *
  * @example
  * ```ts
  * const model = await pullModel("ai/smollm2:360M", { onProgress: (e) => console.log(e.type) });
@@ -268,24 +348,34 @@ async function pull(
 export function pullModel(reference: string | Reference, options: PullModelOptions = {}): Promise<Model> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const store = options.store ?? createDefaultStore();
+  const action = `pull ${ref}`;
+  if (options.signal?.aborted) return Promise.reject(abortError(action, options.signal.reason));
   const key = `${ref}|${options.weights ?? true}`;
-  let jobs = inFlight.get(store);
-  if (!jobs) {
-    jobs = new Map();
-    inFlight.set(store, jobs);
-  }
-  const running = jobs.get(key);
-  if (running) {
-    if (options.onProgress) running.listeners.add(options.onProgress);
-    return running.promise;
-  }
-  const listeners = new Set<(event: PullEvent) => void>(options.onProgress ? [options.onProgress] : []);
+  const byKey = inFlight.get(store) ?? new Map<string, Job[]>();
+  inFlight.set(store, byKey);
+  const jobs = byKey.get(key) ?? [];
+  byKey.set(key, jobs);
+  const running = jobs.find((job) => sameOptions(job.options, options));
+  if (running) return join(running, jobs, options, action);
+  const listeners = new Set<(event: PullEvent) => void>();
   const emit = (event: PullEvent) => {
     for (const listener of listeners) listener(event);
   };
-  const promise = pull(ref, store, options, emit).finally(() => jobs.delete(key));
-  jobs.set(key, { promise, listeners });
-  return promise;
+  const controller = options.signal ? new AbortController() : undefined;
+  const done = () => {
+    const at = jobs.indexOf(job);
+    if (at >= 0) jobs.splice(at, 1);
+    if (jobs.length === 0 && byKey.get(key) === jobs) byKey.delete(key);
+  };
+  const job: Job = {
+    promise: pull(ref, store, { ...options, signal: controller?.signal }, emit).finally(done),
+    options,
+    listeners,
+    callers: 0,
+    controller,
+  };
+  jobs.push(job);
+  return join(job, jobs, options, action);
 }
 
 /**
