@@ -6,7 +6,7 @@ import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.j
 import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
 import { guardBackend } from "./guard.js";
-import { isLockedHere, withLock } from "./lock.js";
+import { isLocked, withLock } from "./lock.js";
 import type {
   BlobRef,
   BlobSource,
@@ -338,14 +338,14 @@ export function createStore(
     }
     const result: GcResult = { removedBlobs: [], removedIngests: [], freedBytes: 0 };
     for (const { digest, size } of await backend.blobs()) {
-      if (reachable.has(digest) || isLockedHere(lockName(digest))) continue;
+      if (reachable.has(digest) || (await isLocked(lockName(digest)))) continue;
       await backend.remove(digest);
       result.removedBlobs.push(digest);
       result.freedBytes += size;
     }
     const cutoff = Date.now() - (gcOptions.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE);
     for (const { digest, state } of await backend.ingests()) {
-      if (state.updatedAt > cutoff || isLockedHere(lockName(digest))) continue;
+      if (state.updatedAt > cutoff || (await isLocked(lockName(digest)))) continue;
       await backend.ingestDiscard(digest);
       result.removedIngests.push(digest);
       result.freedBytes += state.offset;

@@ -1,6 +1,7 @@
 /** The part of the Web Locks API we use (`navigator.locks`). */
 interface LockManagerLike {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  query?(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>;
 }
 
 const local = new Map<string, Promise<unknown>>();
@@ -32,7 +33,12 @@ export function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/** Whether this realm holds or waits for the lock `name`. */
-export function isLockedHere(name: string): boolean {
-  return local.has(name);
+/**
+ * Whether anyone holds or waits for the lock `name`: this realm, or with Web Locks any tab or
+ * worker of the origin.
+ */
+export async function isLocked(name: string): Promise<boolean> {
+  if (local.has(name)) return true;
+  const state = await webLocks()?.query?.();
+  return [...(state?.held ?? []), ...(state?.pending ?? [])].some((lock) => lock.name === name);
 }

@@ -316,12 +316,28 @@ class OpfsBackend implements StoreBackend {
     for await (const [name, handle] of (await this.#open()).ingest.entries()) {
       if (handle.kind !== "directory" || (await this.has(digestOf(name)))) continue;
       const digest = digestOf(name);
-      const state = await this.ingestState(digest);
-      const { pieces } = await this.#pieces(digest);
-      const bytes = pieces.reduce((n, p) => n + p.file.size, 0);
-      out.push({ digest, state: state ?? { offset: bytes, updatedAt: 0 } });
+      out.push({ digest, state: (await this.#stateOrBusy(digest)) ?? { offset: 0, updatedAt: 0 } });
     }
     return out;
+  }
+
+  /**
+   * A download another tab or worker is appending to has its files open through a sync access
+   * handle, and cannot be read here (NotReadableError): it is being written now, as far as its last
+   * record says.
+   */
+  async #stateOrBusy(digest: string): Promise<IngestState | undefined> {
+    try {
+      return await this.ingestState(digest);
+    } catch (error) {
+      const name = (error as { name?: string } | null)?.name;
+      if (name !== "NotReadableError" && name !== "NoModificationAllowedError") throw error;
+      const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`).catch(
+        () => undefined,
+      );
+      const offset = Number((JSON.parse(text ?? "{}") as { offset?: unknown }).offset) || 0;
+      return { offset, updatedAt: Date.now() };
+    }
   }
 
   async readTags() {

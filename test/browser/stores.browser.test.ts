@@ -96,3 +96,34 @@ describe.each([
     expect(equal(await readAll(await again.fetch(descriptor)), bytes)).toBe(true);
   });
 });
+
+describe.each([
+  ["IndexedDB", (name: string) => createIdbStore(name, small({}))],
+  ["Cache API", (name: string) => createCacheStore(name, small({}))],
+  ["OPFS", (name: string) => createOpfsStore(name, small({}))],
+] as [string, (name: string) => Store][])("%s store gc", (medium, open) => {
+  it("never removes a download another tab or worker is writing, however old", async () => {
+    const name = unique();
+    const worker = new Worker(new URL("./workers/stalled-push.worker.ts", import.meta.url), {
+      type: "module",
+    });
+    try {
+      const writing = new Promise<{ digest: string }>((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => reject(new Error(event.message));
+      });
+      worker.postMessage({ medium, name });
+      const { digest } = await writing;
+      const store = open(name);
+      await expect.poll(async () => (await store.usage()).ingestBytes).toBeGreaterThan(0);
+      expect((await store.gc({ ingestMaxAgeMs: -1 })).removedIngests).toEqual([]);
+      worker.terminate();
+      // Once the writer is gone its lock is released, and the download is stale like any other.
+      await expect
+        .poll(async () => (await store.gc({ ingestMaxAgeMs: -1 })).removedIngests)
+        .toEqual([digest]);
+    } finally {
+      worker.terminate();
+    }
+  });
+});
