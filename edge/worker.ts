@@ -6,7 +6,7 @@ export interface Env {
   ALLOW?: string;
   /** Comma-separated page origins allowed to call the proxy, or "*" (default). */
   ORIGINS?: string;
-  /** "true" to keep verified blobs in the Workers cache (shared by every caller of this worker). */
+  /** "true" to keep verified blobs in the Workers cache; each hit is still authorised by the registry. */
   CACHE_BLOBS?: string;
 }
 

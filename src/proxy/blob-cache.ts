@@ -41,8 +41,91 @@ function slice(body: ReadableStream<Uint8Array>, start: number, end: number): Re
 }
 
 /**
- * Blobs cached by digest, immutable. A blob is stored only after the proxy has hashed it while
- * streaming it to the client and the digest matched; hits are served with `Range` support.
+ * How far the client's stream reads ahead of the client, in bytes: the client's pace drives the
+ * upstream read, so an idle client holds at most this much (plus one upstream chunk) in the proxy.
+ */
+const CLIENT_READ_AHEAD = 1024 * 1024;
+/** How far the cache's copy may fall behind: past it, the upstream read waits for the cache too. */
+const CACHE_MAX_LAG = 8 * 1024 * 1024;
+
+const byteLength = (chunk: Uint8Array) => chunk.byteLength;
+
+/**
+ * One upstream body read at the pace of the slower of the client and the cache, each chunk handed
+ * to both, so the proxy never holds more than CLIENT_READ_AHEAD + CACHE_MAX_LAG for a blob. The
+ * cache's copy is errored (nothing is stored) when the upstream fails or the client goes away;
+ * when the cache gives up (a digest mismatch) the client carries on alone.
+ */
+function split(source: ReadableStream<Uint8Array>): {
+  client: ReadableStream<Uint8Array>;
+  cache: ReadableStream<Uint8Array>;
+} {
+  const upstream = source.getReader();
+  let toCache!: ReadableStreamDefaultController<Uint8Array>;
+  let caching = true;
+  /** Resolves the client's wait for room in the cache's queue. */
+  let wake: (() => void) | undefined;
+  const stopCaching = () => {
+    caching = false;
+    wake?.();
+  };
+  const cache = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        toCache = controller;
+      },
+      pull() {
+        wake?.(); // called when the cache has read and its queue has room again
+      },
+      cancel: stopCaching,
+    },
+    { highWaterMark: CACHE_MAX_LAG, size: byteLength },
+  );
+  const abandon = (reason: unknown) => {
+    if (caching) toCache.error(reason);
+    stopCaching();
+  };
+  const client = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        while (caching && (toCache.desiredSize ?? 0) <= 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+        }
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await upstream.read();
+        } catch (error) {
+          abandon(error);
+          throw error;
+        }
+        if (next.done) {
+          controller.close();
+          if (caching) toCache.close();
+          stopCaching();
+          return;
+        }
+        controller.enqueue(next.value);
+        if (caching) toCache.enqueue(next.value);
+      },
+      cancel(reason) {
+        abandon(reason);
+        return upstream.cancel(reason);
+      },
+    },
+    { highWaterMark: CLIENT_READ_AHEAD, size: byteLength },
+  );
+  return { client, cache };
+}
+
+/**
+ * Verified blobs by upstream registry and digest, immutable, shared by every caller. A blob is
+ * stored only after the proxy hashed it while streaming it to its first client and the digest
+ * matched. A hit is served only to a caller the registry itself admits: the caller's own request is
+ * first sent upstream as a HEAD (its credentials, its repository), and only a 200 or a redirect
+ * lets the cached bytes out; anything else and the registry answers the caller as if there were no
+ * cache. So a blob fetched with one caller's credentials never reaches a caller without access.
  */
 export class BlobCache {
   readonly #cache: CacheLike;
@@ -55,14 +138,28 @@ export class BlobCache {
     this.#maxBytes = options.maxBytes;
   }
 
-  #key(origin: string, digest: string): string {
-    return `${origin}/.oci-blob-cache/${digest.replace(":", "/")}`;
+  /** Keyed by registry as well: another registry's word on a digest says nothing about this one's blob. */
+  #key(origin: string, host: string, digest: string): string {
+    return `${origin}/.oci-blob-cache/${encodeURIComponent(host)}/${digest.replace(":", "/")}`;
   }
 
-  /** A response from the cache, honouring `range`; undefined on a miss. */
-  async serve(origin: string, digest: string, range: string | null): Promise<Response | undefined> {
-    const hit = await this.#cache.match(this.#key(origin, digest));
+  /**
+   * A response from the cache, honouring `range`; undefined on a miss or when `mayRead` (the
+   * registry's access check for this caller) says no.
+   */
+  async serve(
+    origin: string,
+    host: string,
+    digest: string,
+    range: string | null,
+    mayRead: () => Promise<boolean>,
+  ): Promise<Response | undefined> {
+    const hit = await this.#cache.match(this.#key(origin, host, digest));
     if (!hit?.body) return undefined;
+    if (!(await mayRead())) {
+      await hit.body.cancel().catch(() => {});
+      return undefined;
+    }
     const size = Number(hit.headers.get(SIZE_HEADER) ?? hit.headers.get("content-length"));
     const headers = new Headers({
       "content-type": "application/octet-stream",
@@ -82,11 +179,12 @@ export class BlobCache {
   }
 
   /**
-   * Tees a full upstream blob response: one branch goes to the client, the other is verified
-   * against `digest` and stored. Returns the client's body and the store's completion.
+   * Splits a full upstream blob response: the client's pace drives the read (see `split`), and a
+   * copy of each chunk is verified against `digest` and stored. Returns the client's body and the store's completion.
    */
   store(
     origin: string,
+    host: string,
     digest: string,
     response: Response,
   ): { body: ReadableStream<Uint8Array>; done: Promise<void> } {
@@ -94,8 +192,8 @@ export class BlobCache {
     if (!response.body || !Number.isSafeInteger(size) || size > this.#maxBytes) {
       return { body: response.body ?? new ReadableStream(), done: Promise.resolve() };
     }
-    const [client, toCache] = response.body.tee();
-    const verified = toCache.pipeThrough(
+    const { client, cache } = split(response.body);
+    const verified = cache.pipeThrough(
       createVerifyStream({ digest, size }, this.#createHasher ? { createHasher: this.#createHasher } : {}),
     );
     const headers = new Headers({
@@ -104,8 +202,9 @@ export class BlobCache {
       [SIZE_HEADER]: String(size),
       "cache-control": "public, max-age=31536000, immutable",
     });
-    const done = this.#cache.put(this.#key(origin, digest), new Response(verified, { headers })).catch(() => {
-      // A mismatch or a cut connection: nothing is stored; the client verifies its own copy.
+    const key = this.#key(origin, host, digest);
+    const done = this.#cache.put(key, new Response(verified, { headers })).catch(() => {
+      // A mismatch, a cut connection or a client gone: nothing is stored; the client verifies its own copy.
     });
     return { body: client, done };
   }

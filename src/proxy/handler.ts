@@ -20,7 +20,10 @@ export interface RegistryProxyOptions {
   plainHttp?: readonly string[];
   /** The proxy's public base URL, when it differs from what requests arrive on (behind another proxy). */
   publicUrl?: string;
-  /** Blob cache (Workers `caches.default`, any Cache API object): verified blobs by digest, shared by all callers. */
+  /**
+   * Blob cache (Workers `caches.default`, any Cache API object): verified blobs by registry and
+   * digest. A hit is served only after the registry admits the caller (a HEAD with its credentials).
+   */
   cache?: CacheLike;
   /** Largest blob to cache, in bytes. Default 512 MiB (the Workers cache's object limit). */
   cacheMaxBytes?: number;
@@ -116,11 +119,15 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
   const maxRequestBytes = options.maxRequestBytes ?? 512 * 1024 * 1024;
   const maxMetadataBytes = options.maxMetadataBytes ?? 16 * 1024 * 1024;
 
-  /** True when a public-looking name resolves to a private address. */
+  /**
+   * True when a name resolves to a private address. Literals need no lookup, and `localhost` is
+   * listed only by whoever means this machine; any other name is looked up, even one that is
+   * private by its form (`registry.internal`, a single label): to reach such a host, list its address.
+   */
   async function resolvesPrivate(host: string): Promise<boolean> {
-    if (!options.resolve || isPrivateHost(host)) return false;
+    if (!options.resolve) return false;
     const name = hostName(host);
-    if (/^[\d.]+$/.test(name) || name.startsWith("[")) return false;
+    if (/^[\d.]+$/.test(name) || name.startsWith("[") || /(^|\.)localhost\.*$/.test(name)) return false;
     const addresses = await options.resolve(name).catch(() => []);
     return addresses.some((a) => isPrivateHost(a.includes(":") ? `[${a}]` : a));
   }
@@ -244,6 +251,27 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
   }
 
+  /**
+   * The registry's access check for a cached blob: the caller's request as a HEAD, with its own
+   * credentials and repository, redirects not followed (the registry redirects only whom it admits).
+   */
+  async function registryAdmits(url: URL, headers: Headers, signal: AbortSignal): Promise<boolean> {
+    const check = new Headers(headers);
+    check.delete("range");
+    try {
+      const response = await upstreamFetch(url, {
+        method: "HEAD",
+        headers: check,
+        redirect: "manual",
+        signal,
+      });
+      await response.body?.cancel().catch(() => {});
+      return response.status === 200 || (REDIRECTS.has(response.status) && response.headers.has("location"));
+    } catch {
+      return false; // the real request that follows reports the failure
+    }
+  }
+
   return async function handle(request: Request, context?: WaitUntil): Promise<Response> {
     const origin = allowedOrigin(origins, request.headers.get("origin"));
     if (request.headers.has("origin") && !origin)
@@ -276,20 +304,23 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
     if (upstreamUrl.host !== host) return refuse(400, `"${host}" is not a plain host[:port]`, origin);
 
+    const headers = new Headers({ "accept-encoding": "identity" });
+    for (const name of FORWARD_REQUEST) {
+      const value = request.headers.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+
     const digest = request.method === "GET" ? blobDigest(upstreamUrl.pathname) : undefined;
     if (cache && digest) {
-      const hit = await cache.serve(base.slice(0, -1), digest, request.headers.get("range"));
+      const range = request.headers.get("range");
+      const mayRead = () => registryAdmits(upstreamUrl, headers, request.signal);
+      const hit = await cache.serve(base.slice(0, -1), host, digest, range, mayRead);
       if (hit) {
         if (origin) addCorsHeaders(hit.headers, origin);
         return hit;
       }
     }
 
-    const headers = new Headers({ "accept-encoding": "identity" });
-    for (const name of FORWARD_REQUEST) {
-      const value = request.headers.get(name);
-      if (value !== null) headers.set(name, value);
-    }
     const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
     const init = {
       method: request.method,
@@ -325,7 +356,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     const out = responseHeaders(response, url, base, origin);
     let body: ReadableStream<Uint8Array> | null = response.body;
     if (cache && digest && response.status === 200 && !request.headers.has("range") && body) {
-      const stored = cache.store(base.slice(0, -1), digest, response);
+      const stored = cache.store(base.slice(0, -1), host, digest, response);
       body = stored.body;
       if (context) context.waitUntil(stored.done);
     }

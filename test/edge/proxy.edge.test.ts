@@ -32,13 +32,27 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
   const client = () => createRegistryClient({ proxy: proxyUrl, credentials: { [registry.host]: USER } });
   const ref = () => `${registry.host}/private/tiny:v1`;
 
-  async function waitForCache(layer: Descriptor): Promise<Response> {
+  /** A client with the right credentials that records the proxy's cache header on each answer. */
+  function recordingClient() {
+    const cacheHeaders: (string | null)[] = [];
+    const c = createRegistryClient({
+      proxy: proxyUrl,
+      credentials: { [registry.host]: USER },
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await fetch(input, init);
+        cacheHeaders.push(response.headers.get("x-oci-proxy-cache"));
+        return response;
+      }) as typeof fetch,
+    });
+    return { c, cacheHeaders };
+  }
+
+  async function waitForCache(layer: Descriptor): Promise<Uint8Array> {
     for (let i = 0; i < 50; i++) {
-      const response = await fetch(`${proxyUrl}/${registry.host}/v2/private/tiny/blobs/${layer.digest}`, {
-        headers: { range: "bytes=100-199" },
-      });
-      if (response.headers.get("x-oci-proxy-cache") === "hit") return response;
-      await response.arrayBuffer();
+      const { c, cacheHeaders } = recordingClient();
+      const range = await c.fetchBlobRange(ref(), layer, { offset: 100, length: 100 });
+      const bytes = new Uint8Array(await new Response(range).arrayBuffer());
+      if (cacheHeaders.includes("hit")) return bytes;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error("the blob never reached the cache");
@@ -57,12 +71,31 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
     expect(sameBytes(bytes, full)).toBe(true);
     expect(registry.blobRequests).toHaveLength(1);
 
-    // The cache serves anyone who names the digest: no credentials, no upstream request.
+    // A caller the registry admits gets the cached bytes: the registry answers a HEAD, no blob moves.
     const hit = await waitForCache(layer);
-    expect(hit.status).toBe(206);
-    expect(hit.headers.get("content-range")).toBe(`bytes 100-199/${layer.size}`);
-    expect(sameBytes(new Uint8Array(await hit.arrayBuffer()), full.subarray(100, 200))).toBe(true);
+    expect(sameBytes(hit, full.subarray(100, 200))).toBe(true);
     expect(registry.blobRequests).toHaveLength(1);
+  });
+
+  it("never serves a cached private blob to a caller without credentials: the registry decides", async () => {
+    const layer = (await client().getManifest(ref())).manifest.layers[0] as Descriptor;
+    await waitForCache(layer);
+    registry.blobRequests.length = 0;
+    for (const repository of ["private/tiny", "other/repo"]) {
+      const anonymous = await fetch(`${proxyUrl}/${registry.host}/v2/${repository}/blobs/${layer.digest}`, {
+        headers: { range: "bytes=100-199" },
+      });
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get("x-oci-proxy-cache")).toBeNull();
+      expect(anonymous.headers.get("www-authenticate")).toContain(`realm="${proxyUrl}/`);
+      await anonymous.arrayBuffer();
+    }
+    // With credentials, under a repository that does not hold the blob: the registry says 404.
+    const { c, cacheHeaders } = recordingClient();
+    const error = await c.fetchBlob(`${registry.host}/other/repo`, layer).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe("NOT_FOUND");
+    expect(cacheHeaders).not.toContain("hit");
+    expect(registry.blobRequests).toHaveLength(0);
   });
 
   it("never caches a blob whose bytes do not match its digest", async () => {

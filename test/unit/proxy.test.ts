@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createRegistryProxy, type RegistryProxyOptions } from "../../src/proxy/index.js";
+import { type CacheLike, createRegistryProxy, type RegistryProxyOptions } from "../../src/proxy/index.js";
 import { isPrivateHost } from "../../src/registry/hosts.js";
 
 const PROXY = "https://proxy.test";
@@ -325,5 +326,212 @@ describe("registry proxy: bounds and name resolution", () => {
       { maxMetadataBytes: 1024 },
     );
     expect((await proxy(get("/registry.test/v2/a/manifests/v1"))).status).toBe(502);
+  });
+});
+
+/** A Cache API double in memory. Like the Workers cache, `put` reads the whole body before storing. */
+function memoryCache() {
+  const entries = new Map<string, Uint8Array>();
+  const key = (request: RequestInfo | URL) =>
+    typeof request === "string" ? request : request instanceof URL ? request.href : request.url;
+  const cache: CacheLike = {
+    async match(request) {
+      const bytes = entries.get(key(request));
+      return (
+        bytes && new Response(bytes.slice(), { headers: { "content-length": String(bytes.byteLength) } })
+      );
+    },
+    async put(request, response) {
+      entries.set(key(request), new Uint8Array(await response.arrayBuffer()));
+    },
+  };
+  return { cache, entries };
+}
+
+/** Collects what the handler leaves to finish after its response (the Workers `ExecutionContext`). */
+function context() {
+  const pending: Promise<unknown>[] = [];
+  return {
+    waitUntil: (promise: Promise<unknown>) => void pending.push(promise),
+    done: () => Promise.all(pending),
+  };
+}
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+describe("registry proxy: blob cache", () => {
+  const secret = new TextEncoder().encode("private weights, readable with the right token only");
+  const digest = sha256(secret);
+
+  /** A registry double: `team/private` holds the blob for `Bearer good`; `public/other` does not hold it. */
+  function privateRegistry(request: Request): Response {
+    const path = new URL(request.url).pathname;
+    if (path === `/v2/public/other/blobs/${digest}`) return new Response(null, { status: 404 });
+    if (path !== `/v2/team/private/blobs/${digest}`) return new Response(null, { status: 404 });
+    if (request.headers.get("authorization") !== "Bearer good") {
+      return new Response("", {
+        status: 401,
+        headers: { "www-authenticate": 'Bearer realm="https://auth.test/token",service="reg"' },
+      });
+    }
+    const headers = { "content-length": String(secret.byteLength), "docker-content-digest": digest };
+    return new Response(request.method === "HEAD" ? null : secret, { headers });
+  }
+
+  it("never serves a blob fetched with credentials to a caller the registry would refuse", async () => {
+    const { cache, entries } = memoryCache();
+    const { proxy, seen } = proxyWith(privateRegistry, { cache });
+    const ctx = context();
+    const first = await proxy(
+      get(`/registry.test/v2/team/private/blobs/${digest}`, { authorization: "Bearer good" }),
+      ctx,
+    );
+    expect(first.status).toBe(200);
+    expect(new Uint8Array(await first.arrayBuffer())).toEqual(secret);
+    await ctx.done();
+    expect(entries.size).toBe(1);
+
+    for (const [path, headers, status] of [
+      [`/registry.test/v2/team/private/blobs/${digest}`, {}, 401],
+      [`/registry.test/v2/team/private/blobs/${digest}`, { authorization: "Bearer other" }, 401],
+      [`/registry.test/v2/public/other/blobs/${digest}`, {}, 404],
+    ] as const) {
+      seen.length = 0;
+      const response = await proxy(get(path, { ...headers, range: "bytes=0-" }));
+      expect(response.status, path).toBe(status);
+      expect(response.headers.get("x-oci-proxy-cache")).toBeNull();
+      expect(await response.text()).not.toContain("private weights");
+      // The registry itself decided, with this caller's own credentials.
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((r) => r.url === `https://registry.test${path.slice("/registry.test".length)}`)).toBe(
+        true,
+      );
+      expect(seen.map((r) => r.headers.get("authorization"))).toContain(headers.authorization ?? null);
+    }
+
+    // The caller the registry admits gets the cached copy after a HEAD: no blob crosses again.
+    seen.length = 0;
+    const again = await proxy(
+      get(`/registry.test/v2/team/private/blobs/${digest}`, {
+        authorization: "Bearer good",
+        range: "bytes=8-14",
+      }),
+    );
+    expect(again.status).toBe(206);
+    expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(await again.text()).toBe("weights");
+    expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("keeps cached blobs apart per upstream registry", async () => {
+    const { cache } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        new URL(request.url).host === "registry.test"
+          ? privateRegistry(request)
+          : new Response(null, { headers: { "content-length": String(secret.byteLength) } }), // says yes to any HEAD
+      { cache, allow: ["registry.test", "lenient.test"] },
+    );
+    const ctx = context();
+    await (
+      await proxy(
+        get(`/registry.test/v2/team/private/blobs/${digest}`, { authorization: "Bearer good" }),
+        ctx,
+      )
+    ).arrayBuffer();
+    await ctx.done();
+    seen.length = 0;
+    const other = await proxy(get(`/lenient.test/v2/any/blobs/${digest}`));
+    expect(other.headers.get("x-oci-proxy-cache")).toBeNull();
+    expect(await other.text()).toBe("");
+    expect(seen.map((r) => r.method)).toEqual(["GET"]);
+  });
+
+  it("lets an idle client's pace drive the upstream read while caching", async () => {
+    const size = 64 * 1024 * 1024;
+    const chunkSize = 64 * 1024;
+    const chunk = (i: number) => new Uint8Array(chunkSize).fill(i & 0xff);
+    const hash = createHash("sha256");
+    for (let i = 0; i < size / chunkSize; i++) hash.update(chunk(i));
+    const blobDigest = `sha256:${hash.digest("hex")}`;
+    let pulled = 0;
+    const { cache, entries } = memoryCache();
+    const { proxy } = proxyWith(
+      () => {
+        let i = 0;
+        const body = new ReadableStream<Uint8Array>(
+          {
+            pull(controller) {
+              if (i * chunkSize >= size) return controller.close();
+              pulled += chunkSize;
+              controller.enqueue(chunk(i++));
+            },
+          },
+          { highWaterMark: 0 },
+        );
+        return new Response(body, { headers: { "content-length": String(size) } });
+      },
+      { cache },
+    );
+    const ctx = context();
+    const response = await proxy(get(`/registry.test/v2/a/blobs/${blobDigest}`), ctx);
+    expect(response.status).toBe(200);
+
+    // The client reads nothing: wait until the upstream read stops moving.
+    for (let last = -1, still = 0; still < 20; ) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      still = pulled === last ? still + 1 : 0;
+      last = pulled;
+    }
+    expect(pulled).toBeLessThanOrEqual(4 * 1024 * 1024);
+
+    // Once the client reads, everything flows and the verified blob is cached.
+    const received = createHash("sha256");
+    for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) received.update(part);
+    expect(`sha256:${received.digest("hex")}`).toBe(blobDigest);
+    await ctx.done();
+    expect([...entries.values()].map((bytes) => bytes.byteLength)).toEqual([size]);
+  });
+
+  it("streams a blob whose digest does not match to the client in full, and caches nothing", async () => {
+    const { cache, entries } = memoryCache();
+    const bytes = new Uint8Array(3 * 1024 * 1024).fill(7);
+    const { proxy } = proxyWith(
+      () => new Response(bytes, { headers: { "content-length": String(bytes.byteLength) } }),
+      {
+        cache,
+      },
+    );
+    const ctx = context();
+    const response = await proxy(get(`/registry.test/v2/a/blobs/${sha256(new Uint8Array(1))}`), ctx);
+    expect((await response.arrayBuffer()).byteLength).toBe(bytes.byteLength);
+    await ctx.done();
+    expect(entries.size).toBe(0);
+  });
+
+  it("stops reading upstream and caches nothing when the client goes away", async () => {
+    const { cache, entries } = memoryCache();
+    let cancelled = false;
+    const { proxy } = proxyWith(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024)),
+            cancel: () => {
+              cancelled = true;
+            },
+          }),
+          { headers: { "content-length": String(64 * 1024 * 1024) } },
+        ),
+      { cache },
+    );
+    const ctx = context();
+    const response = await proxy(get(`/registry.test/v2/a/blobs/${sha256(new Uint8Array(1))}`), ctx);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    await ctx.done();
+    expect(cancelled).toBe(true);
+    expect(entries.size).toBe(0);
   });
 });
