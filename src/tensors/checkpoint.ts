@@ -10,6 +10,15 @@ export function isCheckpointPath(path: string): boolean {
   return /\.(bin|pt|pth|npz)$/i.test(path);
 }
 
+/** The largest data.pkl read: a state dict of a million tensors pickles to some 100 MiB. */
+const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+function bad(what: string, reason: string): OciError {
+  return new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: ${reason}`);
+}
+
+const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
 function contiguous(shape: number[], stride: number[]): boolean {
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
@@ -21,7 +30,8 @@ function contiguous(shape: number[], stride: number[]): boolean {
 
 /**
  * Indexes the tensors of a zip-container checkpoint by random access. Stored entries become byte
- * ranges of the file (tensors stream without copying); deflated ones name their `member`.
+ * ranges of the file (tensors stream without copying); deflated ones name their `member`, and only
+ * the head of each is inflated here.
  */
 export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> {
   const what = file.path;
@@ -30,16 +40,13 @@ export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> 
   if (file.path.toLowerCase().endsWith(".npz")) {
     for (const member of members.filter((m) => m.name.endsWith(".npy"))) {
       const stored = member.method === 0;
-      const head = stored
-        ? await file.read(member.dataOffset, Math.min(member.size, 64 * 1024))
-        : await member.read();
-      const npy = parseNpyHeader(head, `${what}:${member.name}`);
+      const npy = parseNpyHeader(
+        await member.read(0, Math.min(member.size, 64 * 1024)),
+        `${what}:${member.name}`,
+      );
       const length = npy.shape.reduce((n, d) => n * d, 1) * DTYPE_SIZES[npy.dtype];
-      if (npy.dataOffset + length > member.size)
-        throw new OciError(
-          "INVALID_CHECKPOINT",
-          `Cannot read ${what}:${member.name}: its data runs past the entry`,
-        );
+      if (!isCount(length) || npy.dataOffset + length > member.size)
+        throw bad(`${what}:${member.name}`, "its data runs past the entry");
       const name = member.name.slice(0, -4);
       out.push({
         name,
@@ -54,31 +61,27 @@ export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> 
     return out;
   }
   const pickle = members.find((m) => m.name.endsWith("/data.pkl") || m.name === "data.pkl");
-  if (!pickle)
-    throw new OciError(
-      "INVALID_CHECKPOINT",
-      `Cannot read ${what}: it holds no data.pkl (is it a legacy, non-zip torch.save file?)`,
-    );
+  if (!pickle) throw bad(what, "it holds no data.pkl (is it a legacy, non-zip torch.save file?)");
+  if (pickle.size > MAX_PICKLE_BYTES)
+    throw bad(what, `its data.pkl is ${pickle.size} bytes, over the ${MAX_PICKLE_BYTES}-byte limit`);
   const prefix = pickle.name.slice(0, -"data.pkl".length);
-  const tensors = readTorchPickle(await pickle.read());
-  for (const [name, ref] of tensors) {
-    const member = members.find((m) => m.name === `${prefix}data/${ref.storage.key}`);
-    if (!member)
-      throw new OciError(
-        "INVALID_CHECKPOINT",
-        `Cannot read ${what}: tensor "${name}" refers to a missing storage ${ref.storage.key}`,
-      );
-    if (!contiguous(ref.shape, ref.stride)) {
-      throw new OciError(
-        "INVALID_CHECKPOINT",
-        `Cannot read ${what}: tensor "${name}" is not contiguous (stride [${ref.stride}]); save it with .contiguous()`,
-      );
-    }
+  const byName = new Map(members.map((m) => [m.name, m]));
+  for (const [name, ref] of readTorchPickle(await pickle.read())) {
+    const tensor = (reason: string) => bad(what, `tensor "${name}" ${reason}`);
+    const member = byName.get(`${prefix}data/${ref.storage.key}`);
+    if (!member) throw tensor(`refers to a missing storage ${ref.storage.key}`);
+    if (!ref.shape.every(isCount) || !ref.stride.every(isCount))
+      throw tensor("has a shape or stride that is not a list of sizes");
+    if (!contiguous(ref.shape, ref.stride))
+      throw tensor(`is not contiguous (stride [${ref.stride}]); save it with .contiguous()`);
+    if (!isCount(ref.offset)) throw tensor(`starts at ${ref.offset}, outside its storage`);
+    if (!isCount(ref.storage.size)) throw tensor(`has a storage of ${ref.storage.size} elements`);
     const size = DTYPE_SIZES[ref.storage.dtype];
     const length = ref.shape.reduce((n, d) => n * d, 1) * size;
     const start = ref.offset * size;
-    if (start + length > member.size)
-      throw new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: tensor "${name}" runs past its storage`);
+    // The storage's data is its member; the pickle also says how many elements it holds.
+    if (!isCount(start + length) || start + length > Math.min(member.size, ref.storage.size * size))
+      throw tensor("runs past its storage");
     const stored = member.method === 0;
     out.push({
       name,

@@ -173,7 +173,7 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
         break;
       case 0x2e: {
         // STOP
-        return flatten(pop());
+        return flatten(pop(), bytes.byteLength);
       }
       case 0x28: // MARK
         if (marks.length >= MAX_DEPTH) throw unsafe(`it nests deeper than ${MAX_DEPTH}`);
@@ -331,19 +331,56 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
   }
 }
 
-/** The tensors of a (possibly nested) state dict, names joined with ".". */
-function flatten(
-  root: unknown,
-  prefix = "",
-  out = new Map<string, TensorRef>(),
-  depth = 0,
-): Map<string, TensorRef> {
-  if (depth > 64) throw unsafe("its dicts nest deeper than 64");
-  if (root instanceof Map) {
-    for (const [key, value] of root)
-      flatten(value, prefix ? `${prefix}.${String(key)}` : String(key), out, depth + 1);
-  } else if (root && typeof root === "object" && "storage" in root) {
-    out.set(prefix, root as TensorRef);
-  }
+/**
+ * The most dict items the state dict may be walked through. Shared references let a few bytes name
+ * a dict twice at each level, so the flattened output can double per level (a pickle bomb): the walk
+ * counts items as it goes. A genuine data.pkl spends at least 4 bytes on each item (a key and a
+ * value, memoized at best) and rarely saves a dict under more than one or two keys, so 8 items per
+ * byte is far beyond any real checkpoint; 1,000,000 caps it outright (the largest state dicts hold
+ * some 100,000 tensors).
+ */
+const MAX_ITEMS = 1_000_000;
+const ITEMS_PER_BYTE = 8;
+/** The most characters of names the walk may build: 64 Mi, some 100 times a real state dict's. */
+const MAX_NAME_CHARS = 64 * 1024 * 1024;
+
+function tooLarge(reason: string): OciError {
+  return new OciError(
+    "INVALID_CHECKPOINT",
+    `Cannot load the checkpoint: data.pkl ${reason} (dicts shared over and over, a pickle bomb?); nothing was executed. Save the state dict as safetensors or with a plain torch.save(model.state_dict())`,
+  );
+}
+
+const isTensor = (value: unknown): value is TensorRef =>
+  value !== null && typeof value === "object" && "storage" in value;
+
+/** The tensors of a (possibly nested) state dict, names joined with ".", the walk bounded. */
+function flatten(root: unknown, pickleBytes: number): Map<string, TensorRef> {
+  const out = new Map<string, TensorRef>();
+  const maxItems = Math.min(MAX_ITEMS, 1024 + ITEMS_PER_BYTE * pickleBytes);
+  let items = 0;
+  let chars = 0;
+  const walk = (dict: Map<unknown, unknown>, prefix: string, depth: number) => {
+    if (depth > 64) throw unsafe("its dicts nest deeper than 64");
+    for (const [key, value] of dict) {
+      if (++items > maxItems) throw tooLarge(`expands to more than ${maxItems} dict items`);
+      const nested = value instanceof Map;
+      if (!nested && !isTensor(value)) continue;
+      // A key that is a list or a dict would print itself whole, shared parts again and again.
+      if (key !== null && typeof key === "object")
+        throw new OciError(
+          "INVALID_CHECKPOINT",
+          "Cannot load the checkpoint: a dict key in data.pkl is not a name (a string or a number); nothing was executed",
+        );
+      const name = prefix ? `${prefix}.${String(key)}` : String(key);
+      chars += name.length;
+      if (chars > MAX_NAME_CHARS)
+        throw tooLarge(`expands to more than ${MAX_NAME_CHARS} characters of names`);
+      if (nested) walk(value, name, depth + 1);
+      else out.set(name, value);
+    }
+  };
+  if (root instanceof Map) walk(root, "", 0);
+  else if (isTensor(root)) out.set("", root);
   return out;
 }

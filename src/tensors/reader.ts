@@ -150,5 +150,5 @@ export async function readEntry(model: Model, entry: TensorEntry): Promise<Uint8
   const member = members.find((m) => m.name === entry.member);
   if (!member)
     throw new OciError("INVALID_CHECKPOINT", `Cannot read ${entry.file}: member ${entry.member} is gone`);
-  return (await member.read()).slice(entry.offset, entry.offset + entry.length);
+  return member.read(entry.offset, entry.offset + entry.length);
 }

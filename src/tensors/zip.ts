@@ -12,8 +12,11 @@ export interface ZipEntryInfo {
   size: number;
   /** Where the entry's (compressed) bytes start in the archive. */
   dataOffset: number;
-  /** The entry's bytes, decompressed and checked against its declared size. */
-  read(): Promise<Uint8Array>;
+  /**
+   * The entry's bytes `[start, end)` (default: all of them), decompressed no further than `end`
+   * and never past the declared size; read whole, checked against the declared size and CRC.
+   */
+  read(start?: number, end?: number): Promise<Uint8Array>;
 }
 
 export interface ZipLimits {
@@ -46,42 +49,116 @@ async function loadZipJs() {
     }
   }
 
-  /** A writer that refuses to grow past the entry's declared size (a lying or bombing entry). */
-  class CappedWriter extends Writer<Uint8Array> {
-    readonly #parts: Uint8Array[] = [];
-    #size = 0;
+  /**
+   * Keeps bytes `[start, end)` of an entry as it inflates, in one buffer of that size, and stops the
+   * inflation once it has them. Refuses to grow past the entry's declared size (a lying or bombing
+   * entry).
+   */
+  class WindowWriter extends Writer<Uint8Array> {
+    readonly out: Uint8Array;
+    #at = 0;
+    /** Set when this writer stopped the inflation because it had all it wanted. */
+    stopped = false;
     constructor(
+      readonly start: number,
+      readonly end: number,
       readonly limit: number,
       readonly what: string,
     ) {
       super();
+      this.out = new Uint8Array(end - start);
     }
-    override async writeUint8Array(array: Uint8Array): Promise<void> {
-      this.#size += array.byteLength;
-      if (this.#size > this.limit) throw bad(this.what, `it inflates past its declared ${this.limit} bytes`);
-      this.#parts.push(array.slice());
+    override async writeUint8Array(chunk: Uint8Array): Promise<void> {
+      const from = this.#at;
+      this.#at += chunk.byteLength;
+      if (this.#at > this.limit) throw bad(this.what, `it inflates past its declared ${this.limit} bytes`);
+      const lo = Math.max(from, this.start);
+      const hi = Math.min(this.#at, this.end);
+      if (hi > lo) this.out.set(chunk.subarray(lo - from, hi - from), lo - this.start);
+      // A read of the whole entry runs to the end, so that zip.js checks its size and CRC.
+      if (this.#at >= this.end && this.end < this.limit) {
+        this.stopped = true;
+        throw new Error("enough");
+      }
     }
     override async getData(): Promise<Uint8Array> {
-      const out = new Uint8Array(this.#size);
-      let at = 0;
-      for (const p of this.#parts) {
-        out.set(p, at);
-        at += p.byteLength;
-      }
-      return out;
+      return this.out;
     }
   }
-  return { ZipReader, RangeReader, CappedWriter };
+  return { ZipReader, RangeReader, WindowWriter };
 }
 
 function bad(what: string, reason: string): OciError {
   return new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: ${reason}`);
 }
 
+/** What a local file header says, to hold against the central directory. */
+interface LocalHeader {
+  flags: number;
+  method: number;
+  compressedSize: number;
+  size: number;
+  name: Uint8Array;
+  dataOffset: number;
+}
+
+/**
+ * Reads an entry's local header (one ranged read, a second only for a long extra field); undefined
+ * when there is none where the central directory points.
+ */
+async function readLocalHeader(
+  read: RangeRead,
+  archiveSize: number,
+  offset: number,
+  nameLength: number,
+): Promise<LocalHeader | undefined> {
+  if (!(offset >= 0 && offset + 30 <= archiveSize)) return undefined;
+  // Room for the name and a usual extra field (zip64 sizes, PyTorch's alignment padding).
+  const head = await read(offset, Math.min(archiveSize - offset, 30 + nameLength + 256)).catch(
+    () => new Uint8Array(0),
+  );
+  if (head.byteLength < 30) return undefined;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (view.getUint32(0, true) !== 0x04034b50) return undefined;
+  const n = view.getUint16(26, true);
+  const x = view.getUint16(28, true);
+  let compressedSize = view.getUint32(18, true);
+  let size = view.getUint32(22, true);
+  const flags = view.getUint16(6, true);
+  if ((flags & 8) === 0 && (compressedSize === 0xffffffff || size === 0xffffffff)) {
+    // zip64: a local header's extra record holds both sizes, uncompressed first.
+    const extra =
+      30 + n + x <= head.byteLength
+        ? head.subarray(30 + n, 30 + n + x)
+        : await read(offset + 30 + n, x).catch(() => new Uint8Array(0));
+    const ev = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
+    for (let at = 0; at + 4 <= extra.byteLength; at += 4 + ev.getUint16(at + 2, true)) {
+      if (ev.getUint16(at, true) === 1 && at + 20 <= extra.byteLength) {
+        size = Number(ev.getBigUint64(at + 4, true));
+        compressedSize = Number(ev.getBigUint64(at + 12, true));
+        break;
+      }
+    }
+  }
+  return {
+    flags,
+    method: view.getUint16(8, true),
+    compressedSize,
+    size,
+    name: head.subarray(30, Math.min(30 + n, head.byteLength)),
+    dataOffset: offset + 30 + n + x,
+  };
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
+
 /**
  * Lists a zip archive's entries by random access (the central directory, then each local header),
- * never holding the archive. Refuses entries outside the archive, overlapping entries, and entries
- * whose declared sizes look like a zip bomb.
+ * never holding the archive. Refuses what two zip readers could read differently: a local header
+ * that disagrees with the central directory, a stored entry whose sizes differ, a name given
+ * twice, entries that overlap each other or the central directory; and entries whose declared
+ * sizes look like a zip bomb.
  */
 export async function readZip(
   read: RangeRead,
@@ -95,7 +172,7 @@ export async function readZip(
     zipJs = undefined; // try again next time
     throw error;
   });
-  const { ZipReader, RangeReader, CappedWriter } = await zipJs;
+  const { ZipReader, RangeReader, WindowWriter } = await zipJs;
   const reader = new ZipReader(new RangeReader(read, size), { useWebWorkers: false, checkSignature: true });
   let entries: Entry[];
   try {
@@ -105,66 +182,92 @@ export async function readZip(
       cause,
     });
   }
+  // zip.js keeps where the central directory starts; entries must end before it.
+  const directory = (reader as unknown as { directoryOffset?: unknown }).directoryOffset;
+  const end = typeof directory === "number" ? Math.min(directory, size) : size;
   const out: ZipEntryInfo[] = [];
+  const spans: { name: string; start: number; end: number }[] = [];
+  const names = new Set<string>();
   for (const entry of entries) {
     if (entry.directory) continue;
-    if (entry.encrypted) throw bad(what, `entry ${entry.filename} is encrypted`);
-    const header = await read(entry.offset, 30).catch(() => new Uint8Array(0));
-    if (
-      header.byteLength < 30 ||
-      new DataView(header.buffer, header.byteOffset).getUint32(0, true) !== 0x04034b50
-    ) {
-      throw bad(what, `entry ${entry.filename} points outside the archive or at no local header`);
+    const name = entry.filename;
+    if (names.has(name)) throw bad(what, `it holds ${name} twice`);
+    names.add(name);
+    if (entry.encrypted) throw bad(what, `entry ${name} is encrypted`);
+    const local = await readLocalHeader(read, size, entry.offset, entry.rawFilename.byteLength);
+    if (!local) throw bad(what, `entry ${name} points outside the archive or at no local header`);
+    const sizesAgree =
+      (local.flags & 8) !== 0 ||
+      (local.compressedSize === entry.compressedSize && local.size === entry.uncompressedSize);
+    if (local.method !== entry.compressionMethod || !sameBytes(local.name, entry.rawFilename) || !sizesAgree)
+      throw bad(what, `entry ${name}'s local header disagrees with the central directory`);
+    if (entry.compressionMethod === 0 && entry.compressedSize !== entry.uncompressedSize) {
+      throw bad(
+        what,
+        `entry ${name} is stored (not compressed) but declares ${entry.uncompressedSize} bytes for ${entry.compressedSize} stored`,
+      );
     }
-    const local = new DataView(header.buffer, header.byteOffset);
-    const dataOffset = entry.offset + 30 + local.getUint16(26, true) + local.getUint16(28, true);
-    if (dataOffset + entry.compressedSize > size)
-      throw bad(what, `entry ${entry.filename} runs past the end of the archive`);
+    const { dataOffset } = local;
+    if (dataOffset + entry.compressedSize > end)
+      throw bad(
+        what,
+        `entry ${name} runs past its data into the central directory or the end of the archive`,
+      );
     if (entry.uncompressedSize > maxEntry)
-      throw bad(what, `entry ${entry.filename} declares ${entry.uncompressedSize} bytes, over the limit`);
+      throw bad(what, `entry ${name} declares ${entry.uncompressedSize} bytes, over the limit`);
     if (
       entry.uncompressedSize > 16 * 1024 * 1024 &&
       entry.uncompressedSize > entry.compressedSize * maxRatio
     ) {
       throw bad(
         what,
-        `entry ${entry.filename} would inflate ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}× (a zip bomb?)`,
+        `entry ${name} would inflate ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}× (a zip bomb?)`,
       );
     }
+    spans.push({ name, start: entry.offset, end: dataOffset + entry.compressedSize });
+    const declared = entry.uncompressedSize;
     out.push({
-      name: entry.filename,
+      name,
       method: entry.compressionMethod,
       compressedSize: entry.compressedSize,
-      size: entry.uncompressedSize,
+      size: declared,
       dataOffset,
-      read: async () => {
-        if (entry.compressionMethod === 0) return read(dataOffset, entry.compressedSize);
+      read: async (from = 0, to = declared) => {
+        if (
+          !(
+            Number.isSafeInteger(from) &&
+            Number.isSafeInteger(to) &&
+            0 <= from &&
+            from <= to &&
+            to <= declared
+          )
+        )
+          throw bad(`${what} entry ${name}`, `bytes [${from}, ${to}) are outside its ${declared}`);
+        if (entry.compressionMethod === 0) return read(dataOffset + from, to - from);
         const getData = (
           entry as unknown as { getData(w: Writer<Uint8Array>, o?: object): Promise<Uint8Array> }
         ).getData;
+        const writer = new WindowWriter(from, to, declared, `${what} entry ${name}`);
         try {
-          return await getData.call(
-            entry,
-            new CappedWriter(entry.uncompressedSize, `${what} entry ${entry.filename}`),
-            { useWebWorkers: false, checkSignature: true },
-          );
+          return await getData.call(entry, writer, { useWebWorkers: false, checkSignature: true });
         } catch (cause) {
+          if (writer.stopped) return writer.out;
           if (cause instanceof OciError) throw cause;
           throw new OciError(
             "INVALID_CHECKPOINT",
-            `Cannot read ${what} entry ${entry.filename}: it does not decompress cleanly`,
+            `Cannot read ${what} entry ${name}: it does not decompress cleanly`,
             { cause },
           );
         }
       },
     });
   }
-  const sorted = [...out].sort((a, b) => a.dataOffset - b.dataOffset);
-  for (let i = 1; i < sorted.length; i++) {
-    const previous = sorted[i - 1] as ZipEntryInfo;
-    if ((sorted[i] as ZipEntryInfo).dataOffset < previous.dataOffset + previous.compressedSize) {
-      throw bad(what, `entries ${previous.name} and ${(sorted[i] as ZipEntryInfo).name} overlap`);
-    }
+  // Each entry's local header and data, in archive order, must end before the next one starts.
+  spans.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < spans.length; i++) {
+    const previous = spans[i - 1] as (typeof spans)[number];
+    const next = spans[i] as (typeof spans)[number];
+    if (next.start < previous.end) throw bad(what, `entries ${previous.name} and ${next.name} overlap`);
   }
   return out;
 }

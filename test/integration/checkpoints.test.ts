@@ -73,6 +73,7 @@ describe("zip-container checkpoints written by real PyTorch and NumPy", () => {
     await mkdir(folder);
     await writeFile(join(folder, "pytorch_model.bin"), await readFile(join(dir, "gen", "model.bin")));
     await writeFile(join(folder, "arrays.npz"), await readFile(join(dir, "gen", "arrays.npz")));
+    await writeFile(join(folder, "zipped.npz"), await readFile(join(dir, "gen", "zipped.npz")));
     await writeFile(join(folder, "config.json"), "{}");
     registry = await startRegistry();
     const store = createMemoryStore();
@@ -95,12 +96,18 @@ describe("zip-container checkpoints written by real PyTorch and NumPy", () => {
     expect(index.get("view.a")?.file).toBe("pytorch_model.bin");
   });
 
-  it("reads NumPy savez (stored) through the pulled model and savez_compressed (deflated) from disk", async () => {
+  it("reads NumPy savez (stored) and savez_compressed (deflated) through the pulled model and from disk", async () => {
     const index = await model.tensorIndex();
     for (const name of ["f32", "f16", "i64", "u8"]) {
       const want = expected[`npz.${name}`] as Expected;
       expect(index.get(name)?.shape).toEqual(want.shape);
       expect(values(index.get(name)?.dtype ?? "", await model.readTensor(name)), name).toEqual(want.values);
+    }
+    for (const name of ["f32", "f16", "i64", "u8"]) {
+      const want = expected[`npz.${name}`] as Expected;
+      const entry = index.get(`z.${name}`);
+      expect(entry?.member).toBe(`z.${name}.npy`);
+      expect(values(entry?.dtype ?? "", await model.readTensor(`z.${name}`)), name).toEqual(want.values);
     }
     const compressed = await buildTensorIndex([await diskFile(join(dir, "gen", "arrays_compressed.npz"))]);
     expect([...compressed.values()].every((t) => t.member !== undefined)).toBe(true);
@@ -115,7 +122,10 @@ describe("zip-container checkpoints written by real PyTorch and NumPy", () => {
         expect(values("F32", await tensor.data())).toEqual(expected["view.b"]?.values);
     }
     expect(names.sort()).toEqual(
-      [...Object.keys(expected).filter((n) => !n.startsWith("npz.")), "f16", "f32", "i64", "u8"].sort(),
+      [
+        ...Object.keys(expected).filter((n) => !n.startsWith("npz.")),
+        ...["f16", "f32", "i64", "u8"].flatMap((n) => [n, `z.${n}`]),
+      ].sort(),
     );
   });
 

@@ -32,6 +32,8 @@ with open(os.path.join(out, "model.json"), "w") as f:
 arrays = {"f32": np.arange(6, dtype="<f4").reshape(2, 3) / 8, "f16": np.array([1.5, -2.25, 0.125], dtype="<f2"), "i64": np.array([5, -6, 2**41], dtype="<i8"), "u8": np.arange(10, dtype="u1")}
 np.savez(os.path.join(out, "arrays.npz"), **arrays)
 np.savez_compressed(os.path.join(out, "arrays_compressed.npz"), **arrays)
+# the same arrays deflated under other names, to read through a pulled model beside arrays.npz
+np.savez_compressed(os.path.join(out, "zipped.npz"), **{"z." + k: v for k, v in arrays.items()})
 with open(os.path.join(out, "arrays.json"), "w") as f:
     json.dump({k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.astype("float64").flatten().tolist() if v.dtype.kind == "f" else v.flatten().tolist()} for k, v in arrays.items()}, f)
 
