@@ -99,13 +99,33 @@ export class Model {
   }
 }
 
+/**
+ * The largest OCI config blob read whole: it describes a manifest's layers, so the manifest's own
+ * 4 MiB limit is ample.
+ */
+export const CONFIG_BLOB_LIMIT = 4 * 1024 * 1024;
+/** The largest `config.json` read whole: a model's is a few KiB, one with a big label map 1 MiB. */
+export const CONFIG_JSON_LIMIT = 16 * 1024 * 1024;
+
 /** Builds the `Model` for a record held in `store`. */
 export async function modelFromRecord(store: Store, record: ModelRecord): Promise<Model> {
+  if (record.config.size > CONFIG_BLOB_LIMIT) {
+    throw new OciError(
+      "MANIFEST_INVALID",
+      `Cannot open ${record.reference}: its config blob is ${record.config.size} bytes, over the ${CONFIG_BLOB_LIMIT}-byte limit for a model config; it is not a model this library reads`,
+    );
+  }
   const modelConfig = await readJson<Record<string, unknown>>(store, record.config).catch(() => ({}));
   // config.json at the root, else the shallowest one (KitOps keeps it beside the weights)
   const configFile = record.files
     .filter((f) => f.path === "config.json" || f.path.endsWith("/config.json"))
     .sort((a, b) => a.path.split("/").length - b.path.split("/").length)[0];
+  if (configFile && configFile.size > CONFIG_JSON_LIMIT) {
+    throw new OciError(
+      "UNSUPPORTED_ARTIFACT",
+      `Cannot open ${record.reference}: its ${configFile.path} is ${configFile.size} bytes, over the ${CONFIG_JSON_LIMIT}-byte limit for a model's config.json`,
+    );
+  }
   const config =
     configFile && (await store.exists(configFile))
       ? await readJson<Record<string, unknown>>(store, configFile).catch(() => undefined)

@@ -10,6 +10,7 @@ import type { Store } from "../store/types.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
 import { ModelMediaType } from "./format.js";
 import { isWeightPath } from "./layers.js";
+import { CONFIG_JSON_LIMIT } from "./model.js";
 
 /** A file to pack: its path in the model folder and a way to read it (more than once). */
 export interface PackFile {
@@ -169,11 +170,17 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
   const gguf = weights.some((f) => f.path.endsWith(".gguf"));
   const facts = await weightFacts(weights);
   const configJson = others.find((f) => f.path === "config.json");
+  if (configJson && configJson.size > CONFIG_JSON_LIMIT) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot pack config.json: it is ${configJson.size} bytes, over the ${CONFIG_JSON_LIMIT}-byte limit for a model's config.json; keep large data in other files`,
+    );
+  }
+  // Read no more than the size checked, even if the file grew since.
   const modelConfig = configJson
-    ? (JSON.parse(new TextDecoder().decode(await readAll(await configJson.stream()))) as Record<
-        string,
-        unknown
-      >)
+    ? (JSON.parse(
+        new TextDecoder().decode(await readAll(await configJson.stream(0, configJson.size))),
+      ) as Record<string, unknown>)
     : {};
   const architecture = Array.isArray(modelConfig.architectures)
     ? String(modelConfig.architectures[0])

@@ -108,6 +108,8 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
 /** Bytes per streamed PATCH (Node): large enough that request turnarounds do not count. */
 const STREAMED_PIECE = 64 * 1024 * 1024;
 const MAX_TAG_PAGES = 10_000;
+/** The most bytes of tag lists `listTags` reads, all pages together: over a million tags. */
+const TAG_LIST_LIMIT = 64 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 2;
 const INDEX_PROBE_LIMIT = 16;
 
@@ -515,7 +517,15 @@ export class RegistryClient {
     const tags: string[] = [];
     let url = new URL(`${this.repositoryUrl(ref)}/tags/list`);
     if (options.pageSize) url.searchParams.set("n", String(options.pageSize));
+    const seen = new Set<string>();
+    let total = 0;
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      if (seen.has(url.href))
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot ${action}: the next page link loops back to ${url.href}`,
+        );
+      seen.add(url.href);
       const response = await this.#transport.request(url, {
         registry: ref.registry,
         scopes: pullScope(ref),
@@ -524,6 +534,13 @@ export class RegistryClient {
       });
       if (!response.ok) throw await responseError(response, action);
       const bytes = await readCapped(response, MANIFEST_SIZE_LIMIT, "REGISTRY_ERROR", action);
+      total += bytes.byteLength;
+      if (total > TAG_LIST_LIMIT) {
+        throw new OciError(
+          "REGISTRY_ERROR",
+          `Cannot ${action}: the tag list runs past the ${TAG_LIST_LIMIT}-byte limit after ${page + 1} pages; is the registry paging in circles?`,
+        );
+      }
       let body: { tags?: unknown };
       try {
         body = JSON.parse(new TextDecoder().decode(bytes));

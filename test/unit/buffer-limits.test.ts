@@ -1,0 +1,150 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  createMemoryStore,
+  createRegistryClient,
+  MediaType,
+  type OciError,
+  packModel,
+  pullModel,
+} from "../../src/index.js";
+import { writeSafetensors } from "../support/safetensors.js";
+
+const encoder = new TextEncoder();
+const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+const REF = "registry.test/ns/model:v1";
+
+async function failure(promise: Promise<unknown>): Promise<OciError> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as OciError;
+  }
+  throw new Error("it succeeded");
+}
+
+/** `{"a":"xxx…"}`, `size` bytes of valid JSON. */
+const hugeJson = (size: number) => encoder.encode(`{"a":"${"x".repeat(size - 8)}"}`);
+
+describe("listTags stops buffering", () => {
+  it("refuses a registry that sends page after page of 4 MiB (a total cap, not 10,000 pages)", async () => {
+    const tags = Array.from({ length: 31_000 }, (_, i) => `${String(i).padStart(8, "0")}-${"t".repeat(110)}`);
+    const page = JSON.stringify({ name: "ns/model", tags });
+    let served = 0;
+    let pages = 0;
+    const fetch = (async () => {
+      served += page.length;
+      pages++;
+      const more = pages < 40; // 40 pages: 160 MiB
+      return new Response(page, {
+        headers: more ? { link: `</v2/ns/model/tags/list?last=${pages}>; rel="next"` } : {},
+      });
+    }) as typeof globalThis.fetch;
+    const error = await failure(createRegistryClient({ fetch }).listTags(REF));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/^Cannot list tags of registry.test\/ns\/model: .*limit/);
+    expect(served).toBeLessThanOrEqual(64 * 1024 * 1024 + 2 * page.length);
+  });
+
+  it("refuses a next link that points back at a page already read", async () => {
+    let requests = 0;
+    const fetch = (async () => {
+      requests++;
+      return Response.json(
+        { tags: ["a"] },
+        { headers: { link: '</v2/ns/model/tags/list?last=a>; rel="next"' } },
+      );
+    }) as typeof globalThis.fetch;
+    const error = await failure(createRegistryClient({ fetch }).listTags(REF));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/loop/);
+    expect(requests).toBe(2);
+  });
+});
+
+/** A registry double holding one manifest and its blobs. */
+function registryWith(
+  config: { mediaType: string; bytes: Uint8Array },
+  layers: { mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }[],
+) {
+  const blobs = new Map<string, Uint8Array>();
+  const describe = (b: { mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }) => {
+    const digest = sha(b.bytes);
+    blobs.set(digest, b.bytes);
+    return {
+      mediaType: b.mediaType,
+      digest,
+      size: b.bytes.byteLength,
+      ...(b.annotations ? { annotations: b.annotations } : {}),
+    };
+  };
+  const manifest = encoder.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: describe(config),
+      layers: layers.map(describe),
+    }),
+  );
+  return (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const path = new URL(request.url).pathname;
+    if (path.includes("/manifests/"))
+      return new Response(manifest, {
+        headers: { "content-type": MediaType.OciManifest, "docker-content-digest": sha(manifest) },
+      });
+    const blob = blobs.get(path.split("/").at(-1) as string);
+    return blob ? new Response(blob as Uint8Array<ArrayBuffer>) : new Response("", { status: 404 });
+  }) as typeof globalThis.fetch;
+}
+
+const weights = writeSafetensors([{ name: "w", dtype: "F32", shape: [2] }]);
+
+describe("the config blob and config.json are capped", () => {
+  it("refuses a config blob over 4 MiB with a clear error instead of reading it whole", async () => {
+    const fetch = registryWith(
+      { mediaType: "application/vnd.docker.ai.model.config.v0.1+json", bytes: hugeJson(20 * 1024 * 1024) },
+      [{ mediaType: "application/vnd.docker.ai.safetensors", bytes: weights }],
+    );
+    const error = await failure(pullModel(REF, { fetch, store: createMemoryStore() }));
+    expect(error.code).toBe("MANIFEST_INVALID");
+    expect(error.message).toMatch(/^Cannot open .*config blob .*limit/);
+  });
+
+  it("refuses a config.json over 16 MiB in a pulled model", async () => {
+    const fetch = registryWith(
+      { mediaType: "application/vnd.docker.ai.model.config.v0.2+json", bytes: encoder.encode("{}") },
+      [
+        {
+          mediaType: "application/vnd.docker.ai.safetensors",
+          bytes: weights,
+          annotations: { "org.cncf.model.filepath": "model.safetensors" },
+        },
+        {
+          mediaType: "application/vnd.docker.ai.model.file",
+          bytes: hugeJson(20 * 1024 * 1024),
+          annotations: { "org.cncf.model.filepath": "config.json" },
+        },
+      ],
+    );
+    const error = await failure(pullModel(REF, { fetch, store: createMemoryStore() }));
+    expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
+    expect(error.message).toMatch(/config\.json.*limit/);
+  });
+
+  it("refuses to pack a config.json over 16 MiB", async () => {
+    const file = (path: string, bytes: Uint8Array) => ({
+      path,
+      size: bytes.byteLength,
+      stream: async (offset = 0, length = bytes.byteLength - offset) =>
+        new Blob([bytes.subarray(offset, offset + length) as Uint8Array<ArrayBuffer>]).stream(),
+    });
+    const error = await failure(
+      packModel([file("model.safetensors", weights), file("config.json", hugeJson(20 * 1024 * 1024))], {
+        store: createMemoryStore(),
+      }),
+    );
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toMatch(/^Cannot pack config\.json: .*limit/);
+  });
+});
