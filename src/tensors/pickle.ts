@@ -100,10 +100,23 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
   const u16 = () => view.getUint16(take(2).byteOffset - bytes.byteOffset, true);
   const u32 = () => view.getUint32(take(4).byteOffset - bytes.byteOffset, true);
   const i32 = () => view.getInt32(take(4).byteOffset - bytes.byteOffset, true);
+  const utf8 = (raw: Uint8Array) => {
+    try {
+      return decoder.decode(raw);
+    } catch (cause) {
+      throw new OciError(
+        "INVALID_CHECKPOINT",
+        "Cannot load the checkpoint: data.pkl holds a string that is not UTF-8",
+        {
+          cause,
+        },
+      );
+    }
+  };
   const line = () => {
     const end = bytes.indexOf(10, at);
     if (end < 0) throw new OciError("INVALID_CHECKPOINT", "Cannot load the checkpoint: data.pkl ends early");
-    const text = decoder.decode(bytes.subarray(at, end));
+    const text = utf8(bytes.subarray(at, end));
     at = end + 1;
     return text;
   };
@@ -239,10 +252,10 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
         push(view.getFloat64(take(8).byteOffset - bytes.byteOffset, false));
         break;
       case 0x58: // BINUNICODE
-        push(decoder.decode(take(u32())));
+        push(utf8(take(u32())));
         break;
       case 0x8c: // SHORT_BINUNICODE
-        push(decoder.decode(take(u8())));
+        push(utf8(take(u8())));
         break;
       case 0x43: // SHORT_BINBYTES
         push(take(u8()));

@@ -3,6 +3,9 @@ import { packTar } from "modern-tar";
 import { describe, expect, it } from "vitest";
 import { walkTar } from "../../src/archive/tar.js";
 import { isOciError, parseChallenges, parseHeader, parseManifest, parseReference } from "../../src/index.js";
+import { readTorchPickle } from "../../src/tensors/pickle.js";
+import { buildTensorIndex } from "../../src/tensors/tensor-index.js";
+import { floats, memoryFile, npy, stateDict, torchFile, writeZip } from "../support/checkpoint-files.js";
 import { writeSafetensors } from "../support/safetensors.js";
 
 const SEED = 1127;
@@ -135,6 +138,53 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
             onFile: async (_, body) => void (await new Response(body).arrayBuffer()),
           }),
         ),
+      ),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  /** `valid` with one byte set, several bytes set, or cut short. */
+  const damage = (valid: Uint8Array) =>
+    fc.oneof(
+      fc
+        .array(fc.tuple(fc.nat(valid.byteLength - 1), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 4,
+        })
+        .map((changes) => {
+          const copy = valid.slice();
+          for (const [at, value] of changes) copy[at] = value;
+          return copy;
+        }),
+      fc.nat(valid.byteLength).map((n) => valid.slice(0, n)),
+    );
+
+  it("torch pickles, mutated and truncated", () => {
+    const valid = stateDict({ a: { offset: 0, shape: [2] }, b: { offset: 2, shape: [2, 1] } }, 4).bytes();
+    fc.assert(
+      fc.property(damage(valid), (bytes) => onlyOciErrors(() => readTorchPickle(bytes))),
+      { seed: SEED, numRuns: RUNS },
+    );
+  });
+
+  it("zip checkpoints (.pt, stored and deflated .npz), mutated and truncated", async () => {
+    const pt = await torchFile(
+      stateDict({ a: { offset: 0, shape: [2] }, b: { offset: 2, shape: [2, 1] } }, 4).bytes(),
+      floats(4),
+    );
+    const npz = (
+      await writeZip([
+        { name: "a.npy", body: npy([4], [1, 2, 3, 4]) },
+        { name: "b.npy", body: npy([2], [5, 6]), deflate: true },
+      ])
+    ).bytes;
+    const damaged = fc.oneof(
+      damage(pt).map((bytes) => ({ path: "f.pt", bytes })),
+      damage(npz).map((bytes) => ({ path: "f.npz", bytes })),
+    );
+    await fc.assert(
+      fc.asyncProperty(damaged, ({ path, bytes }) =>
+        onlyOciErrorsAsync(() => buildTensorIndex([memoryFile(path, bytes)])),
       ),
       { seed: SEED, numRuns: 1000 },
     );
