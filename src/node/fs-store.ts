@@ -1,5 +1,7 @@
+import { realpathSync } from "node:fs";
 import {
   type FileHandle,
+  link,
   mkdir,
   open,
   readdir,
@@ -8,9 +10,8 @@ import {
   rm,
   stat,
   statfs,
-  writeFile,
 } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   createStore,
   type Descriptor,
@@ -20,6 +21,7 @@ import {
   type StoreBackend,
   type StoreOptions,
 } from "../index.js";
+import { isFileLocked, lockFile } from "./file-lock.js";
 import { fileStream } from "./file-stream.js";
 import { createNodeHasher } from "./hasher.js";
 
@@ -29,10 +31,47 @@ function isMissing(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === "ENOENT";
 }
 
-async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/** Flushes a folder's entries (a rename into it) to disk, where the platform can open folders. */
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, "r").catch(() => undefined);
+  try {
+    await dir?.sync();
+  } catch {
+    // some platforms and file systems cannot fsync a folder
+  } finally {
+    await dir?.close();
+  }
+}
+
+/**
+ * Writes a file whole: aside, then renamed over it, or with `create` linked into place only if there
+ * is none yet; a reader sees the old or the new file, never a part. `durable` flushes the file and
+ * then its folder, so that a crash too leaves one or the other (a download's progress record needs
+ * not: it is checked against the data on resume, and fsyncing it would flush the data with it).
+ */
+async function writeAtomic(
+  path: string,
+  data: string | Uint8Array,
+  { create = false, durable = false }: { create?: boolean; durable?: boolean } = {},
+): Promise<void> {
   const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(temp, data);
-  await rename(temp, path);
+  const file = await open(temp, "w");
+  try {
+    await file.writeFile(data);
+    if (durable) await file.sync();
+  } finally {
+    await file.close();
+  }
+  try {
+    if (!create) await rename(temp, path);
+    else
+      await link(temp, path).catch((error: unknown) => {
+        if ((error as { code?: string }).code !== "EEXIST") throw error;
+      });
+  } finally {
+    if (create) await rm(temp, { force: true });
+  }
+  if (durable) await syncDir(dirname(path));
 }
 
 function split(digest: string): [string, string] {
@@ -62,24 +101,35 @@ class FsBackend implements StoreBackend {
 
   constructor(dir: string) {
     this.#dir = resolve(dir);
-    this.id = `fs:${this.#dir}`;
+    // One folder reached by two paths (a symlink) is one store: its locks live inside it, and
+    // this realm's locks go by its real path.
+    let real = this.#dir;
+    try {
+      real = realpathSync(this.#dir);
+    } catch {
+      // not there yet: created by the first call
+    }
+    this.id = `fs:${real}`;
   }
 
   #init(): Promise<void> {
     this.#ready ??= (async () => {
       await mkdir(join(this.#dir, "blobs", "sha256"), { recursive: true });
       await mkdir(join(this.#dir, "ingest"), { recursive: true });
-      try {
-        await stat(join(this.#dir, "oci-layout"));
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-        await writeAtomic(join(this.#dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-      }
-      try {
-        await stat(join(this.#dir, "index.json"));
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-        await this.#writeIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
+      // Created only where missing: another process may be writing its first tag meanwhile.
+      for (const [name, content] of [
+        ["oci-layout", { imageLayoutVersion: "1.0.0" }],
+        ["index.json", { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }],
+      ] as const) {
+        try {
+          await stat(join(this.#dir, name));
+        } catch (error) {
+          if (!isMissing(error)) throw error;
+          await writeAtomic(join(this.#dir, name), `${JSON.stringify(content, null, 2)}\n`, {
+            create: true,
+            durable: true,
+          });
+        }
       }
     })();
     return this.#ready;
@@ -88,6 +138,21 @@ class FsBackend implements StoreBackend {
   #blobPath(digest: string): string {
     const [algorithm, hex] = split(digest);
     return join(this.#dir, "blobs", algorithm, hex);
+  }
+
+  /** The lock of a digest's download, or of `tags` (index.json): a file in `ingest/`. */
+  #lockPath(name: string): string {
+    if (!/^[a-z0-9]+:[0-9a-f]+$|^tags$/.test(name)) throw new Error(`no lock is named ${name}`);
+    return join(this.#dir, "ingest", `${name.replace(":", "-")}.lock`);
+  }
+
+  async acquire(name: string, signal?: AbortSignal) {
+    await this.#init();
+    return lockFile(this.#lockPath(name), signal);
+  }
+
+  async isLocked(name: string) {
+    return isFileLocked(this.#lockPath(name));
   }
 
   #ingestPath(digest: string, kind: "data" | "state"): string {
@@ -222,12 +287,17 @@ class FsBackend implements StoreBackend {
   }
 
   async ingestCommit(digest: string, size: number) {
-    await this.ingestRelease(digest);
     const data = this.#ingestPath(digest, "data");
+    // On disk before it is renamed into blobs/ (and the rename after it): a committed blob is never
+    // checked again, so a crash must not leave one short or zero-filled under its name.
+    const { file } = await this.#handle(digest);
+    await file.datasync();
+    await this.ingestRelease(digest);
     if ((await stat(data)).size !== size) throw new Error(`ingest of ${digest} is not ${size} bytes`);
     const target = this.#blobPath(digest);
-    await mkdir(join(target, ".."), { recursive: true });
+    await mkdir(dirname(target), { recursive: true });
     await rename(data, target);
+    await syncDir(dirname(target));
     await rm(this.#ingestPath(digest, "state"), { force: true });
   }
 
@@ -258,7 +328,9 @@ class FsBackend implements StoreBackend {
   }
 
   async #writeIndex(index: IndexJson) {
-    await writeAtomic(join(this.#dir, "index.json"), `${JSON.stringify(index, null, 2)}\n`);
+    await writeAtomic(join(this.#dir, "index.json"), `${JSON.stringify(index, null, 2)}\n`, {
+      durable: true,
+    });
   }
 
   async readTags() {

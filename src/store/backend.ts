@@ -42,6 +42,16 @@ export interface StoreBackend {
   ingestRelease?(digest: string): Promise<void>;
   ingests(): Promise<{ digest: string; state: IngestState }[]>;
 
+  /**
+   * Takes the lock `name` (a digest, or `tags`) beyond this realm, for media that other processes
+   * share (a folder on disk), waiting while another holds it; returns its release. The engine takes
+   * it inside its own lock (which covers calls, tabs and workers) around every push, delete and tag
+   * change.
+   */
+  acquire?(name: string, signal?: AbortSignal): Promise<() => Promise<void>>;
+  /** Whether another process holds the lock `name` now (gc leaves what it guards alone). */
+  isLocked?(name: string): Promise<boolean>;
+
   /** Names: read and replaced whole (the store serialises writers). */
   readTags(): Promise<Map<string, Descriptor>>;
   writeTags(tags: Map<string, Descriptor>): Promise<void>;

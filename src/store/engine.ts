@@ -94,8 +94,19 @@ export function createStore(
     }
   }
   const estimate: Estimate = options.estimate ?? backend.estimate?.bind(backend) ?? navigatorEstimate;
-  const lockName = (digest: string) => `oci-model-loader:${backend.id}:${digest}`;
-  const tagLock = `oci-model-loader:${backend.id}:tags`;
+  const lockName = (name: string) => `oci-model-loader:${backend.id}:${name}`;
+  /** Runs `fn` holding the lock `name` (a digest, or `tags`): in this realm, across tabs, across processes. */
+  const exclusive = <T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> =>
+    withLock(lockName(name), async () => {
+      const release = await backend.acquire?.(name, signal);
+      try {
+        return await fn();
+      } finally {
+        await release?.();
+      }
+    });
+  const isHeld = async (name: string) =>
+    (await isLocked(lockName(name))) || (await backend.isLocked?.(name)) === true;
 
   async function exists(blob: Pick<BlobRef, "digest">): Promise<boolean> {
     return backend.has(blob.digest);
@@ -302,14 +313,18 @@ export function createStore(
 
   async function push(blob: BlobRef, source: BlobSource, pushOptions: PushOptions = {}): Promise<PushResult> {
     checkBlob(blob, `store ${blob.digest}`);
-    return withLock(lockName(blob.digest), async () => {
-      if (await backend.has(blob.digest)) {
-        if (source instanceof ReadableStream) await source.cancel().catch(() => {});
-        pushOptions.onProgress?.(blob.size, blob.size);
-        return { existed: true, resumedFrom: 0, fetched: 0 };
-      }
-      return ingestAndRelease(blob, source, pushOptions);
-    });
+    return exclusive(
+      blob.digest,
+      async () => {
+        if (await backend.has(blob.digest)) {
+          if (source instanceof ReadableStream) await source.cancel().catch(() => {});
+          pushOptions.onProgress?.(blob.size, blob.size);
+          return { existed: true, resumedFrom: 0, fetched: 0 };
+        }
+        return ingestAndRelease(blob, source, pushOptions);
+      },
+      pushOptions.signal,
+    );
   }
 
   async function children(descriptor: Descriptor): Promise<Descriptor[]> {
@@ -338,14 +353,14 @@ export function createStore(
     }
     const result: GcResult = { removedBlobs: [], removedIngests: [], freedBytes: 0 };
     for (const { digest, size } of await backend.blobs()) {
-      if (reachable.has(digest) || (await isLocked(lockName(digest)))) continue;
+      if (reachable.has(digest) || (await isHeld(digest))) continue;
       await backend.remove(digest);
       result.removedBlobs.push(digest);
       result.freedBytes += size;
     }
     const cutoff = Date.now() - (gcOptions.ingestMaxAgeMs ?? DEFAULT_INGEST_MAX_AGE);
     for (const { digest, state } of await backend.ingests()) {
-      if (state.updatedAt > cutoff || (await isLocked(lockName(digest)))) continue;
+      if (state.updatedAt > cutoff || (await isHeld(digest))) continue;
       await backend.ingestDiscard(digest);
       result.removedIngests.push(digest);
       result.freedBytes += state.offset;
@@ -354,7 +369,7 @@ export function createStore(
   }
 
   const updateTags = (change: (tags: Map<string, Descriptor>) => void) =>
-    withLock(tagLock, async () => {
+    exclusive("tags", async () => {
       const tags = await backend.readTags();
       change(tags);
       await backend.writeTags(tags);
@@ -364,7 +379,7 @@ export function createStore(
     exists,
     fetch: fetchBlob,
     push,
-    delete: async (blob) => withLock(lockName(blob.digest), () => backend.remove(blob.digest)),
+    delete: async (blob) => exclusive(blob.digest, () => backend.remove(blob.digest)),
     resolve: async (name) => (await backend.readTags()).get(name),
     tag: (name, descriptor) => {
       if (name === "") throw new OciError("INVALID_ARGUMENT", "Cannot tag: the name is empty");

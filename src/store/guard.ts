@@ -38,6 +38,8 @@ const ACTIONS: { [K in keyof StoreBackend]-?: (digest: string) => string } = {
   readTags: () => "read the tags",
   writeTags: () => "write the tags",
   estimate: () => "estimate the free space",
+  acquire: (name) => `lock ${name}`,
+  isLocked: (name) => `look up the lock of ${name}`,
 };
 
 /** A stream whose errors, when the medium fails half-way through a read, are `STORAGE` errors too. */
@@ -74,7 +76,15 @@ export function guardBackend<B extends StoreBackend & { readonly id: string }>(b
       const action = `${ACTIONS[method](String(args[0]))} in ${backend.id}`;
       try {
         const result = await original.apply(backend, args);
-        return result instanceof ReadableStream ? guardStream(result, action) : result;
+        if (result instanceof ReadableStream) return guardStream(result, action);
+        if (typeof result === "function") {
+          // a lock's release
+          return () =>
+            (result as () => Promise<void>)().catch((error: unknown) => {
+              throw storageError(error, `release the lock of ${String(args[0])} in ${backend.id}`);
+            });
+        }
+        return result;
       } catch (error) {
         throw storageError(error, action);
       }
