@@ -595,6 +595,27 @@ describe("where credentials go", () => {
     expect(creds(requests.find((r) => r.method === "PUT") as Request)).toBe(`Basic ${btoa("u:p")}`);
   });
 
+  it("sends credentials to an upload location the CORS proxy mapped from the registry's origin", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        if (!creds(request))
+          return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+        if (request.method === "HEAD") return new Response(null, { status: 404 });
+        if (request.method === "POST")
+          return new Response(null, {
+            status: 202,
+            headers: { location: "https://p.test/registry.test/v2/ns/model/blobs/uploads/1" },
+          });
+        return new Response(null, { status: 201 });
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } }, proxy: "https://p.test" },
+    );
+    await pushOne(c);
+    const put = requests.find((r) => r.method === "PUT") as Request;
+    expect(put.url).toMatch(/^https:\/\/p\.test\/registry\.test\/v2\//);
+    expect(creds(put)).toBe(`Basic ${btoa("u:p")}`);
+  });
+
   it("sends a static token only to the registry's origin", async () => {
     const { client: c, requests } = uploadTo("https://uploads.test/session/1", {
       credentials: { "registry.test": { token: "static" } },
@@ -638,10 +659,28 @@ describe("where credentials go", () => {
       { credentials: { "registry.test": { username: "u", password: "p" } } },
     );
     const error = await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }));
-    expect(error.code).toBe("UNAUTHORIZED");
-    expect(error.message).toMatch(/^Cannot fetch blob .*https:\/\/cdn\.test/);
     expect(requests.map((r) => new URL(r.url).host)).not.toContain("evil.test");
     expect(requests.map(creds)).toEqual([null, null]);
+    expect(error.code).toBe("UNAUTHORIZED");
+    expect(error.message).toMatch(/^Cannot fetch blob .*https:\/\/cdn\.test/);
+  });
+
+  it("never answers the challenge of a redirect target that fetch followed itself (browsers)", async () => {
+    const { client: c, requests } = client(
+      (request) => {
+        // A browser hides a redirect from `redirect: "manual"`, then follows it when asked to.
+        if (request.redirect === "manual") return { type: "opaqueredirect", status: 0 } as Response;
+        const answer = bearer("https://evil.test/token");
+        Object.defineProperties(answer, {
+          redirected: { value: true },
+          url: { value: "https://cdn.test/blob" },
+        });
+        return answer;
+      },
+      { credentials: { "registry.test": { username: "u", password: "p" } } },
+    );
+    expect((await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }))).code).toBe("UNAUTHORIZED");
+    expect(requests.map((r) => new URL(r.url).host)).not.toContain("evil.test");
   });
 
   it("never answers a redirect target's Basic challenge with the registry's credentials", async () => {
