@@ -40,10 +40,20 @@ function modelFiles(model: Model): TensorFile[] {
   });
 }
 
+/** The largest `model.safetensors.index.json` read whole: the biggest models' are some 10 MiB. */
+const WEIGHT_MAP_LIMIT = 64 * 1024 * 1024;
+
 async function weightMap(model: Model): Promise<Record<string, string> | undefined> {
   const path = [...model.files.keys()].find((p) => p.endsWith("model.safetensors.index.json"));
   if (!path) return undefined;
-  const json = await model.file(path).json<{ weight_map?: Record<string, string> }>();
+  const file = model.file(path);
+  if (file.size > WEIGHT_MAP_LIMIT) {
+    throw new OciError(
+      "UNSUPPORTED_ARTIFACT",
+      `Cannot index ${model.reference}: its ${path} is ${file.size} bytes, over the ${WEIGHT_MAP_LIMIT}-byte limit`,
+    );
+  }
+  const json = await file.json<{ weight_map?: Record<string, string> }>();
   return json.weight_map;
 }
 

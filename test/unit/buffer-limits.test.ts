@@ -147,4 +147,26 @@ describe("the config blob and config.json are capped", () => {
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toMatch(/^Cannot pack config\.json: .*limit/);
   });
+
+  it("refuses a model.safetensors.index.json over 64 MiB when indexing tensors", async () => {
+    const fetch = registryWith(
+      { mediaType: "application/vnd.docker.ai.model.config.v0.2+json", bytes: encoder.encode("{}") },
+      [
+        {
+          mediaType: "application/vnd.docker.ai.safetensors",
+          bytes: weights,
+          annotations: { "org.cncf.model.filepath": "model.safetensors" },
+        },
+        {
+          mediaType: "application/vnd.docker.ai.model.file",
+          bytes: hugeJson(65 * 1024 * 1024),
+          annotations: { "org.cncf.model.filepath": "model.safetensors.index.json" },
+        },
+      ],
+    );
+    const model = await pullModel(REF, { fetch, store: createMemoryStore() });
+    const error = await failure(model.tensorIndex());
+    expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
+    expect(error.message).toMatch(/index\.json.*limit/);
+  });
 });
