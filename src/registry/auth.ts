@@ -23,7 +23,7 @@ export interface AuthenticatorOptions {
   isProxied?: (url: URL) => boolean;
 }
 
-interface HostScheme {
+interface OriginScheme {
   scheme: "bearer" | "basic";
   realm?: string;
   service?: string;
@@ -48,7 +48,7 @@ const EXPIRY_MARGIN_MS = 5_000;
  */
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
-  readonly #schemes = new Map<string, HostScheme>();
+  readonly #schemes = new Map<string, OriginScheme>();
   readonly #tokens = new Map<string, Promise<CachedToken>>();
 
   constructor(options: AuthenticatorOptions) {
@@ -120,7 +120,7 @@ export class Authenticator {
     return undefined;
   }
 
-  #bearerScheme(challenge: Challenge, registryHost: string): HostScheme {
+  #bearerScheme(challenge: Challenge, registryHost: string): OriginScheme {
     const realm = challenge.params.realm;
     if (!realm) {
       throw new OciError(
@@ -147,7 +147,7 @@ export class Authenticator {
         `Cannot authenticate: ${registryHost} names a token realm on the private address ${url.host}; refusing to send credentials there`,
       );
     }
-    const scheme: HostScheme = { scheme: "bearer", realm };
+    const scheme: OriginScheme = { scheme: "bearer", realm };
     if (challenge.params.service !== undefined) scheme.service = challenge.params.service;
     return scheme;
   }
@@ -161,7 +161,7 @@ export class Authenticator {
     registry: string,
     origin: string,
     credential: Login | undefined,
-    scheme: HostScheme,
+    scheme: OriginScheme,
     scopes: string[],
     rejected: string | undefined,
     signal: AbortSignal | undefined,
@@ -192,7 +192,7 @@ export class Authenticator {
   async #fetchToken(
     registry: string,
     credential: Login | undefined,
-    scheme: HostScheme,
+    scheme: OriginScheme,
     scopes: string[],
   ): Promise<CachedToken> {
     const url = new URL(scheme.realm as string);
