@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests start are installed:
 #   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium,
-#   python3-torch and python3-numpy (to write genuine checkpoints).
+#   python3-torch and python3-numpy (to write genuine checkpoints), strace (to see what reaches the disk).
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ declare -A package_of=(
   [htpasswd]=apache2-utils
   [openssl]=openssl
   [chromium]=chromium
+  [strace]=strace
 )
 
 missing=()

@@ -73,6 +73,8 @@ export type {
   Store,
   StoreOptions,
   StoreUsage,
+  VerifyOptions,
+  VerifyResult,
 } from "./store/types.js";
 export type { TypedArray } from "./tensors/dtypes.js";
 export { toFloat32, typedArray } from "./tensors/dtypes.js";

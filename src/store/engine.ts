@@ -16,6 +16,8 @@ import type {
   PushResult,
   Store,
   StoreOptions,
+  VerifyOptions,
+  VerifyResult,
 } from "./types.js";
 
 const DEFAULT_CHUNK = 8 * 1024 * 1024;
@@ -368,6 +370,47 @@ export function createStore(
     return result;
   }
 
+  async function verify(verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
+    const { signal, onProgress } = verifyOptions;
+    const blobs = await backend.blobs();
+    const total = blobs.reduce((n, b) => n + b.size, 0);
+    const result: VerifyResult = { checked: 0, bytes: 0, removed: [] };
+    for (const blob of blobs) {
+      throwIfAborted(signal, "verify the store");
+      await exclusive(
+        blob.digest,
+        async () => {
+          if (!(await backend.has(blob.digest))) return; // removed meanwhile
+          const reason = await damage(blob, signal);
+          if (reason === undefined) return;
+          await backend.remove(blob.digest);
+          result.removed.push({ digest: blob.digest, reason });
+        },
+        signal,
+      );
+      result.checked++;
+      result.bytes += blob.size;
+      onProgress?.(result.bytes, total);
+    }
+    return result;
+  }
+
+  /** Why a committed blob is not what its name says, or undefined when it is. */
+  async function damage(blob: BlobRef, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const hasher = await newHasher(blob);
+    try {
+      for await (const chunk of await backend.read(blob.digest, 0, blob.size)) {
+        throwIfAborted(signal, "verify the store");
+        await hasher.update(chunk);
+      }
+    } catch (error) {
+      if (error instanceof OciError && error.code === "STORAGE") return error.message;
+      throw error;
+    }
+    const actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
+    return actual === blob.digest ? undefined : `its bytes hash to ${actual}`;
+  }
+
   const updateTags = (change: (tags: Map<string, Descriptor>) => void) =>
     exclusive("tags", async () => {
       const tags = await backend.readTags();
@@ -400,5 +443,6 @@ export function createStore(
       };
     },
     gc,
+    verify,
   };
 }

@@ -51,6 +51,20 @@ export interface GcResult {
   freedBytes: number;
 }
 
+export interface VerifyOptions {
+  signal?: AbortSignal;
+  /** Called after each blob with the bytes checked so far and the bytes of all blobs. */
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface VerifyResult {
+  /** Blobs re-hashed. */
+  checked: number;
+  bytes: number;
+  /** Blobs whose bytes no longer hash to their name (or could not be read back), now removed. */
+  removed: { digest: string; reason: string }[];
+}
+
 /** The read side: local stores and the remote registry repository. */
 export interface ReadOnlyStore {
   exists(blob: Pick<BlobRef, "digest">): Promise<boolean>;
@@ -82,6 +96,12 @@ export interface Store extends ReadOnlyStore {
   usage(): Promise<StoreUsage>;
   /** Removes blobs that no name reaches (through manifests and indexes) and stale ingests. */
   gc(options?: { ingestMaxAgeMs?: number }): Promise<GcResult>;
+  /**
+   * Re-hashes every committed blob and removes (and reports) any whose bytes no longer match its
+   * name: damage done after the commit (a crash before the data reached the disk, a failing disk,
+   * a hand edit). A pull fetches what was removed again.
+   */
+  verify(options?: VerifyOptions): Promise<VerifyResult>;
 }
 
 /** Options every store takes. */

@@ -127,3 +127,35 @@ describe.each([
     }
   });
 });
+
+describe("IndexedDB store verify", () => {
+  it("removes a blob whose stored bytes changed after the commit, and reports it", async () => {
+    const name = unique();
+    const store = createIdbStore(name, small({}));
+    const good = await blobOf(100_000);
+    const bad = await blobOf(600_000);
+    for (const blob of [good, bad]) await store.push(blob.descriptor, countingSource(blob.bytes).source);
+    // Flip a byte of the second piece behind the store's back (a damaged disk, another program).
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open(`oci-model-loader:${name}`);
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const key = ["p", bad.descriptor.digest, 256 * 1024, 512 * 1024];
+    const content = db.transaction("content", "readwrite").objectStore("content");
+    const piece = await new Promise<Uint8Array>((resolve) => {
+      const get = content.get(key);
+      get.onsuccess = () => resolve(get.result as Uint8Array);
+    });
+    piece[7] = (piece[7] ?? 0) ^ 1;
+    content.put(piece, key);
+    await new Promise((resolve) => {
+      content.transaction.oncomplete = resolve;
+    });
+    db.close();
+    const result = await store.verify();
+    expect(result).toMatchObject({ checked: 2, removed: [{ digest: bad.descriptor.digest }] });
+    expect(await store.exists(bad.descriptor)).toBe(false);
+    expect(await store.exists(good.descriptor)).toBe(true);
+  });
+});

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +21,7 @@ function cli(args: string[], stdin = ""): Promise<{ code: number; stdout: string
   });
 }
 
-describe("oci-model pull, ls, rm, gc against the real registry (token auth)", () => {
+describe("oci-model pull, ls, rm, gc, verify against the real registry (token auth)", () => {
   let registry: TestRegistry;
   let dir: string;
   let fixture: ModelFixture;
@@ -78,6 +78,29 @@ describe("oci-model pull, ls, rm, gc against the real registry (token auth)", ()
     expect(await readdir(join(store, "blobs", "sha256"))).toEqual([]);
     const gc = JSON.parse((await cli(["gc", "--store", store, "--json"])).stdout);
     expect(gc.removedBlobs).toEqual([]);
+  });
+
+  it("verify finds a blob damaged after its commit, removes it, exits 1, and the next pull fetches it again", async () => {
+    const store = join(dir, "verify");
+    const pull = () => cli(["pull", ref, "--store", store, "--json", ...login], `${USER.password}\n`);
+    expect((await pull()).code).toBe(0);
+    expect(await cli(["verify", "--store", store])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^checked \d+ blobs \(.*\): all match\n$/),
+    });
+    const [weight] = [...fixture.artifact.blobs].sort((a, b) => b[1].byteLength - a[1].byteLength)[0] ?? [""];
+    const path = join(store, "blobs", "sha256", weight.slice(7));
+    const bytes = await readFile(path);
+    bytes[10] = (bytes[10] ?? 0) ^ 0xff; // a bit rot, a torn write
+    await writeFile(path, bytes);
+    const damaged = await cli(["verify", "--store", store, "--json"]);
+    expect(damaged.code).toBe(1);
+    expect(JSON.parse(damaged.stdout).removed).toEqual([
+      { digest: weight, reason: expect.stringMatching(/^its bytes hash to sha256:/) },
+    ]);
+    expect((await readdir(join(store, "blobs", "sha256"))).includes(weight.slice(7))).toBe(false);
+    expect((await pull()).code).toBe(0);
+    expect((await cli(["verify", "--store", store])).code).toBe(0);
   });
 
   it("exits 1 with the error code for a missing model and for rm of an unknown one", async () => {

@@ -117,3 +117,69 @@ describe("one fs store, two processes", () => {
     expect(names).toHaveLength(50);
   });
 });
+
+describe("what reaches the disk (strace)", () => {
+  it("a blob is flushed before it is renamed into blobs/, and the folder after; index.json likewise", async () => {
+    const dir = await storeDir();
+    const traced = spawn(
+      "strace",
+      ["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync,rename,renameat,renameat2", process.execPath].concat([
+        "--import",
+        "tsx",
+        WRITER,
+        dir,
+        "push",
+        "--size",
+        String(1024 * 1024),
+      ]),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let trace = "";
+    traced.stderr.on("data", (chunk: Buffer) => {
+      trace += chunk.toString();
+    });
+    traced.stdout.resume();
+    expect(await new Promise((resolve) => traced.once("exit", resolve)), trace).toBe(0);
+    const calls = trace.split("\n").map((line) => line.replace(/^\[pid +\d+\] /, ""));
+    const at = (pattern: RegExp) => calls.findIndex((line) => pattern.test(line));
+    const renamed = at(/^rename\(".*\/ingest\/sha256-[0-9a-f]+\.data", ".*\/blobs\/sha256\/[0-9a-f]+"\)/);
+    expect(renamed, trace).toBeGreaterThan(0);
+    expect(at(/^fdatasync\(\d+<.*\/ingest\/sha256-[0-9a-f]+\.data>\) = 0/), trace).toBeLessThan(renamed);
+    expect(
+      calls.slice(renamed).some((line) => /^fsync\(\d+<.*\/blobs\/sha256>\) = 0/.test(line)),
+      trace,
+    ).toBe(true);
+
+    const tagged = spawn(
+      "strace",
+      [
+        "-f",
+        "-qq",
+        "-y",
+        "-e",
+        "trace=fsync,rename",
+        process.execPath,
+        "--import",
+        "tsx",
+        WRITER,
+        dir,
+        "tag",
+        "t",
+        "--count",
+        "1",
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let tagTrace = "";
+    tagged.stderr.on("data", (chunk: Buffer) => {
+      tagTrace += chunk.toString();
+    });
+    tagged.stdout.resume();
+    expect(await new Promise((resolve) => tagged.once("exit", resolve)), tagTrace).toBe(0);
+    expect(tagTrace).toMatch(
+      /fsync\(\d+<[^>]*index\.json\.[^>]*\.tmp>\) = 0[^]*rename\("[^"]*index\.json\.[^"]*\.tmp", "[^"]*index\.json"\) = 0[^]*fsync\(\d+<[^>]*oml-two-[^/>]*>\) = 0/,
+    );
+  });
+});

@@ -28,7 +28,7 @@ async function push() {
   const pace = option("pace", 0);
   const stallAfter = option("stall-after", Number.POSITIVE_INFINITY);
   const bytes = seeded(size, option("seed", 1));
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
   const digest = `sha256:${Buffer.from(hash).toString("hex")}`;
   // The default 16 MiB between checkpoints: a second writer then finds none and starts at 0.
   const store = createFsStore(dir, {

@@ -215,6 +215,19 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect((await store.usage()).ingestBytes).toBe(0);
     });
 
+    it("verify re-hashes every blob and removes none while all match", async () => {
+      const { store } = await make({});
+      for (const size of [0, 1000, 300_001]) {
+        const { bytes, descriptor } = await blobOf(size);
+        await store.push(descriptor, chunked(bytes));
+      }
+      const progress: number[] = [];
+      const result = await store.verify({ onProgress: (bytes) => progress.push(bytes) });
+      expect(result).toEqual({ checked: 3, bytes: 301_001, removed: [] });
+      expect(progress.at(-1)).toBe(301_001);
+      expect(await store.list()).toHaveLength(3);
+    });
+
     it("deletes a blob", async () => {
       const { store } = await make({});
       const { bytes, descriptor } = await blobOf(10);

@@ -145,9 +145,10 @@ describe("store engine", () => {
     };
     const store = createStore(backend, { chunkSize: 64 * 1024 });
     const { bytes, descriptor } = await blobOf(200_000);
-    const error = await store.push(descriptor, chunked(bytes)).catch((e: OciError) => e);
-    expect(error).toMatchObject({ code: "STORAGE" });
-    expect(error.message).toMatch(/^Cannot write sha256:[0-9a-f]{64} in full: the storage failed \(EIO/);
+    await expect(store.push(descriptor, chunked(bytes))).rejects.toMatchObject({
+      code: "STORAGE",
+      message: expect.stringMatching(/^Cannot write sha256:[0-9a-f]{64} in full: the storage failed \(EIO/),
+    });
     expect(backend.committed).toEqual([]);
   });
 

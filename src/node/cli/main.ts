@@ -4,7 +4,16 @@ import type { CliIo } from "./options.js";
 import { PACK_USAGE, PUSH_USAGE, packCommand, pushCommand, SERVE_USAGE, serveCommand } from "./pack.js";
 import { PROXY_USAGE, proxyCommand } from "./proxy.js";
 import { PULL_USAGE, pullCommand } from "./pull.js";
-import { GC_USAGE, gcCommand, LS_USAGE, lsCommand, RM_USAGE, rmCommand } from "./store-commands.js";
+import {
+  GC_USAGE,
+  gcCommand,
+  LS_USAGE,
+  lsCommand,
+  RM_USAGE,
+  rmCommand,
+  VERIFY_USAGE,
+  verifyCommand,
+} from "./store-commands.js";
 import { TENSORS_USAGE, tensorsCommand } from "./tensors.js";
 
 const USAGE = `Usage: oci-model <command> [options]
@@ -16,6 +25,7 @@ Commands:
   ls                    list the models in the store
   rm <reference>        forget a model and free what no other model needs
   gc                    free blobs no model needs
+  verify                re-hash every blob in the store; remove (and list) any that changed
   pack <dir> [ref]      pack a model folder (docker-v0.1, docker-v0.2, modelpack); push it or write a layout
   push <dir:tag> <ref>  push a model from an OCI layout to a registry
   serve <layout-dir>    serve an OCI layout read-only over the distribution API (local use)
@@ -30,6 +40,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   ls: lsCommand,
   rm: rmCommand,
   gc: gcCommand,
+  verify: verifyCommand,
   pack: packCommand,
   push: pushCommand,
   serve: serveCommand,
@@ -43,6 +54,7 @@ const USAGES: Record<string, string> = {
   ls: LS_USAGE,
   rm: RM_USAGE,
   gc: GC_USAGE,
+  verify: VERIFY_USAGE,
   pack: PACK_USAGE,
   push: PUSH_USAGE,
   serve: SERVE_USAGE,

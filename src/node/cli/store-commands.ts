@@ -10,6 +10,9 @@ export const RM_USAGE =
 export const GC_USAGE =
   "Usage: oci-model gc [--store DIR] [--json]\n\nFrees blobs no model needs and interrupted downloads older than an hour.";
 
+export const VERIFY_USAGE =
+  "Usage: oci-model verify [--store DIR] [--json]\n\nRe-hashes every blob in the store and removes any whose bytes no longer match its digest\n(pull again to fetch them). Exits 1 when it removed something.";
+
 function usage(io: CliIo, text: string): number {
   io.stdout(`${text}\n`);
   return 0;
@@ -64,4 +67,22 @@ export async function gcCommand(args: string[], io: CliIo): Promise<number> {
       `freed ${formatSize(result.freedBytes)} (${result.removedBlobs.length} blobs, ${result.removedIngests.length} interrupted downloads)\n`,
     );
   return 0;
+}
+
+export async function verifyCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options });
+  if (values.help) return usage(io, VERIFY_USAGE);
+  const result = await openStore(values.store, io).verify();
+  if (values.json) io.stdout(`${JSON.stringify(result)}\n`);
+  else {
+    for (const { digest, reason } of result.removed) io.stdout(`removed ${digest}: ${reason}\n`);
+    io.stdout(
+      `checked ${result.checked} blobs (${formatSize(result.bytes)}): ${
+        result.removed.length
+          ? `${result.removed.length} damaged, removed; pull the models again`
+          : "all match"
+      }\n`,
+    );
+  }
+  return result.removed.length ? 1 : 0;
 }
