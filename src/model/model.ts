@@ -107,25 +107,41 @@ export const CONFIG_BLOB_LIMIT = 4 * 1024 * 1024;
 /** The largest `config.json` read whole: a model's is a few KiB, one with a big label map 1 MiB. */
 export const CONFIG_JSON_LIMIT = 16 * 1024 * 1024;
 
-/** Builds the `Model` for a record held in `store`. */
-export async function modelFromRecord(store: Store, record: ModelRecord): Promise<Model> {
-  if (record.config.size > CONFIG_BLOB_LIMIT) {
-    throw new OciError(
-      "MANIFEST_INVALID",
-      `Cannot open ${record.reference}: its config blob is ${record.config.size} bytes, over the ${CONFIG_BLOB_LIMIT}-byte limit for a model config; it is not a model this library reads`,
-    );
-  }
-  const modelConfig = await readJson<Record<string, unknown>>(store, record.config).catch(() => ({}));
-  // config.json at the root, else the shallowest one (KitOps keeps it beside the weights)
-  const configFile = record.files
+/** The `config.json` a model is read with: the one at the root, else the shallowest (KitOps keeps it beside the weights). */
+export function configJsonFile<T extends { path: string }>(files: readonly T[]): T | undefined {
+  return files
     .filter((f) => f.path === "config.json" || f.path.endsWith("/config.json"))
     .sort((a, b) => a.path.split("/").length - b.path.split("/").length)[0];
+}
+
+/**
+ * Refuses a config blob or `config.json` too large to read whole: `action` is "pull …" so that such
+ * a model is never stored, "open …" for one stored before this check (or by another tool).
+ */
+export function checkConfigSizes(
+  config: { size: number },
+  configFile: { path: string; size: number } | undefined,
+  action: string,
+): void {
+  if (config.size > CONFIG_BLOB_LIMIT) {
+    throw new OciError(
+      "MANIFEST_INVALID",
+      `Cannot ${action}: its config blob is ${config.size} bytes, over the ${CONFIG_BLOB_LIMIT}-byte limit for a model config; it is not a model this library reads`,
+    );
+  }
   if (configFile && configFile.size > CONFIG_JSON_LIMIT) {
     throw new OciError(
       "UNSUPPORTED_ARTIFACT",
-      `Cannot open ${record.reference}: its ${configFile.path} is ${configFile.size} bytes, over the ${CONFIG_JSON_LIMIT}-byte limit for a model's config.json`,
+      `Cannot ${action}: its ${configFile.path} is ${configFile.size} bytes, over the ${CONFIG_JSON_LIMIT}-byte limit for a model's config.json`,
     );
   }
+}
+
+/** Builds the `Model` for a record held in `store`. */
+export async function modelFromRecord(store: Store, record: ModelRecord): Promise<Model> {
+  const configFile = configJsonFile(record.files);
+  checkConfigSizes(record.config, configFile, `open ${record.reference}`);
+  const modelConfig = await readJson<Record<string, unknown>>(store, record.config).catch(() => ({}));
   const config =
     configFile && (await store.exists(configFile))
       ? await readJson<Record<string, unknown>>(store, configFile).catch(() => undefined)

@@ -11,7 +11,7 @@ import type { Store } from "../store/types.js";
 import type { PullEvent } from "./events.js";
 import { detectFormat } from "./format.js";
 import { isWeightPath, type PlannedLayer, planLayers } from "./layers.js";
-import { type Model, modelFromRecord } from "./model.js";
+import { checkConfigSizes, configJsonFile, type Model, modelFromRecord } from "./model.js";
 import { findRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
 
 export interface PullModelOptions extends RegistryClientOptions {
@@ -173,6 +173,20 @@ function safeLayerPath(path: string, action: string): string {
   }
 }
 
+/** The file a layer that is not an archive becomes: its annotated path, else one named by its digest. */
+function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
+  return {
+    path:
+      layer.path === undefined
+        ? layer.descriptor.digest.replace(":", "-")
+        : safeLayerPath(layer.path, action),
+    digest: layer.descriptor.digest,
+    size: layer.descriptor.size,
+    mediaType: layer.descriptor.mediaType,
+    weight: layer.weights,
+  };
+}
+
 /** Runs `task` over `items`, `limit` at a time, stopping at the first failure. */
 async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -218,6 +232,12 @@ async function pull(
   const format = detectFormat(manifest);
   const planned = planLayers(manifest);
   const wanted = planned.filter((l) => weights || !l.weights);
+  const rawFiles = new Map(planned.filter((l) => !l.archive).map((l) => [l, rawFile(l, action)]));
+  // Refused before any blob is fetched, so a model that could never be opened is never stored.
+  // The config.json the model will be read with is known now unless an archive could hold a shallower one.
+  const configJson = configJsonFile([...rawFiles.values()]);
+  const settled = !configJson?.path.includes("/") || !planned.some((l) => l.archive);
+  checkConfigSizes(manifest.config, settled ? configJson : undefined, action);
   const blobs = [manifest.config, ...wanted.map((l) => l.descriptor)];
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = new Set<string>();
@@ -275,18 +295,9 @@ async function pull(
 
   const files: ModelFileInfo[] = [];
   for (const layer of wanted) {
-    if (!layer.archive) {
-      const path =
-        layer.path === undefined
-          ? layer.descriptor.digest.replace(":", "-")
-          : safeLayerPath(layer.path, action);
-      files.push({
-        path,
-        digest: layer.descriptor.digest,
-        size: layer.descriptor.size,
-        mediaType: layer.descriptor.mediaType,
-        weight: layer.weights,
-      });
+    const raw = rawFiles.get(layer);
+    if (raw) {
+      files.push(raw);
       continue;
     }
     try {
@@ -303,6 +314,8 @@ async function pull(
       throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot ${action}: two layers both provide ${file.path}`);
     seen.add(file.path);
   }
+  // A config.json from an archive is known only now: still refused before the record is written.
+  checkConfigSizes(manifest.config, configJsonFile(files), action);
 
   const manifestDescriptor = {
     mediaType: result.mediaType,

@@ -5,9 +5,12 @@ import {
   createRegistryClient,
   MediaType,
   type OciError,
+  openModel,
   packModel,
   pullModel,
+  type Store,
 } from "../../src/index.js";
+import { tarOf } from "../support/models.js";
 import { writeSafetensors } from "../support/safetensors.js";
 
 const encoder = new TextEncoder();
@@ -62,10 +65,11 @@ describe("listTags stops buffering", () => {
   });
 });
 
-/** A registry double holding one manifest and its blobs. */
+/** A registry double holding one manifest and its blobs; the paths it is asked for go to `requests`. */
 function registryWith(
   config: { mediaType: string; bytes: Uint8Array },
   layers: { mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }[],
+  requests: string[] = [],
 ) {
   const blobs = new Map<string, Uint8Array>();
   const describe = (b: { mediaType: string; bytes: Uint8Array; annotations?: Record<string, string> }) => {
@@ -89,6 +93,7 @@ function registryWith(
   return (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     const path = new URL(request.url).pathname;
+    requests.push(path);
     if (path.includes("/manifests/"))
       return new Response(manifest, {
         headers: { "content-type": MediaType.OciManifest, "docker-content-digest": sha(manifest) },
@@ -101,17 +106,29 @@ function registryWith(
 const weights = writeSafetensors([{ name: "w", dtype: "F32", shape: [2] }]);
 
 describe("the config blob and config.json are capped", () => {
-  it("refuses a config blob over 4 MiB with a clear error instead of reading it whole", async () => {
+  /** Nothing of a refused pull is in the store: no blob, no record, no tag. */
+  async function expectEmpty(store: Store) {
+    expect(await store.list()).toEqual([]);
+    expect([...(await store.tags()).keys()]).toEqual([]);
+  }
+
+  it("refuses a config blob over 4 MiB before fetching any blob", async () => {
+    const requests: string[] = [];
     const fetch = registryWith(
       { mediaType: "application/vnd.docker.ai.model.config.v0.1+json", bytes: hugeJson(20 * 1024 * 1024) },
       [{ mediaType: "application/vnd.docker.ai.safetensors", bytes: weights }],
+      requests,
     );
-    const error = await failure(pullModel(REF, { fetch, store: createMemoryStore() }));
+    const store = createMemoryStore();
+    const error = await failure(pullModel(REF, { fetch, store }));
     expect(error.code).toBe("MANIFEST_INVALID");
-    expect(error.message).toMatch(/^Cannot open .*config blob .*limit/);
+    expect(error.message).toMatch(/^Cannot pull .*config blob .*limit/);
+    expect(requests.filter((p) => p.includes("/blobs/"))).toEqual([]);
+    await expectEmpty(store);
   });
 
-  it("refuses a config.json over 16 MiB in a pulled model", async () => {
+  it("refuses a config.json layer over 16 MiB before fetching any blob", async () => {
+    const requests: string[] = [];
     const fetch = registryWith(
       { mediaType: "application/vnd.docker.ai.model.config.v0.2+json", bytes: encoder.encode("{}") },
       [
@@ -126,10 +143,34 @@ describe("the config blob and config.json are capped", () => {
           annotations: { "org.cncf.model.filepath": "config.json" },
         },
       ],
+      requests,
     );
-    const error = await failure(pullModel(REF, { fetch, store: createMemoryStore() }));
+    const store = createMemoryStore();
+    const error = await failure(pullModel(REF, { fetch, store, weights: false }));
     expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
-    expect(error.message).toMatch(/config\.json.*limit/);
+    expect(error.message).toMatch(/^Cannot pull .*config\.json.*limit/);
+    expect(requests.filter((p) => p.includes("/blobs/"))).toEqual([]);
+    await expectEmpty(store);
+  });
+
+  it("refuses a config.json over 16 MiB from a config archive before writing the model record", async () => {
+    const fetch = registryWith(
+      { mediaType: "application/vnd.docker.ai.model.config.v0.1+json", bytes: encoder.encode("{}") },
+      [
+        { mediaType: "application/vnd.docker.ai.safetensors", bytes: weights },
+        {
+          mediaType: "application/vnd.docker.ai.vllm.config.tar",
+          bytes: await tarOf({ "config.json": hugeJson(20 * 1024 * 1024) }),
+        },
+      ],
+    );
+    const store = createMemoryStore();
+    const error = await failure(pullModel(REF, { fetch, store }));
+    expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
+    expect(error.message).toMatch(/^Cannot pull .*config\.json.*limit/);
+    // Its size is known only once the archive is read, but no record or tag points at the model.
+    expect([...(await store.tags()).keys()]).toEqual([]);
+    expect((await failure(openModel(REF, { store }))).code).toBe("NOT_FOUND");
   });
 
   it("refuses to pack a config.json over 16 MiB", async () => {
