@@ -186,6 +186,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
   function responseHeaders(
     upstream: Response,
     upstreamUrl: URL,
+    requestedHost: string,
     base: string,
     origin: string | undefined,
   ): Headers {
@@ -200,7 +201,13 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       headers.delete("content-length");
     }
     const challenge = headers.get("www-authenticate");
-    if (challenge) headers.set("www-authenticate", rewriteChallenge(challenge, base, upstreamUrl.host));
+    if (challenge && upstreamUrl.host !== requestedHost) {
+      // A host reached by following a redirect (a CDN) may not challenge the client: passed on, its
+      // challenge would look like the registry's and draw the registry's credentials to its realm.
+      headers.delete("www-authenticate");
+    } else if (challenge) {
+      headers.set("www-authenticate", rewriteChallenge(challenge, base, upstreamUrl.host));
+    }
     const location = headers.get("location");
     if (location) {
       const target = new URL(location, upstreamUrl);
@@ -353,7 +360,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
         origin,
       );
     }
-    const out = responseHeaders(response, url, base, origin);
+    const out = responseHeaders(response, url, upstreamUrl.host, base, origin);
     let body: ReadableStream<Uint8Array> | null = response.body;
     if (cache && digest && response.status === 200 && !request.headers.has("range") && body) {
       const stored = cache.store(base.slice(0, -1), host, digest, response);

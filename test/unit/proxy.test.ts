@@ -266,6 +266,25 @@ describe("registry proxy: forwarding", () => {
     expect(second?.headers.get("range")).toBe("bytes=5-");
   });
 
+  it("passes on no challenge from a redirect target, and opens no realm it names", async () => {
+    const { proxy, seen } = proxyWith((request) =>
+      request.url.startsWith("https://cdn.example/")
+        ? new Response("", {
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="https://evil.example/token",service="cdn"' },
+          })
+        : new Response(null, { status: 307, headers: { location: "https://cdn.example/signed?sig=1" } }),
+    );
+    const response = await proxy(
+      get("/registry.test/v2/a/blobs/sha256:ab", { origin: "https://app.test", authorization: "Bearer t" }),
+    );
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBeNull();
+    expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test", "cdn.example"]);
+    expect((await proxy(get("/evil.example/token?service=cdn"))).status).toBe(403);
+    expect(seen).toHaveLength(2);
+  });
+
   it("rewrites upload Locations and Link pagination to stay on the proxy", async () => {
     const { proxy } = proxyWith((request) =>
       request.method === "POST"
