@@ -118,68 +118,56 @@ describe("one fs store, two processes", () => {
   });
 });
 
+/** Runs the writer under strace, returning the traced calls (paths shown for descriptors), one a line. */
+async function traced(calls: string, args: string[]): Promise<string[]> {
+  const child = spawn(
+    "strace",
+    ["-f", "-qq", "-y", "-e", `trace=${calls}`, process.execPath, "--import", "tsx", WRITER, ...args],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  let trace = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    trace += chunk.toString();
+  });
+  expect(await new Promise((resolve) => child.once("exit", resolve)), trace).toBe(0);
+  return trace.split("\n").map((line) => line.replace(/^\[pid +\d+\] /, ""));
+}
+
+/** The index of the first line matching each pattern, in order, or -1 where one is missing. */
+function inOrder(lines: string[], patterns: RegExp[]): number[] {
+  let from = 0;
+  return patterns.map((pattern) => {
+    const at = lines.findIndex((line, i) => i >= from && pattern.test(line));
+    if (at >= 0) from = at + 1;
+    return at;
+  });
+}
+
 describe("what reaches the disk (strace)", () => {
   it("a blob is flushed before it is renamed into blobs/, and the folder after; index.json likewise", async () => {
     const dir = await storeDir();
-    const traced = spawn(
-      "strace",
-      ["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync,rename,renameat,renameat2", process.execPath].concat([
-        "--import",
-        "tsx",
-        WRITER,
-        dir,
-        "push",
-        "--size",
-        String(1024 * 1024),
-      ]),
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let trace = "";
-    traced.stderr.on("data", (chunk: Buffer) => {
-      trace += chunk.toString();
-    });
-    traced.stdout.resume();
-    expect(await new Promise((resolve) => traced.once("exit", resolve)), trace).toBe(0);
-    const calls = trace.split("\n").map((line) => line.replace(/^\[pid +\d+\] /, ""));
-    const at = (pattern: RegExp) => calls.findIndex((line) => pattern.test(line));
-    const renamed = at(/^rename\(".*\/ingest\/sha256-[0-9a-f]+\.data", ".*\/blobs\/sha256\/[0-9a-f]+"\)/);
-    expect(renamed, trace).toBeGreaterThan(0);
-    expect(at(/^fdatasync\(\d+<.*\/ingest\/sha256-[0-9a-f]+\.data>\) = 0/), trace).toBeLessThan(renamed);
+    const push = await traced("fdatasync,fsync,rename", [dir, "push", "--size", String(1024 * 1024)]);
+    const blob = inOrder(push, [
+      /^fdatasync\(\d+<.*\/ingest\/sha256-[0-9a-f]+\.data>\) = 0/,
+      /^rename\(".*\/ingest\/sha256-[0-9a-f]+\.data", ".*\/blobs\/sha256\/[0-9a-f]+"\) = 0/,
+      /^fsync\(\d+<.*\/blobs\/sha256>\) = 0/,
+    ]);
     expect(
-      calls.slice(renamed).some((line) => /^fsync\(\d+<.*\/blobs\/sha256>\) = 0/.test(line)),
-      trace,
+      blob.every((at) => at >= 0),
+      push.join("\n"),
     ).toBe(true);
 
-    const tagged = spawn(
-      "strace",
-      [
-        "-f",
-        "-qq",
-        "-y",
-        "-e",
-        "trace=fsync,rename",
-        process.execPath,
-        "--import",
-        "tsx",
-        WRITER,
-        dir,
-        "tag",
-        "t",
-        "--count",
-        "1",
-      ],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let tagTrace = "";
-    tagged.stderr.on("data", (chunk: Buffer) => {
-      tagTrace += chunk.toString();
-    });
-    tagged.stdout.resume();
-    expect(await new Promise((resolve) => tagged.once("exit", resolve)), tagTrace).toBe(0);
-    expect(tagTrace).toMatch(
-      /fsync\(\d+<[^>]*index\.json\.[^>]*\.tmp>\) = 0[^]*rename\("[^"]*index\.json\.[^"]*\.tmp", "[^"]*index\.json"\) = 0[^]*fsync\(\d+<[^>]*oml-two-[^/>]*>\) = 0/,
-    );
+    const tag = await traced("fsync,rename", [dir, "tag", "t", "--count", "1"]);
+    const index = inOrder(tag, [
+      /^fsync\(\d+<.*\/index\.json\.[^>]*\.tmp>\) = 0/,
+      /^rename\(".*\/index\.json\.[^"]*\.tmp", ".*\/index\.json"\) = 0/,
+      /^fsync\(\d+<.*\/oml-two-[^/>]*>\) = 0/,
+    ]);
+    expect(
+      index.every((at) => at >= 0),
+      tag.join("\n"),
+    ).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ const open: Record<string, (name: string) => Store> = {
   OPFS: (name) => createOpfsStore(name, { chunkSize: 256 * 1024, checkpointBytes: 1 }),
 };
 
-onmessage = async (event: MessageEvent<{ medium: string; name: string }>) => {
+addEventListener("message", async (event: MessageEvent<{ medium: string; name: string }>) => {
   const store = open[event.data.medium]?.(event.data.name) as Store;
   const { bytes, descriptor } = await blobOf(2 * 1024 * 1024);
   let sent = 0;
@@ -24,4 +24,4 @@ onmessage = async (event: MessageEvent<{ medium: string; name: string }>) => {
     },
   });
   store.push(descriptor, source).catch(() => {});
-};
+});
