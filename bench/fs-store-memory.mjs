@@ -1,6 +1,7 @@
 // Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
 // One measurement, in its own process (peak RSS is per process): push SIZE bytes through the fs
-// store ("store") or write them to a plain file ("plain", the baseline). Prints one JSON line.
+// store ("store") or write them to a plain file ("plain", "plain-fsync": flushed to disk at the end,
+// as the store flushes a blob before committing it; the baselines). Prints one JSON line.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -43,6 +44,7 @@ try {
   } else {
     const file = await open(join(dir, "plain"), "w");
     for await (const chunk of content()) await file.write(chunk);
+    if (mode === "plain-fsync") await file.datasync();
     await file.close();
   }
   const seconds = (performance.now() - started) / 1000;
