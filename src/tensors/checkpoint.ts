@@ -1,4 +1,4 @@
-import { OciError } from "../errors.js";
+import { invalidCheckpoint } from "./invalid.js";
 import { parseNpyHeader } from "./npy.js";
 import { readTorchPickle } from "./pickle.js";
 import { DTYPE_SIZES } from "./safetensors.js";
@@ -12,10 +12,6 @@ export function isCheckpointPath(path: string): boolean {
 
 /** The largest data.pkl read: a state dict of a million tensors pickles to some 100 MiB. */
 const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
-
-function bad(what: string, reason: string): OciError {
-  return new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: ${reason}`);
-}
 
 const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
 
@@ -46,7 +42,7 @@ export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> 
       );
       const length = npy.shape.reduce((n, d) => n * d, 1) * DTYPE_SIZES[npy.dtype];
       if (!isCount(length) || npy.dataOffset + length > member.size)
-        throw bad(`${what}:${member.name}`, "its data runs past the entry");
+        throw invalidCheckpoint(`${what}:${member.name}`, "its data runs past the entry");
       const name = member.name.slice(0, -4);
       out.push({
         name,
@@ -61,13 +57,17 @@ export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> 
     return out;
   }
   const pickle = members.find((m) => m.name.endsWith("/data.pkl") || m.name === "data.pkl");
-  if (!pickle) throw bad(what, "it holds no data.pkl (is it a legacy, non-zip torch.save file?)");
+  if (!pickle)
+    throw invalidCheckpoint(what, "it holds no data.pkl (is it a legacy, non-zip torch.save file?)");
   if (pickle.size > MAX_PICKLE_BYTES)
-    throw bad(what, `its data.pkl is ${pickle.size} bytes, over the ${MAX_PICKLE_BYTES}-byte limit`);
+    throw invalidCheckpoint(
+      what,
+      `its data.pkl is ${pickle.size} bytes, over the ${MAX_PICKLE_BYTES}-byte limit`,
+    );
   const prefix = pickle.name.slice(0, -"data.pkl".length);
   const byName = new Map(members.map((m) => [m.name, m]));
   for (const [name, ref] of readTorchPickle(await pickle.read())) {
-    const tensor = (reason: string) => bad(what, `tensor "${name}" ${reason}`);
+    const tensor = (reason: string) => invalidCheckpoint(what, `tensor "${name}" ${reason}`);
     const member = byName.get(`${prefix}data/${ref.storage.key}`);
     if (!member) throw tensor(`refers to a missing storage ${ref.storage.key}`);
     if (!ref.shape.every(isCount) || !ref.stride.every(isCount))

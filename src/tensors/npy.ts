@@ -1,4 +1,4 @@
-import { OciError } from "../errors.js";
+import { invalidCheckpoint } from "./invalid.js";
 import type { Dtype } from "./safetensors.js";
 
 const DTYPES: Record<string, Dtype> = {
@@ -23,32 +23,31 @@ export interface NpyHeader {
   dataOffset: number;
 }
 
-function bad(what: string, reason: string): OciError {
-  return new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: ${reason}`);
-}
-
 /** Parses a NumPy `.npy` header (format 1–3): little-endian numeric dtypes, C order. */
 export function parseNpyHeader(bytes: Uint8Array, what: string): NpyHeader {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
-  if (bytes.byteLength < 10 || magic.some((b, i) => bytes[i] !== b)) throw bad(what, "it is not a .npy file");
+  if (bytes.byteLength < 10 || magic.some((b, i) => bytes[i] !== b))
+    throw invalidCheckpoint(what, "it is not a .npy file");
   const major = bytes[6] as number;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const [length, start] = major === 1 ? [view.getUint16(8, true), 10] : [view.getUint32(8, true), 12];
-  if (start + length > bytes.byteLength) throw bad(what, "its header runs past the bytes read");
+  if (start + length > bytes.byteLength) throw invalidCheckpoint(what, "its header runs past the bytes read");
   const text = new TextDecoder().decode(bytes.subarray(start, start + length));
   const descr = /'descr':\s*'([^']+)'/.exec(text)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(text)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(text)?.[1];
   if (descr === undefined || fortran === undefined || shapeText === undefined)
-    throw bad(what, "its header is malformed");
+    throw invalidCheckpoint(what, "its header is malformed");
   const dtype = DTYPES[descr];
-  if (!dtype) throw bad(what, `dtype ${descr} is not supported (little-endian numeric dtypes only)`);
-  if (fortran === "True") throw bad(what, "it is in Fortran order; save it C-contiguous");
+  if (!dtype)
+    throw invalidCheckpoint(what, `dtype ${descr} is not supported (little-endian numeric dtypes only)`);
+  if (fortran === "True") throw invalidCheckpoint(what, "it is in Fortran order; save it C-contiguous");
   const shape = shapeText
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
     .map(Number);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(what, "its shape is malformed");
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw invalidCheckpoint(what, "its shape is malformed");
   return { dtype, shape, dataOffset: start + length };
 }

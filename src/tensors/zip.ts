@@ -1,5 +1,6 @@
 import type { Entry, Writer } from "@zip.js/zip.js/index-native.js";
 import { OciError } from "../errors.js";
+import { invalidCheckpoint } from "./invalid.js";
 
 /** Reads bytes `[offset, offset + length)` of the archive (a store's ranged fetch, or HTTP Range). */
 export type RangeRead = (offset: number, length: number) => Promise<Uint8Array>;
@@ -71,7 +72,8 @@ async function loadZipJs() {
     override async writeUint8Array(chunk: Uint8Array): Promise<void> {
       const from = this.#at;
       this.#at += chunk.byteLength;
-      if (this.#at > this.limit) throw bad(this.what, `it inflates past its declared ${this.limit} bytes`);
+      if (this.#at > this.limit)
+        throw invalidCheckpoint(this.what, `it inflates past its declared ${this.limit} bytes`);
       const lo = Math.max(from, this.start);
       const hi = Math.min(this.#at, this.end);
       if (hi > lo) this.out.set(chunk.subarray(lo - from, hi - from), lo - this.start);
@@ -86,10 +88,6 @@ async function loadZipJs() {
     }
   }
   return { ZipReader, RangeReader, WindowWriter };
-}
-
-function bad(what: string, reason: string): OciError {
-  return new OciError("INVALID_CHECKPOINT", `Cannot read ${what}: ${reason}`);
 }
 
 /** What a local file header says, to hold against the central directory. */
@@ -191,35 +189,36 @@ export async function readZip(
   for (const entry of entries) {
     if (entry.directory) continue;
     const name = entry.filename;
-    if (names.has(name)) throw bad(what, `it holds ${name} twice`);
+    if (names.has(name)) throw invalidCheckpoint(what, `it holds ${name} twice`);
     names.add(name);
-    if (entry.encrypted) throw bad(what, `entry ${name} is encrypted`);
+    if (entry.encrypted) throw invalidCheckpoint(what, `entry ${name} is encrypted`);
     const local = await readLocalHeader(read, size, entry.offset, entry.rawFilename.byteLength);
-    if (!local) throw bad(what, `entry ${name} points outside the archive or at no local header`);
+    if (!local)
+      throw invalidCheckpoint(what, `entry ${name} points outside the archive or at no local header`);
     const sizesAgree =
       (local.flags & 8) !== 0 ||
       (local.compressedSize === entry.compressedSize && local.size === entry.uncompressedSize);
     if (local.method !== entry.compressionMethod || !sameBytes(local.name, entry.rawFilename) || !sizesAgree)
-      throw bad(what, `entry ${name}'s local header disagrees with the central directory`);
+      throw invalidCheckpoint(what, `entry ${name}'s local header disagrees with the central directory`);
     if (entry.compressionMethod === 0 && entry.compressedSize !== entry.uncompressedSize) {
-      throw bad(
+      throw invalidCheckpoint(
         what,
         `entry ${name} is stored (not compressed) but declares ${entry.uncompressedSize} bytes for ${entry.compressedSize} stored`,
       );
     }
     const { dataOffset } = local;
     if (dataOffset + entry.compressedSize > end)
-      throw bad(
+      throw invalidCheckpoint(
         what,
         `entry ${name} runs past its data into the central directory or the end of the archive`,
       );
     if (entry.uncompressedSize > maxEntry)
-      throw bad(what, `entry ${name} declares ${entry.uncompressedSize} bytes, over the limit`);
+      throw invalidCheckpoint(what, `entry ${name} declares ${entry.uncompressedSize} bytes, over the limit`);
     if (
       entry.uncompressedSize > 16 * 1024 * 1024 &&
       entry.uncompressedSize > entry.compressedSize * maxRatio
     ) {
-      throw bad(
+      throw invalidCheckpoint(
         what,
         `entry ${name} would inflate ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}× (a zip bomb?)`,
       );
@@ -242,7 +241,10 @@ export async function readZip(
             to <= declared
           )
         )
-          throw bad(`${what} entry ${name}`, `bytes [${from}, ${to}) are outside its ${declared}`);
+          throw invalidCheckpoint(
+            `${what} entry ${name}`,
+            `bytes [${from}, ${to}) are outside its ${declared}`,
+          );
         if (entry.compressionMethod === 0) return read(dataOffset + from, to - from);
         const getData = (
           entry as unknown as { getData(w: Writer<Uint8Array>, o?: object): Promise<Uint8Array> }
@@ -267,7 +269,8 @@ export async function readZip(
   for (let i = 1; i < spans.length; i++) {
     const previous = spans[i - 1] as (typeof spans)[number];
     const next = spans[i] as (typeof spans)[number];
-    if (next.start < previous.end) throw bad(what, `entries ${previous.name} and ${next.name} overlap`);
+    if (next.start < previous.end)
+      throw invalidCheckpoint(what, `entries ${previous.name} and ${next.name} overlap`);
   }
   return out;
 }
