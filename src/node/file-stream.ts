@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { storageError } from "../store/guard.js";
 
 /**
  * 64 KiB reads, as Node's own file streams make. Each read is a new buffer, and V8 frees big ones
@@ -24,19 +25,22 @@ export function fileStream(path: string, offset: number, length: number): Readab
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        if (position >= end) {
-          await close();
-          return controller.close();
+        try {
+          if (position >= end) {
+            await close();
+            return controller.close();
+          }
+          file ??= await open(path, "r");
+          const buffer = new Uint8Array(Math.min(CHUNK, end - position));
+          const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, position);
+          if (bytesRead === 0) throw new Error(`it ended at byte ${position}, before ${end}`);
+          position += bytesRead;
+          controller.enqueue(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead));
+        } catch (error) {
+          await close().catch(() => {});
+          // A local file, never the network: a file cut short while it is packed, a disk error.
+          controller.error(storageError(error, `read ${path}`));
         }
-        file ??= await open(path, "r");
-        const buffer = new Uint8Array(Math.min(CHUNK, end - position));
-        const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, position);
-        if (bytesRead === 0) {
-          await close();
-          return controller.error(new Error(`${path} ended at ${position}, before ${end}`));
-        }
-        position += bytesRead;
-        controller.enqueue(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead));
       },
       cancel: close,
     },

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryStore, type StoreOptions } from "../../src/index.js";
+import { fileStream } from "../../src/node/file-stream.js";
 import { createFsStore } from "../../src/node/index.js";
 import { blobOf, chunked } from "../support/blobs.js";
 import { type StoreFactory, storeContract } from "../support/store-contract.js";
@@ -28,6 +29,20 @@ storeContract("fs (OCI layout)", async (options) => {
 });
 
 describe("fs store failures", () => {
+  it("reports a local file cut short while it is read as STORAGE naming the file, not a network error", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "oml-fs-store-"));
+    dirs.push(dir);
+    const path = join(dir, "model.safetensors");
+    await writeFile(path, new Uint8Array(1000));
+    const stream = fileStream(path, 0, 5000); // as if the file shrank while it was being packed
+    await expect(new Response(stream).arrayBuffer()).rejects.toMatchObject({
+      code: "STORAGE",
+      message: expect.stringMatching(
+        /^Cannot read .*model\.safetensors: the storage failed \(it ended at byte 1000, before 5000\)$/,
+      ),
+    });
+  });
+
   it("reports a disk it cannot write as STORAGE with the system's reason, not a network error", async () => {
     const dir = await mkdtemp(join(tmpdir(), "oml-fs-store-"));
     dirs.push(dir);
