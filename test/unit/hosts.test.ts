@@ -25,6 +25,16 @@ const PRIVATE_SPELLINGS = [
   "metadata", // single-label names resolve through the local search domains
   "kubernetes.default.svc.cluster.local",
   "router.home.arpa",
+  "192.0.0.170", // NAT64 prefix discovery (RFC 7050), in the IETF protocol assignments 192.0.0.0/24
+  "192.0.0.8",
+  "192.0.0.255",
+  "[::ffff:192.0.0.170]",
+  "[64:ff9b::c000:aa]", // NAT64 of 192.0.0.170
+  "[2002:c000:aa::1]", // 6to4 of 192.0.0.170
+  "[2001::1]", // Teredo 2001::/32: the obfuscated IPv4 address inside is not worth decoding
+  "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+  "[100::1]", // discard-only 100::/64
+  "[100::ffff:ffff:ffff:ffff]",
 ];
 
 describe("isPrivateHost", () => {
@@ -42,6 +52,11 @@ describe("isPrivateHost", () => {
     "[::ffff:0:808:808]",
     "[2002:808:808::1]",
     "[2001:db8::1]",
+    "[2001:1::1]", // next to Teredo, outside it
+    "[2001:4860:4860::8888]",
+    "[100:0:0:1::1]", // next to the discard prefix, outside it
+    "192.0.1.1", // next to 192.0.0.0/24, outside it
+    "[64:ff9b::c000:1aa]", // NAT64 of 192.0.1.170
   ])("classifies %s as public", (host) => {
     expect(isPrivateHost(host)).toBe(false);
   });
