@@ -344,12 +344,14 @@ async function pull(
  * A model already stored is revalidated with one `HEAD` (by tag) or not at all (by digest), and
  * opened from the store when the registry cannot be reached.
  *
- * Concurrent pulls of one model into one store share one download when their options are equal
- * (plain values compared by value; `fetch`, `client`, a credentials function and the like only when
- * they are the same object); a caller whose options differ gets a pull of its own, never one that
- * runs with another caller's credentials, proxy or fetch. `signal` and `onProgress` stay each
- * caller's own: an aborted caller is detached at once (its promise rejects with `ABORTED` or
- * `TIMEOUT`) and the download stops only when every caller sharing it has aborted.
+ * Concurrent pulls of one model into one store (the same Store object; callers that pass no `store`
+ * share the default one, which `createDefaultStore()` returns once per name) share one download
+ * when their options are equal (plain values compared by value; `fetch`, `client`, a credentials
+ * function and the like only when they are the same object); a caller whose options differ gets a
+ * pull of its own, never one that runs with another caller's credentials, proxy or fetch. `signal`
+ * and `onProgress` stay each caller's own: an aborted caller is detached at once (its promise
+ * rejects with `ABORTED` or `TIMEOUT`) and the download stops only when every caller sharing it has
+ * aborted.
  *
  * @example
  * ```ts
