@@ -44,11 +44,16 @@ const EXPIRY_MARGIN_MS = 5_000;
  * Answers registry auth challenges: Bearer (token from the challenge's realm, cached per registry
  * origin + login + realm + service + scope, concurrent fetches merged, renewed on expiry or
  * rejection) and Basic. Credentials go to the registry and to the realm it names, nowhere else: the
- * transport asks here only for requests to, and challenges from, the registry's own origin.
+ * transport asks `authorization`/`challenge` only for requests to, and challenges from, the
+ * registry's own origin. A redirect target on another origin (registry.k8s.io sends /v2/ requests to
+ * regional pkg.dev hosts) gets `redirectChallenge`: an anonymous Bearer token and nothing more.
  */
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
   readonly #schemes = new Map<string, OriginScheme>();
+  /** Bearer schemes of redirect targets, per registry origin and target origin. */
+  readonly #redirectSchemes = new Map<string, OriginScheme>();
+  /** Keys hold the login itself (see `credentialIdentity`): this map never leaves the instance. */
   readonly #tokens = new Map<string, Promise<CachedToken>>();
 
   constructor(options: AuthenticatorOptions) {
@@ -120,6 +125,58 @@ export class Authenticator {
     return undefined;
   }
 
+  /**
+   * The `Authorization` header to send up front to `target`, an origin other than the registry's
+   * (`origin`) that the registry redirects to: an anonymous token once that target's Bearer
+   * challenge was answered (`redirectChallenge`), else nothing.
+   */
+  async redirectAuthorization(
+    registry: string,
+    origin: string,
+    target: string,
+    scopes: string[],
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const known = this.#redirectSchemes.get(JSON.stringify([origin, target]));
+    if (!known) return undefined;
+    return `Bearer ${await this.#token(registry, target, undefined, known, scopes, undefined, signal)}`;
+  }
+
+  /**
+   * Answers a 401 from `target`, an origin the registry at `origin` redirected to, the way Docker and
+   * containerd do: anonymously. Only a Bearer challenge, with no login, static token or Basic (the
+   * registry's credentials are for the registry and its realm alone); the token is cached under the
+   * target's origin as anonymous. A realm on a private address is refused as for the registry's own
+   * challenges. Undefined when there is nothing to send (Basic only, or the token was refused).
+   */
+  async redirectChallenge(
+    registry: string,
+    origin: string,
+    target: string,
+    header: string,
+    scopes: string[],
+    rejected: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
+    const bearer = parseChallenges(header).find((c) => c.scheme === "bearer");
+    if (!bearer) return undefined;
+    const scheme = this.#bearerScheme(bearer, new URL(origin).host);
+    this.#redirectSchemes.set(JSON.stringify([origin, target]), scheme);
+    const challengeScopes = (bearer.params.scope ?? "").split(" ").filter(Boolean);
+    const token = await this.#token(
+      registry,
+      target,
+      undefined,
+      scheme,
+      scopes,
+      rejected,
+      signal,
+      challengeScopes,
+    );
+    const next = `Bearer ${token}`;
+    return next === rejected ? undefined : next;
+  }
+
   #bearerScheme(challenge: Challenge, registryHost: string): OriginScheme {
     const realm = challenge.params.realm;
     if (!realm) {
@@ -144,7 +201,7 @@ export class Authenticator {
     if (isPrivateHost(url.host) && !isPrivateHost(registryHost) && !this.#options.isProxied?.(url)) {
       throw new OciError(
         "REGISTRY_ERROR",
-        `Cannot authenticate: ${registryHost} names a token realm on the private address ${url.host}; refusing to send credentials there`,
+        `Cannot authenticate: ${registryHost} names a token realm on the private address ${url.host}; refusing to request a token there`,
       );
     }
     const scheme: OriginScheme = { scheme: "bearer", realm };
@@ -167,8 +224,14 @@ export class Authenticator {
     signal: AbortSignal | undefined,
     extraScopes: string[] = [],
   ): Promise<string> {
-    const who = await credentialIdentity(credential);
-    const key = `${origin}|${who}|${scheme.realm}|${scheme.service ?? ""}|${[...scopes].sort().join(" ")}`;
+    // JSON of the parts, so no user name, password or realm can forge another key's separators.
+    const key = JSON.stringify([
+      origin,
+      credentialIdentity(credential),
+      scheme.realm,
+      scheme.service ?? "",
+      [...scopes].sort(),
+    ]);
     const cached = this.#tokens.get(key);
     if (cached) {
       const hit = await cached.catch(() => undefined);

@@ -29,24 +29,13 @@ export function basicAuthorization(username: string, password: string): string {
 /** A credential with a user name and password (or access token) to log in with. */
 export type Login = Extract<Credential, { username: string }>;
 
-/** Per login object, the strings hashed, so a login changed in place is hashed again. */
-const identities = new WeakMap<Login, { hashed: string; identity: Promise<string> }>();
-
 /**
- * Whom a token is fetched for, to key cached tokens by: `anonymous`, or a SHA-256 of the user name
- * and password, so the key never holds the secret and two logins that differ in any part never
- * share a token.
+ * Whom a token is fetched for, to key cached tokens by: `anonymous`, or the login itself, so two
+ * logins that differ in any part never share a token, and a login changed in place gets its own.
+ * Synchronous and hash-free on purpose: `crypto.subtle` exists only in secure contexts (a page served
+ * over http://192.168.x.x has none), and hashing would hide nothing, since the password is in memory
+ * anyway. The result holds the secret: keep it in a private map, never in a log or an error message.
  */
-export function credentialIdentity(login: Login | undefined): Promise<string> {
-  if (!login) return Promise.resolve("anonymous");
-  const hashed = `${login.username}\0${login.password}`;
-  const known = identities.get(login);
-  if (known?.hashed === hashed) return known.identity;
-  const identity = crypto.subtle.digest("SHA-256", new TextEncoder().encode(hashed)).then((hash) => {
-    let hex = "";
-    for (const b of new Uint8Array(hash)) hex += b.toString(16).padStart(2, "0");
-    return `login:${hex}`;
-  });
-  identities.set(login, { hashed, identity });
-  return identity;
+export function credentialIdentity(login: Login | undefined): string {
+  return login ? `login:${login.username}\0${login.password}` : "anonymous";
 }

@@ -17,7 +17,8 @@ export interface TransportOptions {
   allowsPlainHttp: (host: string) => boolean;
   /**
    * A registry's own origin (`https://host[:port]`, http where plain http is configured): the only
-   * origin its credentials are sent to and whose challenges are answered.
+   * origin its credentials are sent to and whose challenges are answered with them (a redirect
+   * target's Bearer challenge is answered anonymously).
    */
   registryOrigin: (registry: string) => string;
   /** A CORS proxy every request goes through (see `proxy-url.ts`). */
@@ -37,6 +38,9 @@ export interface RegistryRequest {
   body?: BodyInit | null;
   signal?: AbortSignal | undefined;
 }
+
+/** Authorization for a redirect hop to another origin (an anonymous token), or undefined. */
+type HopAuthorization = (target: URL) => Promise<string | undefined>;
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
@@ -151,7 +155,8 @@ export class Transport {
 
   /**
    * One exchange with auth. `origin` is the registry's own origin when `url` is on it, else
-   * undefined: then no credential is attached and no challenge answered.
+   * undefined: then no credential is attached and no challenge answered. A GET or HEAD on the
+   * registry's origin that is redirected elsewhere may carry an anonymous token there (`hop`).
    */
   async #authorized(
     url: URL,
@@ -171,7 +176,15 @@ export class Transport {
       ...(request.body instanceof ReadableStream ? { duplex: "half" } : {}),
       ...bypassHttpCache(),
     };
-    const response = await this.#answered(url, origin, init, request);
+    // Reads only: an anonymous token could never push, and a 303 turns the method into GET.
+    const hop: HopAuthorization | undefined =
+      origin !== undefined && (method === "GET" || method === "HEAD")
+        ? (target) =>
+            target.origin === origin
+              ? Promise.resolve(undefined)
+              : this.auth.redirectAuthorization(registry, origin, target.origin, scopes, signal)
+        : undefined;
+    const response = await this.#answered(url, origin, init, request, hop);
     const challenge = response.headers.get("www-authenticate");
     if (response.status !== 401 || !challenge || !resendable(request.body)) return response;
     // Only a 401 from the registry's own origin gets here (`#answered` refuses any other).
@@ -179,24 +192,53 @@ export class Transport {
     if (!next) return response;
     discard(response);
     headers.set("authorization", next);
-    return this.#answered(url, origin, init, request);
+    return this.#answered(url, origin, init, request, hop);
   }
 
   /**
-   * One exchange, refusing a 401 that did not come from the registry's own origin (an upload
-   * location elsewhere, a redirect target): its challenge names a realm the registry did not choose,
-   * and the registry's credentials never go there.
+   * One exchange, never answering a 401 from another origin than the registry's with the
+   * registry's credentials: its challenge names a realm the registry did not choose. A redirect
+   * target's Bearer challenge (`hop` given) is answered anonymously, as Docker and containerd do
+   * (registry.k8s.io redirects to regional pkg.dev hosts that want a token even for public images),
+   * and the request is sent again straight to that target; anything else from another origin (Basic,
+   * an upload location elsewhere, a refused anonymous token) is UNAUTHORIZED.
    */
   async #answered(
     url: URL,
     origin: string | undefined,
     init: RequestInit,
     request: RegistryRequest,
+    hop?: HopAuthorization,
   ): Promise<Response> {
-    const { response, from } = await this.#timed(url, init, request.action);
+    const { response, from, sent } = await this.#timed(url, init, request.action, hop);
     if (response.status !== 401 || (origin !== undefined && from.origin === origin)) return response;
+    const challenge = response.headers.get("www-authenticate");
     discard(response);
     const own = this.#options.registryOrigin(request.registry);
+    if (hop && origin !== undefined && challenge) {
+      const next = await this.auth.redirectChallenge(
+        request.registry,
+        origin,
+        from.origin,
+        challenge,
+        request.scopes,
+        sent,
+        request.signal,
+      );
+      if (next) {
+        // Replaces whatever went to the registry: only the target's anonymous token goes there.
+        const headers = new Headers(init.headers);
+        headers.set("authorization", next);
+        const again = await this.#timed(from, { ...init, headers }, request.action, hop);
+        if (again.response.status !== 401) return again.response;
+        discard(again.response);
+        throw new OciError(
+          "UNAUTHORIZED",
+          `Cannot ${request.action}: ${from.origin}, where ${request.registry} redirects, refuses anonymous access, and the credentials for ${request.registry} are sent only to ${own}`,
+          { status: 401 },
+        );
+      }
+    }
     throw new OciError(
       "UNAUTHORIZED",
       `Cannot ${request.action}: ${from.origin} asks for credentials, but those for ${request.registry} are sent only to ${own}`,
@@ -206,9 +248,14 @@ export class Transport {
 
   /**
    * One exchange (following redirects) under the idle timeout, linked to the caller's signal.
-   * `from` is the URL that answered, proxy mapping undone.
+   * `from` is the URL that answered, proxy mapping undone; `sent` what `hop` gave that last hop.
    */
-  async #timed(url: URL, init: RequestInit, action: string): Promise<{ response: Response; from: URL }> {
+  async #timed(
+    url: URL,
+    init: RequestInit,
+    action: string,
+    hop?: HopAuthorization,
+  ): Promise<{ response: Response; from: URL; sent?: string | undefined }> {
     const timeout = new AbortController();
     const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const ms = this.#options.timeoutMs;
@@ -233,22 +280,23 @@ export class Transport {
         : init.body;
     let response: Response;
     let from: URL;
+    let sent: string | undefined;
     try {
-      ({ response, from } = await this.#follow(url, { ...init, body: upload, signal }));
+      ({ response, from, sent } = await this.#follow(url, { ...init, body: upload, signal }, hop));
     } catch (error) {
       throw signal.aborted ? abortError(action, signal.reason) : asOciError(error, action);
     } finally {
       answered = true;
       clearTimeout(timer);
     }
-    if (!response.body) return { response, from };
+    if (!response.body) return { response, from, sent };
     const body = withIdleTimeout(response.body, ms, action, (error) => timeout.abort(error));
     const timed = new Response(body, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
-    return { response: timed, from };
+    return { response: timed, from, sent };
   }
 
   #unproxied(url: URL): URL {
@@ -262,9 +310,18 @@ export class Transport {
     return response.redirected && response.url ? this.#unproxied(new URL(response.url)) : current;
   }
 
-  async #follow(url: URL, init: RequestInit): Promise<{ response: Response; from: URL }> {
+  /**
+   * Follows redirects by hand where fetch lets us (`sent`: the authorization `hop` gave the last
+   * hop, if it went elsewhere); in browsers fetch follows them itself and no hop gets a token.
+   */
+  async #follow(
+    url: URL,
+    init: RequestInit,
+    hop?: HopAuthorization,
+  ): Promise<{ response: Response; from: URL; sent?: string | undefined }> {
     let current = this.#unproxied(url);
     let request = init;
+    let given: string | undefined;
     for (let hops = 0; ; hops++) {
       const sent = applyProxy(this.#options.proxy, current);
       const response = await this.#options.fetch(sent, { ...request, redirect: this.#redirect });
@@ -275,7 +332,7 @@ export class Transport {
       }
       const location = response.headers.get("location");
       if (!REDIRECTS.has(response.status) || !location)
-        return { response, from: this.#source(response, current) };
+        return { response, from: this.#source(response, current), sent: given };
       discard(response);
       if (request.body instanceof ReadableStream) {
         throw new OciError(
@@ -304,7 +361,11 @@ export class Transport {
         );
       }
       const headers = new Headers(request.headers);
-      if (next.origin !== current.origin) headers.delete("authorization");
+      if (next.origin !== current.origin) {
+        headers.delete("authorization");
+        given = await hop?.(next);
+        if (given) headers.set("authorization", given);
+      }
       request =
         response.status === 303
           ? { ...request, method: "GET", body: null, headers }

@@ -647,40 +647,148 @@ describe("where credentials go", () => {
     expect(creds(requests.find((r) => r.method === "PUT") as Request)).toBe(`Basic ${btoa("u:p")}`);
   });
 
-  it("never answers a redirect target's challenge: no token exchange with the realm it names", async () => {
+  it("answers a redirect target's challenge only anonymously: no credentials in the token exchange", async () => {
     const { client: c, requests } = client(
       (request) => {
         const url = new URL(request.url);
-        if (url.host === "registry.test")
+        if (url.host === "registry.test") {
+          if (!creds(request))
+            return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
           return new Response("", { status: 307, headers: { location: "https://cdn.test/blob" } });
+        }
         if (url.host === "cdn.test") return bearer("https://evil.test/token");
         return Response.json({ token: "stolen" });
       },
       { credentials: { "registry.test": { username: "u", password: "p" } } },
     );
     const error = await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }));
-    expect(requests.map((r) => new URL(r.url).host)).not.toContain("evil.test");
-    expect(requests.map(creds)).toEqual([null, null]);
+    expect(requests.map((r) => [new URL(r.url).host, creds(r)])).toEqual([
+      ["registry.test", null],
+      ["registry.test", `Basic ${btoa("u:p")}`],
+      ["cdn.test", null],
+      ["evil.test", null],
+      ["cdn.test", "Bearer stolen"],
+    ]);
+    const token = new URL((requests.find((r) => new URL(r.url).host === "evil.test") as Request).url);
+    expect(token.searchParams.get("account")).toBeNull();
+    // cdn.test refused the anonymous token too: nothing better to send it.
     expect(error.code).toBe("UNAUTHORIZED");
     expect(error.message).toMatch(/^Cannot fetch blob .*https:\/\/cdn\.test/);
   });
 
-  it("never answers the challenge of a redirect target that fetch followed itself (browsers)", async () => {
+  it("answers the challenge of a redirect target that fetch followed itself (browsers) only anonymously", async () => {
+    const blob = new TextEncoder().encode("blob");
     const { client: c, requests } = client(
       (request) => {
         // A browser hides a redirect from `redirect: "manual"`, then follows it when asked to.
         if (request.redirect === "manual") return { type: "opaqueredirect", status: 0 } as Response;
-        const answer = bearer("https://evil.test/token");
+        if (new URL(request.url).host === "auth.test") return Response.json({ token: "anon" });
+        const answer =
+          creds(request) === "Bearer anon" ? new Response(blob) : bearer("https://auth.test/token");
         Object.defineProperties(answer, {
-          redirected: { value: true },
+          redirected: { value: new URL(request.url).host === "registry.test" },
           url: { value: "https://cdn.test/blob" },
         });
         return answer;
       },
+      { credentials: { "registry.test": { token: "static" } } },
+    );
+    const bytes = await new Response(await c.fetchBlob(REF, { digest: sha(blob), size: 4 })).arrayBuffer();
+    expect(new Uint8Array(bytes)).toEqual(blob);
+    const followed = requests.filter((r) => r.redirect === "follow");
+    expect(followed.map((r) => [new URL(r.url).host, creds(r)])).toEqual([
+      // What the browser sends on to cdn.test is its business: it drops Authorization cross-origin.
+      ["registry.test", "Bearer static"],
+      ["auth.test", null],
+      ["cdn.test", "Bearer anon"],
+    ]);
+  });
+
+  /**
+   * registry.k8s.io in miniature: the registry wants a Basic login, then redirects every /v2/ request
+   * to a mirror on another origin, which wants an anonymous Bearer token from its own realm.
+   */
+  const redirectedToMirror = (realm = "https://mirror.test/v2/token") =>
+    client(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "registry.test") {
+          if (creds(request) !== `Basic ${btoa("u:p")}`)
+            return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="r"' } });
+          return new Response("", {
+            status: 307,
+            headers: { location: `https://mirror.test${url.pathname}` },
+          });
+        }
+        if (url.pathname === "/v2/token") return Response.json({ token: creds(request) ? "leaked" : "anon" });
+        return creds(request) === "Bearer anon" ? manifestResponse() : bearer(realm);
+      },
       { credentials: { "registry.test": { username: "u", password: "p" } } },
     );
-    expect((await failure(c.fetchBlob(REF, { digest: sha("blob"), size: 4 }))).code).toBe("UNAUTHORIZED");
-    expect(requests.map((r) => new URL(r.url).host)).not.toContain("evil.test");
+
+  it("answers a redirect target's Bearer challenge anonymously, never with the registry's credentials", async () => {
+    const { client: c, requests } = redirectedToMirror();
+    await c.getManifest(REF);
+    await c.getManifest(REF);
+    const at = (r: Request) => `${new URL(r.url).host}${new URL(r.url).pathname}`;
+    const manifest = "/v2/ns/model/manifests/v1";
+    expect(requests.map((r) => [at(r), creds(r)])).toEqual([
+      [`registry.test${manifest}`, null],
+      [`registry.test${manifest}`, `Basic ${btoa("u:p")}`],
+      [`mirror.test${manifest}`, null],
+      ["mirror.test/v2/token", null],
+      [`mirror.test${manifest}`, "Bearer anon"],
+      // The second request: the cached anonymous token goes with the redirect, no second 401.
+      [`registry.test${manifest}`, `Basic ${btoa("u:p")}`],
+      [`mirror.test${manifest}`, "Bearer anon"],
+    ]);
+    const token = new URL((requests.find((r) => at(r) === "mirror.test/v2/token") as Request).url);
+    expect(token.searchParams.get("account")).toBeNull();
+  });
+
+  it("refuses a redirect target's realm on a private address, sending nothing there", async () => {
+    const { client: c, requests } = redirectedToMirror("https://10.0.0.1/token");
+    const error = await failure(c.getManifest(REF));
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/private address 10\.0\.0\.1/);
+    expect(requests.map((r) => new URL(r.url).host)).not.toContain("10.0.0.1");
+  });
+
+  it("keys tokens by login where crypto.subtle is missing (a page over plain http), two logins apart", async () => {
+    const logins: Record<string, { username: string; password: string }> = {
+      "a.test": { username: "u", password: "p1" },
+      "b.test": { username: "u", password: "p2" },
+    };
+    const { client: c, requests } = client(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "auth.test") return Response.json({ token: `t-${creds(request)}` });
+        return creds(request)?.startsWith("Bearer t-") ? manifestResponse() : bearer();
+      },
+      // One registry whose login changes between pulls: the second must not reuse the first's token.
+      { credentials: () => logins[current] },
+    );
+    let current = "a.test";
+    const crypto = globalThis.crypto as { subtle?: unknown };
+    Object.defineProperty(crypto, "subtle", { value: undefined, configurable: true });
+    try {
+      await c.getManifest(REF);
+      current = "b.test";
+      await c.getManifest(REF);
+    } finally {
+      delete crypto.subtle;
+    }
+    expect(globalThis.crypto.subtle).toBeDefined();
+    expect(requests.filter((r) => new URL(r.url).host === "auth.test").map(creds)).toEqual([
+      `Basic ${btoa("u:p1")}`,
+      `Basic ${btoa("u:p2")}`,
+    ]);
+    expect(
+      requests
+        .filter((r) => new URL(r.url).host === "registry.test")
+        .map(creds)
+        .at(-1),
+    ).toBe(`Bearer t-Basic ${btoa("u:p2")}`);
   });
 
   it("never answers a redirect target's Basic challenge with the registry's credentials", async () => {
