@@ -40,8 +40,14 @@ interface Job {
   controller: AbortController | undefined;
 }
 
-/** Pulls in flight per store and reference, so concurrent pulls of one model share one download. */
-const inFlight = new WeakMap<Store, Map<string, Job[]>>();
+/**
+ * Pulls in flight per store and reference, so concurrent pulls of one model share one download.
+ * Callers that name no store are keyed together: a joined caller gets the first caller's default
+ * store (a new memory store per call in Node would otherwise share nothing, and keeping one for
+ * good would keep every model pulled into it).
+ */
+const inFlight = new WeakMap<Store | typeof DEFAULT_STORE, Map<string, Job[]>>();
+const DEFAULT_STORE = {};
 
 /** Options that are each caller's own, never shared by a joined pull. */
 const PER_CALLER = new Set<string>(["signal", "onProgress"]);
@@ -344,8 +350,7 @@ async function pull(
  * A model already stored is revalidated with one `HEAD` (by tag) or not at all (by digest), and
  * opened from the store when the registry cannot be reached.
  *
- * Concurrent pulls of one model into one store (the same Store object; callers that pass no `store`
- * share the default one, which `createDefaultStore()` returns once per name) share one download
+ * Concurrent pulls of one model into one store (the same Store object, or no `store` at all) share one download
  * when their options are equal (plain values compared by value; `fetch`, `client`, a credentials
  * function and the like only when they are the same object); a caller whose options differ gets a
  * pull of its own, never one that runs with another caller's credentials, proxy or fetch. `signal`
@@ -362,12 +367,12 @@ async function pull(
  */
 export function pullModel(reference: string | Reference, options: PullModelOptions = {}): Promise<Model> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
-  const store = options.store ?? createDefaultStore();
   const action = `pull ${ref}`;
   if (options.signal?.aborted) return Promise.reject(abortError(action, options.signal.reason));
   const key = `${ref}|${options.weights ?? true}`;
-  const byKey = inFlight.get(store) ?? new Map<string, Job[]>();
-  inFlight.set(store, byKey);
+  const storeKey = options.store ?? DEFAULT_STORE;
+  const byKey = inFlight.get(storeKey) ?? new Map<string, Job[]>();
+  inFlight.set(storeKey, byKey);
   const jobs = byKey.get(key) ?? [];
   byKey.set(key, jobs);
   const running = jobs.find((job) => sameOptions(job.options, options));
@@ -383,7 +388,12 @@ export function pullModel(reference: string | Reference, options: PullModelOptio
     if (jobs.length === 0 && byKey.get(key) === jobs) byKey.delete(key);
   };
   const job: Job = {
-    promise: pull(ref, store, { ...options, signal: controller?.signal }, emit).finally(done),
+    promise: pull(
+      ref,
+      options.store ?? createDefaultStore(),
+      { ...options, signal: controller?.signal },
+      emit,
+    ).finally(done),
     options,
     listeners,
     callers: 0,
