@@ -54,11 +54,13 @@ const byteLength = (chunk: Uint8Array) => chunk.byteLength;
  * One upstream body read at the pace of the slower of the client and the cache, each chunk handed
  * to both, so the proxy never holds more than CLIENT_READ_AHEAD + CACHE_MAX_LAG for a blob. The
  * cache's copy is errored (nothing is stored) when the upstream fails or the client goes away;
- * when the cache gives up (a digest mismatch) the client carries on alone.
+ * when the cache gives up (a digest mismatch, or `stop` once its `put` settled) the client carries
+ * on alone.
  */
 function split(source: ReadableStream<Uint8Array>): {
   client: ReadableStream<Uint8Array>;
   cache: ReadableStream<Uint8Array>;
+  stop: () => void;
 } {
   const upstream = source.getReader();
   let toCache!: ReadableStreamDefaultController<Uint8Array>;
@@ -116,16 +118,23 @@ function split(source: ReadableStream<Uint8Array>): {
     },
     { highWaterMark: CLIENT_READ_AHEAD, size: byteLength },
   );
-  return { client, cache };
+  /**
+   * The cache is done with its copy, read or not: a `put` that settled without reading to the end
+   * (it refused the entry, or stored nothing) would otherwise hold the client back for good once
+   * the copy fell CACHE_MAX_LAG behind. Erroring the copy also drops the chunks queued for it.
+   */
+  const stop = () => abandon(new Error("Cannot cache the blob: the cache stopped reading it"));
+  return { client, cache, stop };
 }
 
 /**
  * Verified blobs by upstream registry and digest, immutable, shared by every caller. A blob is
  * stored only after the proxy hashed it while streaming it to its first client and the digest
  * matched. A hit is served only to a caller the registry itself admits: the caller's own request is
- * first sent upstream as a HEAD (its credentials, its repository), and only a 200 or a redirect
- * lets the cached bytes out; anything else and the registry answers the caller as if there were no
- * cache. So a blob fetched with one caller's credentials never reaches a caller without access.
+ * first sent upstream as a HEAD (its credentials, its repository), and only a 200 or a redirect to
+ * another host (the registry's storage) lets the cached bytes out; anything else, a redirect on the
+ * registry's own host included, and the registry answers the caller as if there were no cache.
+ * So a blob fetched with one caller's credentials never reaches a caller without access.
  */
 export class BlobCache {
   readonly #cache: CacheLike;
@@ -192,7 +201,7 @@ export class BlobCache {
     if (!response.body || !Number.isSafeInteger(size) || size > this.#maxBytes) {
       return { body: response.body ?? new ReadableStream(), done: Promise.resolve() };
     }
-    const { client, cache } = split(response.body);
+    const { client, cache, stop } = split(response.body);
     const verified = cache.pipeThrough(
       createVerifyStream({ digest, size }, this.#createHasher ? { createHasher: this.#createHasher } : {}),
     );
@@ -203,9 +212,12 @@ export class BlobCache {
       "cache-control": "public, max-age=31536000, immutable",
     });
     const key = this.#key(origin, host, digest);
-    const done = this.#cache.put(key, new Response(verified, { headers })).catch(() => {
-      // A mismatch, a cut connection or a client gone: nothing is stored; the client verifies its own copy.
-    });
+    const done = this.#cache
+      .put(key, new Response(verified, { headers }))
+      .catch(() => {
+        // A mismatch, a cut connection or a client gone: nothing is stored; the client verifies its own copy.
+      })
+      .finally(stop);
     return { body: client, done };
   }
 }

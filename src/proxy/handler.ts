@@ -4,19 +4,23 @@ import { hostName, isLoopbackHost, isPrivateHost } from "../registry/hosts.js";
 import { fromProxyPath } from "../registry/proxy-url.js";
 import { BlobCache, blobDigest, type CacheLike } from "./blob-cache.js";
 import { addCorsHeaders, allowedOrigin, preflight } from "./cors.js";
-import { expandAllowList } from "./hosts.js";
+import { upstreamHosts } from "./hosts.js";
 
 export interface RegistryProxyOptions {
   /**
    * Upstream hosts (`host` or `host:port`) and presets (`dockerhub`, `ghcr`, `quay`, `gcr`, `mcr`,
    * `nvcr`, `ecr-public`). `host` opens only the default port (443; 80 for plain http), `host:port`
    * only that port. Nothing else is ever contacted, except the token realm a listed registry names
-   * in its challenge (for a while) and the targets of its blob redirects (never private ones).
+   * in its challenge (for a while) and the targets of its blob redirects (never private ones, unless
+   * listed here). A listed name is reached even where it resolves to a private address.
    */
   allow: readonly string[];
   /** Origins allowed to call the proxy from a page. Default `"*"` (no cookies are ever involved). */
   origins?: "*" | readonly string[];
-  /** Upstream hosts to reach over plain http (loopback hosts always are). */
+  /**
+   * Upstream hosts (`host` or `host:port`) to reach over plain http (loopback hosts always are).
+   * Here and on `allow`, a plain-http `host` means port 80, the same as `host:80`.
+   */
   plainHttp?: readonly string[];
   /** The proxy's public base URL, when it differs from what requests arrive on (behind another proxy). */
   publicUrl?: string;
@@ -36,8 +40,10 @@ export interface RegistryProxyOptions {
   /** Clock, for realm expiry. */
   now?: () => number;
   /**
-   * Resolves a host name to addresses, so names that point at private addresses are refused too
-   * (the Node server passes `dns.lookup`; the fetch API has no DNS, so Workers rely on the allow-list).
+   * Resolves a host name to addresses, so that a token realm or redirect target whose name points
+   * at a private address is refused like the address itself (the Node server passes `dns.lookup`;
+   * the fetch API has no DNS, so Workers rely on the allow-list). Hosts on `allow` are not looked
+   * up: listing an internal registry by name is enough to reach it.
    */
   resolve?: (hostname: string) => Promise<string[]>;
   /** Largest request body accepted (uploads), in bytes. Default 512 MiB. */
@@ -101,8 +107,7 @@ function refuse(status: number, message: string, origin: string | undefined): Re
  * ```
  */
 export function createRegistryProxy(options: RegistryProxyOptions): RegistryProxy {
-  const allowed = expandAllowList(options.allow);
-  const plainHttp = new Set((options.plainHttp ?? []).map((h) => h.toLowerCase()));
+  const { allowed, plainHttp } = upstreamHosts(options.allow, options.plainHttp ?? []);
   const origins = options.origins ?? "*";
   const upstreamFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const now = options.now ?? Date.now;
@@ -119,22 +124,24 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
   const maxRequestBytes = options.maxRequestBytes ?? 512 * 1024 * 1024;
   const maxMetadataBytes = options.maxMetadataBytes ?? 16 * 1024 * 1024;
 
+  const schemeFor = (host: string) => (isLoopbackHost(host) || plainHttp.has(host) ? "http:" : "https:");
+  /** Exact host and port: an entry for `host` (port 443) does not open `host:22`. */
+  const isExplicit = (host: string) => allowed.has(host);
+
   /**
-   * True when a name resolves to a private address. Literals need no lookup, and `localhost` is
-   * listed only by whoever means this machine; any other name is looked up, even one that is
-   * private by its form (`registry.internal`, a single label): to reach such a host, list its address.
+   * True when a name the proxy reaches on an upstream's word (a token realm, a redirect target)
+   * resolves to a private address. A host explicitly on the allow-list is never looked up: listing
+   * `registry.corp` is the operator's word that it may be reached, and listing its address instead
+   * would break TLS. Literals need no lookup; any other name is looked up, even one private by its
+   * form (`registry.internal`, a single label).
    */
   async function resolvesPrivate(host: string): Promise<boolean> {
-    if (!options.resolve) return false;
+    if (!options.resolve || isExplicit(host)) return false;
     const name = hostName(host);
     if (/^[\d.]+$/.test(name) || name.startsWith("[") || /(^|\.)localhost\.*$/.test(name)) return false;
     const addresses = await options.resolve(name).catch(() => []);
     return addresses.some((a) => isPrivateHost(a.includes(":") ? `[${a}]` : a));
   }
-
-  const schemeFor = (host: string) => (isLoopbackHost(host) || plainHttp.has(host) ? "http:" : "https:");
-  /** Exact host and port: an entry for `host` (port 443) does not open `host:22`. */
-  const isExplicit = (host: string) => allowed.has(host);
 
   function realmAllowed(host: string, path: string): boolean {
     const key = `${host}${path}`;
@@ -260,7 +267,11 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
 
   /**
    * The registry's access check for a cached blob: the caller's request as a HEAD, with its own
-   * credentials and repository, redirects not followed (the registry redirects only whom it admits).
+   * credentials and repository, redirects not followed. A 200 admits; so does a redirect to another
+   * host, which is how registries hand an admitted caller its blob (Distribution's storage
+   * redirect, Docker Hub's and GHCR's CDNs). A redirect on the registry's own host (http to https,
+   * a login page, a trailing-slash fix) is sent to anyone, so it counts as a refusal, and the real
+   * request goes upstream to get the registry's real answer.
    */
   async function registryAdmits(url: URL, headers: Headers, signal: AbortSignal): Promise<boolean> {
     const check = new Headers(headers);
@@ -273,7 +284,15 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
         signal,
       });
       await response.body?.cancel().catch(() => {});
-      return response.status === 200 || (REDIRECTS.has(response.status) && response.headers.has("location"));
+      if (response.status === 200) return true;
+      const location = response.headers.get("location");
+      if (!REDIRECTS.has(response.status) || !location) return false;
+      const target = new URL(location, url);
+      if (target.protocol !== "https:" && target.protocol !== "http:") return false;
+      // A change of scheme on the same name is canonicalisation, whatever the ports.
+      const sameHost =
+        target.host === url.host || (target.hostname === url.hostname && target.protocol !== url.protocol);
+      return !sameHost;
     } catch {
       return false; // the real request that follows reports the failure
     }
@@ -298,6 +317,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     // Realms are remembered only when public, or named by a private registry that is explicitly allowed.
     const realm = !explicit && request.method === "GET" && realmAllowed(host, path);
     if (!explicit && !realm) return refuse(403, `${host} is not on this proxy's allow-list`, origin);
+    // Only a realm is looked up here: an explicitly allowed host is the operator's choice.
     if (await resolvesPrivate(host)) return refuse(403, `${host} resolves to a private address`, origin);
     if (Number(request.headers.get("content-length") ?? 0) > maxRequestBytes) {
       return refuse(413, `request bodies are limited to ${maxRequestBytes} bytes`, origin);

@@ -1,4 +1,5 @@
 import { OciError } from "../errors.js";
+import { isLoopbackHost } from "../registry/hosts.js";
 
 /** Named allow-list presets: each registry's API host and the hosts of its token realm. */
 export const REGISTRY_PRESETS: Record<string, readonly string[]> = {
@@ -11,33 +12,59 @@ export const REGISTRY_PRESETS: Record<string, readonly string[]> = {
   "ecr-public": ["public.ecr.aws"],
 };
 
-function allowKey(entry: string, host: string): string {
+/**
+ * `host[:port]` as the URL parser writes it for its scheme (lowercase, canonical IPv6, no default
+ * port): the form the client's proxy URL carries, since it maps `<scheme>://<url.host>/…` to
+ * `<proxy>/<url.host>/…`. So `host` and `host:80` are one key for plain http, `host` and
+ * `host:443` one for https.
+ */
+function hostKey(
+  list: "allow" | "plainHttp",
+  entry: string,
+  host: string,
+  scheme: "http:" | "https:",
+): string {
   let url: URL | undefined;
   try {
-    url = /^[^/?#@\s]+$/.test(host) ? new URL(`https://${host}/`) : undefined;
+    url = /^[^/?#@\s]+$/.test(host) ? new URL(`${scheme}//${host}/`) : undefined;
   } catch {
     url = undefined;
   }
   if (!url) {
     throw new OciError(
       "INVALID_ARGUMENT",
-      `Cannot create the registry proxy: the allow-list entry "${entry}" is neither a preset nor a host[:port]`,
+      list === "allow"
+        ? `Cannot create the registry proxy: the allow-list entry "${entry}" is neither a preset nor a host[:port]`
+        : `Cannot create the registry proxy: the plainHttp entry "${entry}" is not a host[:port]`,
     );
   }
   return url.host;
 }
 
 /**
- * Expands preset names and normalises hosts as the URL parser writes them (lowercase, canonical
- * IPv6, no `:443`). An entry names one port: `host` is the default port (443, or 80 for a plain-http
- * upstream), `host:port` that port. Unknown names are taken as host names.
+ * The upstream hosts the proxy may contact and those it reaches over plain http, normalised alike
+ * (see hostKey). Presets are expanded; unknown names are taken as host names. An entry names one
+ * port: `host` is the scheme's default port (443, or 80 for a plain-http upstream, loopback hosts
+ * included), `host:port` that port. Plain-http entries are read with http's default port, so
+ * `myreg` and `myreg:80` are the same upstream in either list.
  */
-export function expandAllowList(allow: readonly string[]): Set<string> {
-  const hosts = new Set<string>();
+export function upstreamHosts(
+  allow: readonly string[],
+  plainHttp: readonly string[],
+): { allowed: Set<string>; plainHttp: Set<string> } {
+  const plain = new Set<string>();
+  for (const entry of plainHttp) {
+    const name = entry.trim().toLowerCase();
+    if (name !== "") plain.add(hostKey("plainHttp", entry, name, "http:"));
+  }
+  const allowed = new Set<string>();
   for (const entry of allow) {
     const name = entry.trim().toLowerCase();
     if (name === "") continue;
-    for (const host of REGISTRY_PRESETS[name] ?? [name]) hosts.add(allowKey(entry, host));
+    for (const host of REGISTRY_PRESETS[name] ?? [name]) {
+      const http = isLoopbackHost(host) || plain.has(hostKey("allow", entry, host, "http:"));
+      allowed.add(hostKey("allow", entry, host, http ? "http:" : "https:"));
+    }
   }
-  return hosts;
+  return { allowed, plainHttp: plain };
 }

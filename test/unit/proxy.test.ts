@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type CacheLike, createRegistryProxy, type RegistryProxyOptions } from "../../src/proxy/index.js";
 import { isPrivateHost } from "../../src/registry/hosts.js";
+import { toProxyUrl } from "../../src/registry/proxy-url.js";
 
 const PROXY = "https://proxy.test";
 
@@ -106,6 +107,39 @@ describe("registry proxy: what it refuses", () => {
     expect((await proxy(get("/other.test/v2/"))).status).toBe(403);
     expect((await proxy(get("/other.test:443/v2/"))).status).toBe(403);
     expect(seen.map((r) => r.url)).toEqual(["https://registry.test/v2/", "https://other.test:8443/v2/"]);
+  });
+
+  it.each([
+    ["myreg:80", "myreg:80"],
+    ["myreg", "myreg"],
+    ["myreg:80", "myreg"],
+    ["myreg", "myreg:80"],
+  ])(
+    "opens the plain-http upstream allowed as %s, plain http as %s, on port 80 only",
+    async (allow, plain) => {
+      const { proxy, seen } = proxyWith(
+        (request) =>
+          request.url.startsWith("http://myreg/")
+            ? new Response(null, { status: 307, headers: { location: "http://cdn.test:80/blob" } })
+            : new Response("ok"),
+        { allow: [allow, "registry.test"], plainHttp: [plain, "cdn.test:80"] },
+      );
+      // The client maps http://myreg:80/… to <proxy>/myreg/… (the URL parser drops the default port).
+      expect(toProxyUrl(PROXY, new URL("http://myreg:80/v2/")).href).toBe(`${PROXY}/myreg/v2/`);
+      expect((await proxy(get("/myreg/v2/"))).status).toBe(200);
+      expect((await proxy(get("/myreg:443/v2/"))).status).toBe(403);
+      expect((await proxy(get("/myreg:8080/v2/"))).status).toBe(403);
+      expect(seen.map((r) => r.url)).toEqual(["http://myreg/v2/", "http://cdn.test/blob"]);
+    },
+  );
+
+  it("refuses a plainHttp entry that is not a host[:port] when created", () => {
+    expect(() => createRegistryProxy({ allow: ["myreg"], plainHttp: ["http://myreg"] })).toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: expect.stringMatching(/plainHttp entry/),
+      }),
+    );
   });
 
   it.each(["https://registry.test", "registry.test/v2", "user@registry.test", "registry.test:99999"])(
@@ -310,20 +344,64 @@ describe("registry proxy: forwarding", () => {
 });
 
 describe("registry proxy: bounds and name resolution", () => {
-  it("refuses an allow-listed name that resolves to a private address, and redirects to one", async () => {
-    const resolve = async (name: string) =>
-      name === "evil.test" ? ["127.0.0.1"] : name === "sneaky.test" ? ["fd00::1"] : ["93.184.216.34"];
+  it("refuses a redirect to a name that resolves to a private address", async () => {
+    const resolve = async (name: string) => (name === "sneaky.test" ? ["fd00::1"] : ["93.184.216.34"]);
     const { proxy, seen } = proxyWith(
       () => new Response(null, { status: 307, headers: { location: "https://sneaky.test/blob" } }),
-      { allow: ["evil.test", "registry.test"], resolve },
+      { resolve },
     );
-    const direct = await proxy(get("/evil.test/v2/"));
-    expect(direct.status).toBe(403);
-    expect((await direct.json()).errors[0].message).toMatch(/resolves to a private address/);
-    expect(seen).toHaveLength(0);
     const redirected = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
     expect(redirected.status).toBe(403);
     expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test"]);
+  });
+
+  it("reaches an explicitly allowed name that resolves to a private address, but no unlisted redirect target that does", async () => {
+    const resolve = async (name: string) =>
+      name === "registry.corp" ? ["10.0.0.5"] : name === "blobs.corp" ? ["10.0.0.6"] : ["93.184.216.34"];
+    const { proxy, seen } = proxyWith(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host === "registry.corp") return new Response("internal ok");
+        const location = url.pathname.endsWith("/listed")
+          ? "https://registry.corp/blob"
+          : "https://blobs.corp/blob";
+        return new Response(null, { status: 307, headers: { location } });
+      },
+      { allow: ["registry.corp", "registry.test"], resolve },
+    );
+    const internal = await proxy(get("/registry.corp/v2/"));
+    expect(internal.status).toBe(200);
+    expect(await internal.text()).toBe("internal ok");
+    const redirected = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(redirected.status).toBe(403);
+    expect((await redirected.json()).errors[0].message).toMatch(
+      /blobs\.corp, which resolves to a private address/,
+    );
+    // A redirect to the listed internal registry reaches it (a client could ask for it directly).
+    expect(await (await proxy(get("/registry.test/v2/a/listed"))).text()).toBe("internal ok");
+    expect(seen.map((r) => new URL(r.url).host)).toEqual([
+      "registry.corp",
+      "registry.test",
+      "registry.test",
+      "registry.corp",
+    ]);
+  });
+
+  it("still refuses a token realm that resolves to a private address", async () => {
+    const resolve = async (name: string) => (name === "auth.corp" ? ["10.0.0.7"] : ["93.184.216.34"]);
+    const { proxy, seen } = proxyWith(
+      () =>
+        new Response("", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="https://auth.corp/token",service="s"' },
+        }),
+      { resolve },
+    );
+    await proxy(get("/registry.test/v2/a/manifests/v1"));
+    const token = await proxy(get("/auth.corp/token"));
+    expect(token.status).toBe(403);
+    expect((await token.json()).errors[0].message).toMatch(/resolves to a private address/);
+    expect(seen).toHaveLength(1);
   });
 
   it("refuses request bodies over the limit with 413 before any outbound request", async () => {
@@ -442,6 +520,88 @@ describe("registry proxy: blob cache", () => {
     expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
   });
 
+  it.each([
+    ["a login page on the registry", "/login?next=/v2/"],
+    ["the registry's canonical https URL", "https://registry.test:443/v2/team/private/blobs/x"],
+  ])("treats a redirect to %s, sent to every caller, as a refusal", async (_, location) => {
+    const { cache, entries } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.pathname.startsWith("/login") || url.pathname.endsWith("/x"))
+          return new Response("please log in");
+        return request.headers.get("authorization") === "Bearer good"
+          ? privateRegistry(request)
+          : new Response(null, { status: 302, headers: { location } });
+      },
+      { cache },
+    );
+    const ctx = context();
+    await (
+      await proxy(
+        get(`/registry.test/v2/team/private/blobs/${digest}`, { authorization: "Bearer good" }),
+        ctx,
+      )
+    ).arrayBuffer();
+    await ctx.done();
+    expect(entries.size).toBe(1);
+    seen.length = 0;
+    const anonymous = await proxy(get(`/registry.test/v2/team/private/blobs/${digest}`));
+    expect(anonymous.headers.get("x-oci-proxy-cache")).toBeNull();
+    expect(await anonymous.text()).toBe("please log in");
+    expect(seen.map((r) => r.method)).toEqual(["HEAD", "GET", "GET"]);
+  });
+
+  it.each([
+    ["plain.test", "https://plain.test"],
+    ["plain.test:5000", "https://plain.test:5443"],
+  ])(
+    "treats a redirect from the plain-http registry %s to %s, sent to every caller, as a refusal",
+    async (host, https) => {
+      const { cache } = memoryCache();
+      const { proxy } = proxyWith(
+        (request) => {
+          const url = new URL(request.url);
+          if (url.protocol === "https:") return new Response("moved to https");
+          return request.headers.get("authorization") === "Bearer good"
+            ? privateRegistry(request)
+            : new Response(null, { status: 301, headers: { location: `${https}${url.pathname}` } });
+        },
+        { cache, allow: [host], plainHttp: [host] },
+      );
+      const ctx = context();
+      const path = `/${host}/v2/team/private/blobs/${digest}`;
+      await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+      await ctx.done();
+      const anonymous = await proxy(get(path));
+      expect(anonymous.headers.get("x-oci-proxy-cache")).toBeNull();
+      expect(await anonymous.text()).toBe("moved to https");
+    },
+  );
+
+  it("takes a redirect to another host (the registry's storage) as admission", async () => {
+    const { cache } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        request.method === "HEAD" && request.headers.get("authorization") === "Bearer good"
+          ? new Response(null, { status: 307, headers: { location: "https://cdn.test/signed?sig=1" } })
+          : privateRegistry(request),
+      { cache },
+    );
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+    await ctx.done();
+    seen.length = 0;
+    const again = await proxy(get(path, { authorization: "Bearer good" }));
+    expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(new Uint8Array(await again.arrayBuffer())).toEqual(secret);
+    expect(seen.map((r) => `${r.method} ${new URL(r.url).host}`)).toEqual(["HEAD registry.test"]);
+    const anonymous = await proxy(get(path));
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("x-oci-proxy-cache")).toBeNull();
+  });
+
   it("keeps cached blobs apart per upstream registry", async () => {
     const { cache } = memoryCache();
     const { proxy, seen } = proxyWith(
@@ -527,6 +687,65 @@ describe("registry proxy: blob cache", () => {
     await ctx.done();
     expect(entries.size).toBe(0);
   });
+
+  it.each([
+    [
+      "rejects before reading the body",
+      async (_: RequestInfo | URL, __: Response) => {
+        throw new Error("Cannot store: quota exceeded");
+      },
+    ],
+    ["resolves without reading the body", async (_: RequestInfo | URL, __: Response) => {}],
+  ])(
+    "streams a 32 MiB blob to the client in full when the cache's put %s, and caches nothing",
+    async (_, put) => {
+      const size = 32 * 1024 * 1024;
+      const chunkSize = 64 * 1024;
+      const chunk = (i: number) => new Uint8Array(chunkSize).fill(i & 0xff);
+      const hash = createHash("sha256");
+      for (let i = 0; i < size / chunkSize; i++) hash.update(chunk(i));
+      const blobDigest = `sha256:${hash.digest("hex")}`;
+      const puts: Response[] = [];
+      const cache: CacheLike = {
+        match: async () => undefined,
+        put: (request, response) => {
+          puts.push(response);
+          return put(request, response);
+        },
+      };
+      const { proxy } = proxyWith(
+        () => {
+          let i = 0;
+          const body = new ReadableStream<Uint8Array>(
+            {
+              pull(controller) {
+                if (i * chunkSize >= size) return controller.close();
+                controller.enqueue(chunk(i++));
+              },
+            },
+            { highWaterMark: 0 },
+          );
+          return new Response(body, { headers: { "content-length": String(size) } });
+        },
+        { cache },
+      );
+      const ctx = context();
+      const response = await proxy(get(`/registry.test/v2/a/blobs/${blobDigest}`), ctx);
+      const received = createHash("sha256");
+      let length = 0;
+      for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+        received.update(part);
+        length += part.byteLength;
+      }
+      expect(length).toBe(size);
+      expect(`sha256:${received.digest("hex")}`).toBe(blobDigest);
+      await ctx.done();
+      expect(puts).toHaveLength(1);
+      // What the cache was handed is errored, not a complete blob left to be stored later.
+      await expect(puts[0]?.arrayBuffer()).rejects.toThrow();
+    },
+    20_000,
+  );
 
   it("stops reading upstream and caches nothing when the client goes away", async () => {
     const { cache, entries } = memoryCache();
