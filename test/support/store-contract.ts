@@ -1,7 +1,8 @@
 // The contract every Store passes, in Node, in Chromium and in workerd: web APIs only here.
 import { describe, expect, it } from "vitest";
-import type { Descriptor, OciError, Store } from "../../src/index.js";
+import type { Descriptor, Store } from "../../src/index.js";
 import { blobOf, chunked, countingSource, equal, readAll, sha256 } from "./blobs.js";
+import { failure } from "./failure.js";
 
 export { blobOf, chunked, countingSource, readAll, sha256 };
 
@@ -16,15 +17,6 @@ export type StoreFactory = (options: {
   /** Passed on as `StoreOptions.checkpointBytes` (1: a checkpoint after every chunk). */
   checkpointBytes?: number;
 }) => Promise<StoreUnderTest>;
-
-async function failure(promise: Promise<unknown>): Promise<OciError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as OciError;
-  }
-  throw new Error("it succeeded");
-}
 
 const manifestOf = async (layers: Descriptor[]) => {
   const config = await blobOf(2, "application/vnd.oci.empty.v1+json");

@@ -4,27 +4,18 @@ import {
   createMemoryStore,
   createRegistryClient,
   MediaType,
-  type OciError,
   openModel,
   packModel,
   pullModel,
   type Store,
 } from "../../src/index.js";
+import { failure } from "../support/failure.js";
 import { tarOf } from "../support/models.js";
 import { writeSafetensors } from "../support/safetensors.js";
 
 const encoder = new TextEncoder();
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const REF = "registry.test/ns/model:v1";
-
-async function failure(promise: Promise<unknown>): Promise<OciError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as OciError;
-  }
-  throw new Error("it succeeded");
-}
 
 /** `{"a":"xxx…"}`, `size` bytes of valid JSON. */
 const hugeJson = (size: number) => encoder.encode(`{"a":"${"x".repeat(size - 8)}"}`);

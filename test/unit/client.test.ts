@@ -1,11 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  createRegistryClient,
-  MediaType,
-  type OciError,
-  type RegistryClientOptions,
-} from "../../src/index.js";
+import { createRegistryClient, MediaType, type RegistryClientOptions } from "../../src/index.js";
+import { failure } from "../support/failure.js";
 
 type Handler = (request: Request, n: number) => Response | Promise<Response>;
 
@@ -34,15 +30,6 @@ const manifestBody = JSON.stringify({
 });
 const manifestResponse = (body = manifestBody, headers: Record<string, string> = {}) =>
   new Response(body, { headers: { "content-type": MediaType.OciManifest, ...headers } });
-
-async function failure(promise: Promise<unknown>): Promise<OciError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as OciError;
-  }
-  throw new Error("it succeeded");
-}
 
 const REF = "registry.test/ns/model:v1";
 

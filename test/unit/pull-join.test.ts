@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createMemoryStore, type OciError, type PullModelOptions, pullModel } from "../../src/index.js";
+import { createMemoryStore, type PullModelOptions, pullModel } from "../../src/index.js";
+import { failure } from "../support/failure.js";
 import { buildManifest } from "../support/layout.js";
 
 const REF = "registry.test/ns/model:v1";
@@ -49,15 +50,6 @@ function registry(login?: string) {
     return new Response(bytes as BodyInit);
   }) as typeof globalThis.fetch;
   return { requests, fetch, release: () => release(), weightsRequest };
-}
-
-async function failure(promise: Promise<unknown>): Promise<OciError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as OciError;
-  }
-  throw new Error("it succeeded");
 }
 
 const manifestGets = (requests: Request[]) =>
