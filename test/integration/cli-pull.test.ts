@@ -1,9 +1,12 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pushWithSkopeo, sameBytes } from "../support/layout.js";
+import { removeModel } from "../../src/index.js";
+import { createFsStore } from "../../src/node/index.js";
+import { pushWithSkopeo, sameBytes, sha256 } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
 import { startRegistry, type TestRegistry, USER } from "../support/registry.js";
 
@@ -114,5 +117,71 @@ describe("oci-model pull, ls, rm, gc, verify against the real registry (token au
     const unknown = await cli(["rm", ref, "--store", store]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/NOT_FOUND/);
+  });
+  it("gc frees what an rm left of one of two models sharing a layer and a blob pushed under no tag; the shared layer stays", async () => {
+    const store = join(dir, "gc");
+    const blob = (digest: string) => join(store, "blobs", "sha256", digest.slice(7));
+    const shared = randomBytes(50_000);
+    const a = await dockerV01([shared, randomBytes(20_000)]);
+    const b = await dockerV01([shared, randomBytes(25_000)]);
+    await pushWithSkopeo(registry, a.artifact, "private/share-a", "v1");
+    await pushWithSkopeo(registry, b.artifact, "private/share-b", "v1");
+    const refA = `${registry.host}/private/share-a:v1`;
+    const refB = `${registry.host}/private/share-b:v1`;
+    const pull = (r: string) => cli(["pull", r, "--store", store, "--json", ...login], `${USER.password}\n`);
+    for (const r of [refA, refB]) expect((await pull(r)).code).toBe(0);
+
+    // A's record, as the layout's index.json names it: its manifest and its config go with A
+    const index = JSON.parse(await readFile(join(store, "index.json"), "utf8")) as {
+      manifests: { digest: string; annotations?: Record<string, string> }[];
+    };
+    const recordA = index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === refA)
+      ?.digest as string;
+    const recordConfigA = JSON.parse(await readFile(blob(recordA), "utf8")).config.digest as string;
+    const sharedDigest = sha256(shared);
+    const uniqueA = sha256(a.files["model-00002-of-00002.safetensors"] as Uint8Array);
+    const uniqueB = sha256(b.files["model-00002-of-00002.safetensors"] as Uint8Array);
+
+    // an rm cut short before its gc: A's names are gone, its blobs are not
+    expect(await removeModel(refA, { store: createFsStore(store), gc: false })).toBe(true);
+    // and a blob pushed under no name
+    const stray = randomBytes(10_000);
+    const strayDigest = sha256(stray);
+    await createFsStore(store).push(
+      { digest: strayDigest, size: stray.byteLength },
+      new Blob([stray]).stream(),
+    );
+
+    const expected = [a.artifact.descriptor.digest, uniqueA, recordA, recordConfigA, strayDigest].sort();
+    let expectedBytes = 0;
+    for (const d of expected) expectedBytes += (await stat(blob(d))).size;
+    const gc = await cli(["gc", "--store", store, "--json"]);
+    expect(gc.code, gc.stderr).toBe(0);
+    const result = JSON.parse(gc.stdout);
+    expect([...result.removedBlobs].sort()).toEqual(expected);
+    expect(result).toMatchObject({ removedIngests: [], freedBytes: expectedBytes });
+    for (const d of expected) await expect(stat(blob(d)), d).rejects.toThrow(/ENOENT/);
+    for (const d of [sharedDigest, uniqueB, b.artifact.descriptor.digest])
+      expect((await stat(blob(d))).isFile(), d).toBe(true);
+
+    const ls = JSON.parse((await cli(["ls", "--store", store, "--json"])).stdout);
+    expect(ls.map((m: { reference: string }) => m.reference)).toEqual([refB]);
+    expect((await cli(["verify", "--store", store])).code).toBe(0);
+    const again = await pull(refB);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ complete: true, fetchedBytes: 0 });
+    expect(await cli(["gc", "--store", store])).toMatchObject({
+      code: 0,
+      stdout: "freed 0 B (0 blobs, 0 interrupted downloads)\n",
+    });
+
+    // `oci-model rm` of A, pulled again, takes A's blobs with it and leaves B's (the shared layer too)
+    const blobsOfB = (await readdir(join(store, "blobs", "sha256"))).sort();
+    expect((await pull(refA)).code).toBe(0);
+    expect((await readdir(join(store, "blobs", "sha256"))).length).toBeGreaterThan(blobsOfB.length);
+    expect((await cli(["rm", refA, "--store", store])).code).toBe(0);
+    expect((await readdir(join(store, "blobs", "sha256"))).sort()).toEqual(blobsOfB);
+    expect(blobsOfB).toContain(sharedDigest.slice(7));
+    expect((await pull(refB)).stdout).toMatch(/"fetchedBytes":0,/);
   });
 });

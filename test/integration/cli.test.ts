@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -128,5 +128,97 @@ describe("oci-model usage errors", () => {
     const result = await cli(["inspect", "127.0.0.1:9/x/y:v1", "--username", "u"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/INVALID_ARGUMENT.*--password-stdin/);
+  });
+});
+
+const COMMANDS = ["pull", "inspect", "tensors", "ls", "rm", "gc", "verify", "pack", "push", "serve", "proxy"];
+
+describe("oci-model commands, --help and exit codes", () => {
+  it.each(COMMANDS)("`%s --help` exits 0 with its own usage on stdout", async (name) => {
+    for (const flag of ["--help", "-h"]) {
+      const result = await cli([name, flag]);
+      expect(result, flag).toMatchObject({ code: 0, stderr: "" });
+      expect(result.stdout, flag).toMatch(new RegExp(`^Usage: oci-model ${name} `));
+    }
+  });
+
+  it("`oci-model --help` exits 0 and lists every command", async () => {
+    const result = await cli(["--help"]);
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result.stdout).toMatch(/^Usage: oci-model <command>/);
+    for (const name of COMMANDS) expect(result.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+  });
+
+  it("`oci-model` alone exits 1 and prints the usage", async () => {
+    const result = await cli([]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/^Usage: oci-model <command>/);
+    for (const name of COMMANDS) expect(result.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+  });
+
+  it("an unknown command exits 1, names it on stderr and prints nothing on stdout", async () => {
+    const result = await cli(["fetch", "x/y:v1"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^oci-model: unknown command "fetch"\nUsage: oci-model <command>/);
+  });
+
+  it("an unknown flag exits 1 with INVALID_ARGUMENT and the command's usage", async () => {
+    const result = await cli(["gc", "--everything"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^oci-model gc: INVALID_ARGUMENT: .*--everything/);
+    expect(result.stderr).toContain("Usage: oci-model gc ");
+  });
+
+  it.each(["x", "-1", "70000", "1.5"])(
+    "`serve --port %s` exits 1 with INVALID_ARGUMENT, not a stack trace",
+    async (port) => {
+      const layout = await mkdtemp(join(tmpdir(), "oml-cli-serve-"));
+      try {
+        const result = await cli(["serve", layout, `--port=${port}`]);
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr).toBe(
+          `oci-model serve: INVALID_ARGUMENT: Cannot serve: --port ${port} is not a port\n`,
+        );
+      } finally {
+        await rm(layout, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.each(["0", "x", "-1", "1.5", "", "2x"])(
+    "`pull --concurrency=%s` exits 1 with INVALID_ARGUMENT before it touches the network or the store",
+    async (value) => {
+      const store = await mkdtemp(join(tmpdir(), "oml-cli-concurrency-"));
+      try {
+        // nothing listens on port 9: had the pull started, it would fail with NETWORK
+        const result = await cli([
+          "pull",
+          "127.0.0.1:9/x/y:v1",
+          "--store",
+          join(store, "store"),
+          `--concurrency=${value}`,
+        ]);
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr).toMatch(/^oci-model pull: INVALID_ARGUMENT: .*--concurrency/);
+        expect(await readdir(store)).toEqual([]);
+      } finally {
+        await rm(store, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it("`pull --concurrency 2` is accepted (the same pull then fails on the network)", async () => {
+    const store = await mkdtemp(join(tmpdir(), "oml-cli-concurrency-"));
+    try {
+      const result = await cli(["pull", "127.0.0.1:9/x/y:v1", "--store", store, "--concurrency", "2"]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^oci-model pull: NETWORK: /);
+    } finally {
+      await rm(store, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   createMemoryStore,
@@ -32,6 +34,14 @@ Serves an OCI layout read-only over the distribution API (manifests by tag or di
 Range, tags/list); every repository name maps onto the layout. For local use, not a registry.`;
 
 const FORMATS = ["docker-v0.1", "docker-v0.2", "modelpack"];
+
+/** A path the user named must be there: a typo is NOT_FOUND, never an empty store created there. */
+async function mustExist(path: string, what: string, action: string, folder = false): Promise<void> {
+  const found = await stat(path).catch(() => undefined);
+  if (!found) throw new OciError("NOT_FOUND", `Cannot ${action}: ${path} does not exist (${what})`);
+  if (folder && !found.isDirectory())
+    throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: ${path} is not a folder (${what})`);
+}
 
 function splitLayout(value: string): [string, string] {
   const colon = value.lastIndexOf(":");
@@ -68,6 +78,11 @@ export async function packCommand(args: string[], io: CliIo): Promise<number> {
   if (!FORMATS.includes(format))
     throw new OciError("INVALID_ARGUMENT", `Cannot pack: --format must be one of ${FORMATS.join(", ")}`);
   const [layoutDir, tag] = values.layout ? splitLayout(values.layout) : [undefined, undefined];
+  await mustExist(dir, "the model folder to pack", `pack ${dir}`, true);
+  // The reference and the registry flags are checked before anything is packed: a bad one must
+  // leave no layout behind.
+  const ref = target ? parseReference(target) : undefined;
+  const options = ref ? await clientOptions(values, ref.registry, io) : undefined;
   const store: Store = layoutDir
     ? createFsStore(layoutDir)
     : createMemoryStore({ createHasher: createNodeHasher });
@@ -77,10 +92,7 @@ export async function packCommand(args: string[], io: CliIo): Promise<number> {
     createHasher: createNodeHasher,
     ...(tag ? { tag } : {}),
   });
-  if (target) {
-    const ref = parseReference(target);
-    await pushModel(store, packed.descriptor, ref, await clientOptions(values, ref.registry, io));
-  }
+  if (ref && options) await pushModel(store, packed.descriptor, ref, options);
   if (values.json) {
     const { digest, mediaType, artifactType } = packed.descriptor;
     io.stdout(
@@ -107,6 +119,8 @@ export async function pushCommand(args: string[], io: CliIo): Promise<number> {
     throw new OciError("INVALID_ARGUMENT", `Cannot push: give a layout and a reference\n${PUSH_USAGE}`);
   const [dir, tag] = splitLayout(layout);
   const ref = parseReference(target);
+  // A missing layout is refused before the fs store would create an empty one there.
+  await mustExist(join(dir, "index.json"), "an OCI layout has oci-layout and index.json", `push ${layout}`);
   const result = await pushModel(createFsStore(dir), tag, ref, await clientOptions(values, ref.registry, io));
   io.stderr(
     `pushed ${result.digest}: ${result.uploaded} blobs uploaded, ${result.skipped} already there, ${result.mounted} mounted\n`,
@@ -128,10 +142,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const [dir] = positionals;
   if (!dir || positionals.length !== 1)
     throw new OciError("INVALID_ARGUMENT", `Cannot serve: give one layout folder\n${SERVE_USAGE}`);
-  const server = await serveLayout(dir, {
-    port: Number(values.port ?? 5050),
-    host: values.host ?? "127.0.0.1",
-  });
+  const port = Number(values.port ?? 5050);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new OciError("INVALID_ARGUMENT", `Cannot serve: --port ${values.port} is not a port`);
+  const server = await serveLayout(dir, { port, host: values.host ?? "127.0.0.1" });
   io.stderr(`oci-model serve: ${dir} read-only on ${server.url} (local use only; not a registry)\n`);
   io.stdout(`${server.url}\n`);
   await new Promise<void>((resolve) => {
