@@ -16,7 +16,7 @@ import {
 } from "../../src/index.js";
 import { packFilesFromDirectory } from "../../src/node/index.js";
 import { sameBytes } from "../support/layout.js";
-import { run } from "../support/process.js";
+import { isHttpUrlLine, readLine, run } from "../support/process.js";
 import { startRegistry, type TestRegistry, USER } from "../support/registry.js";
 import { shards } from "../support/tensor-model.js";
 
@@ -265,10 +265,7 @@ describe("pack, push and serve", () => {
     ]);
     const child = spawn(process.execPath, [CLI, "serve", layout, "--port", "0"]);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()));
-        child.once("exit", (code) => reject(new Error(`serve exited with ${code}`)));
-      });
+      const url = await readLine(child, isHttpUrlLine);
       const host = new URL(url).host;
       const out = join(dir, "from-serve");
       await run("skopeo", [

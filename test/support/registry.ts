@@ -1,10 +1,10 @@
-import { sign } from "node:crypto";
+import { randomUUID, sign } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
-import { freePort, run, startProcess, stopProcess, waitForHttp } from "./process.js";
+import { freePort, ProcessExitedError, run, startProcess, stopProcess, waitForHttp } from "./process.js";
 
 /** The user every authenticated configuration knows. */
 export const USER = { username: "alice", password: "s3cret pass" } as const;
@@ -45,12 +45,19 @@ export interface StartRegistryOptions {
   redirectBlobs?: boolean;
   /** Lifetime of issued tokens, in seconds (token mode). */
   tokenExpiresIn?: number;
+  /** Picks the port to give the registry (default `freePort`); lets a test hand it a taken one. */
+  pickPort?: () => Promise<number>;
 }
 
-function listen(server: Server, port: number): Promise<void> {
+/** Listens on a port the kernel picks (never one asked for and released earlier); returns it. */
+function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      if (typeof address === "object" && address) resolve(address.port);
+      else reject(new Error("the server has no port"));
+    });
   });
 }
 
@@ -145,8 +152,7 @@ async function startTokenServer(dir: string, expiresIn: number) {
       }),
     );
   });
-  const port = await freePort();
-  await listen(server, port);
+  const port = await listen(server);
   return { server, requests, certPath, realm: `http://127.0.0.1:${port}/token` };
 }
 
@@ -179,8 +185,7 @@ async function startBlobServer(root: string) {
       res.writeHead(404).end();
     }
   });
-  const port = await freePort();
-  await listen(server, port);
+  const port = await listen(server);
   return { server, requests, paths, sent, baseUrl: `http://127.0.0.1:${port}` };
 }
 
@@ -193,80 +198,119 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   const dir = await mkdtemp(join(tmpdir(), "oml-registry-"));
   const root = join(dir, "storage");
   await mkdir(root);
-  const port = await freePort();
   const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups) await step();
+    await rm(dir, { recursive: true, force: true });
+  };
   let tokenRequests: TokenRequest[] = [];
   let blobRequests: IncomingHttpHeaders[] = [];
   let blobPaths: string[] = [];
   let blobSent = { bytes: 0 };
 
   let authConfig = "";
-  if (auth === "htpasswd") {
-    const { stdout } = await run("htpasswd", ["-Bbn", USER.username, USER.password]);
-    await writeFile(join(dir, "htpasswd"), stdout);
-    authConfig = `auth:\n  htpasswd:\n    realm: test-realm\n    path: ${join(dir, "htpasswd")}\n`;
-  } else if (auth === "token") {
-    const tokens = await startTokenServer(dir, options.tokenExpiresIn ?? 300);
-    tokenRequests = tokens.requests;
-    cleanups.push(() => closeServer(tokens.server));
-    authConfig = [
-      "auth:",
-      "  token:",
-      `    realm: ${tokens.realm}`,
-      `    service: ${SERVICE}`,
-      `    issuer: ${ISSUER}`,
-      `    rootcertbundle: ${tokens.certPath}`,
-      "",
-    ].join("\n");
-  }
   let middleware = "";
-  if (options.redirectBlobs) {
-    const blobs = await startBlobServer(root);
-    blobRequests = blobs.requests;
-    blobPaths = blobs.paths;
-    blobSent = blobs.sent;
-    cleanups.push(() => closeServer(blobs.server));
-    middleware = `middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: ${blobs.baseUrl}\n`;
-  }
-  const config = [
-    "version: 0.1",
-    "log: { level: warn, accesslog: { disabled: true } }",
-    "storage:",
-    `  filesystem: { rootdirectory: ${root} }`,
-    "  delete: { enabled: true }",
-    "  maintenance: { uploadpurging: { enabled: false } }",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-    "  secret: oci-model-loader-tests",
-    authConfig,
-    middleware,
-  ].join("\n");
-  const configPath = join(dir, "config.yml");
-  await writeFile(configPath, config);
-  const { child, log } = startProcess("docker-registry", ["serve", configPath]);
-  const stop = async () => {
-    await stopProcess(child);
-    for (const cleanup of cleanups) await cleanup();
-    await rm(dir, { recursive: true, force: true });
-  };
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/v2/`, child, log);
+    if (auth === "htpasswd") {
+      const { stdout } = await run("htpasswd", ["-Bbn", USER.username, USER.password]);
+      await writeFile(join(dir, "htpasswd"), stdout);
+      authConfig = `auth:\n  htpasswd:\n    realm: test-realm\n    path: ${join(dir, "htpasswd")}\n`;
+    } else if (auth === "token") {
+      const tokens = await startTokenServer(dir, options.tokenExpiresIn ?? 300);
+      tokenRequests = tokens.requests;
+      cleanups.push(() => closeServer(tokens.server));
+      authConfig = [
+        "auth:",
+        "  token:",
+        `    realm: ${tokens.realm}`,
+        `    service: ${SERVICE}`,
+        `    issuer: ${ISSUER}`,
+        `    rootcertbundle: ${tokens.certPath}`,
+        "",
+      ].join("\n");
+    }
+    if (options.redirectBlobs) {
+      const blobs = await startBlobServer(root);
+      blobRequests = blobs.requests;
+      blobPaths = blobs.paths;
+      blobSent = blobs.sent;
+      cleanups.push(() => closeServer(blobs.server));
+      middleware = `middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: ${blobs.baseUrl}\n`;
+    }
   } catch (error) {
-    await stop();
+    await cleanup();
     throw error;
   }
-  return {
-    host: `127.0.0.1:${port}`,
-    root,
-    auth,
-    tokenRequests,
-    blobRequests,
-    blobPaths,
-    blobBytes: () => blobSent.bytes,
-    blobPath: (digest) => {
-      const hex = digest.slice("sha256:".length);
-      return join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
-    },
-    stop,
-  };
+  // Every answer of this registry carries this header, so the wait below cannot mistake another
+  // registry (another test file's, started on a port released at the same moment) for ours.
+  const instance = randomUUID();
+  const configPath = join(dir, "config.yml");
+  // docker-registry must be told its port, so it is picked by freePort and released before the
+  // registry binds it; someone else may take it in between. Then the registry exits with
+  // "address already in use" and is started again on another port.
+  for (let attempt = 1; ; attempt++) {
+    const port = await (options.pickPort ?? freePort)();
+    const config = [
+      "version: 0.1",
+      "log: { level: warn, accesslog: { disabled: true } }",
+      "storage:",
+      `  filesystem: { rootdirectory: ${root} }`,
+      "  delete: { enabled: true }",
+      "  maintenance: { uploadpurging: { enabled: false } }",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "  secret: oci-model-loader-tests",
+      `  headers: { X-Test-Registry: [${instance}] }`,
+      authConfig,
+      middleware,
+    ].join("\n");
+    await writeFile(configPath, config);
+    const { child, log, closed } = startProcess("docker-registry", ["serve", configPath]);
+    const stop = async () => {
+      await stopProcess(child);
+      await cleanup();
+    };
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/v2/`, child, log, (response) =>
+        isRegistryAnswer(response, instance),
+      );
+    } catch (error) {
+      await stopProcess(child);
+      await closed;
+      if (attempt < REGISTRY_START_ATTEMPTS && error instanceof ProcessExitedError && bindFailed(log()))
+        continue;
+      await cleanup();
+      throw error;
+    }
+    return {
+      host: `127.0.0.1:${port}`,
+      root,
+      auth,
+      tokenRequests,
+      blobRequests,
+      blobPaths,
+      blobBytes: () => blobSent.bytes,
+      blobPath: (digest) => {
+        const hex = digest.slice("sha256:".length);
+        return join(root, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data");
+      },
+      stop,
+    };
+  }
+}
+
+/** Times startRegistry tries a fresh port after the registry found its port taken. */
+const REGISTRY_START_ATTEMPTS = 5;
+
+/** The registry's log says its port was taken before it could bind it. */
+export function bindFailed(log: string): boolean {
+  return /bind: address already in use/.test(log);
+}
+
+/** An answer to `GET /v2/` from the registry we started: Distribution's API header and our instance header. */
+export function isRegistryAnswer(response: Response, instance: string): boolean {
+  return (
+    response.headers.get("docker-distribution-api-version") === "registry/2.0" &&
+    response.headers.get("x-test-registry") === instance
+  );
 }
