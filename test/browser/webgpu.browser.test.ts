@@ -1,15 +1,69 @@
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   createMemoryStore,
-  type Model,
+  Model,
+  type ModelRecord,
   pullModel,
   requestModelDevice,
   toFloat32,
   uploadToGPU,
 } from "../../src/index.js";
+import { blobOf } from "../support/blobs.js";
+import { writeSafetensors } from "../support/safetensors.js";
 import { COLS, ROWS, tensorSpecs, values } from "../support/tensor-model.js";
 
 const bed = inject("bed");
+
+/** Every device a test asks for, destroyed when the file is done (SwiftShader devices hold memory). */
+const devices: GPUDevice[] = [];
+async function newDevice(adapter: GPUAdapter, model: boolean, descriptor?: GPUDeviceDescriptor) {
+  const device = model
+    ? await requestModelDevice(adapter, descriptor)
+    : await adapter.requestDevice(descriptor);
+  devices.push(device);
+  return device;
+}
+afterAll(() => {
+  for (const device of devices.splice(0)) device.destroy();
+});
+
+async function getAdapter(): Promise<GPUAdapter> {
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter: is Chromium started with --enable-unsafe-webgpu?");
+  return adapter;
+}
+
+/** A model of one safetensors file held in a memory store, opened without a registry. */
+async function localModel(file: Uint8Array): Promise<Model> {
+  const store = createMemoryStore();
+  const { descriptor } = await blobOf(0);
+  const digest = `sha256:${Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", file as Uint8Array<ArrayBuffer>)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("")}`;
+  await store.push({ mediaType: "application/octet-stream", digest, size: file.byteLength }, async () =>
+    new Blob([file as Uint8Array<ArrayBuffer>]).stream(),
+  );
+  const record: ModelRecord = {
+    reference: "local.test/big:v1",
+    digest: descriptor.digest,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    format: "docker-v0.2",
+    config: descriptor,
+    files: [
+      {
+        path: "model.safetensors",
+        digest,
+        size: file.byteLength,
+        mediaType: "application/vnd.docker.ai.safetensors",
+        weight: true,
+      },
+    ],
+    pending: [],
+    pulledAt: new Date(0).toISOString(),
+  };
+  return new Model(store, record, {}, undefined);
+}
 
 async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
   const copy = device.createBuffer({
@@ -41,9 +95,7 @@ describe("WebGPU upload in Chromium (SwiftShader)", () => {
   let model: Model;
 
   beforeAll(async () => {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) throw new Error("no WebGPU adapter: is Chromium started with --enable-unsafe-webgpu?");
-    device = await requestModelDevice(adapter);
+    device = await newDevice(await getAdapter(), true);
     model = await pullModel(bed.tensorModel, { proxy: bed.proxyUrl, store: createMemoryStore() });
   });
 
@@ -116,17 +168,41 @@ describe("WebGPU upload in Chromium (SwiftShader)", () => {
     expect(gpu).toEqual(cpu);
   });
 
-  it("refuses a tensor over the device's limits with GPU_LIMIT, and missing expected weights", async () => {
-    const adapter = (await navigator.gpu.requestAdapter()) as GPUAdapter;
-    const small = await adapter.requestDevice();
-    const tiny = {
-      ...small,
-      limits: { ...small.limits, maxBufferSize: 64, maxStorageBufferBindingSize: 64 },
-    } as unknown as GPUDevice;
-    await expect(uploadToGPU(tiny, model)).rejects.toMatchObject({
-      code: "GPU_LIMIT",
-      message: expect.stringMatching(/"layer.weight".*maxStorageBufferBindingSize of 64/),
+  it("refuses a tensor over a real device's limit with GPU_LIMIT before allocating; a model device takes it", async () => {
+    const adapter = await getAdapter();
+    // Ask for the smallest limits; the browser never goes under the WebGPU defaults (128 MiB bindings).
+    const small = await newDevice(adapter, false, {
+      requiredLimits: { maxBufferSize: 64, maxStorageBufferBindingSize: 64 },
     });
+    const limit = small.limits.maxStorageBufferBindingSize;
+    expect(limit).toBeLessThan(adapter.limits.maxStorageBufferBindingSize);
+    // An F16 tensor that, widened to F32, needs 4 bytes more than the device can bind.
+    const elements = limit / 4 + 1;
+    const big = await localModel(
+      writeSafetensors([
+        { name: "big.weight", dtype: "F16", shape: [elements], data: new Uint8Array(elements * 2) },
+      ]),
+    );
+    let errors = 0;
+    small.addEventListener("uncapturederror", () => errors++);
+    await expect(uploadToGPU(small, big, { convert: true })).rejects.toMatchObject({
+      code: "GPU_LIMIT",
+      message: expect.stringMatching(
+        new RegExp(`"big.weight".* ${elements * 4}-byte buffer.*maxStorageBufferBindingSize of ${limit}`),
+      ),
+    });
+    // Refused by the check, not by the device: nothing was created, so the device reported no error.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(errors).toBe(0);
+    // The device requestModelDevice asks for (the adapter's limits) takes the same tensor.
+    const roomy = await newDevice(await getAdapter(), true); // an adapter gives one device
+    expect(roomy.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(elements * 4);
+    const buffers = await uploadToGPU(roomy, big, { convert: true });
+    expect(buffers.get("big.weight")?.size).toBe(elements * 4);
+    for (const buffer of buffers.values()) buffer.destroy();
+  });
+
+  it("refuses with INVALID_CHECKPOINT when expected weights are missing", async () => {
     await expect(
       uploadToGPU(device, model, { filter: (t) => t.name === "ids", expected: ["ids", "lm_head.weight"] }),
     ).rejects.toMatchObject({
@@ -138,8 +214,7 @@ describe("WebGPU upload in Chromium (SwiftShader)", () => {
 
 describe("a PyTorch .bin model on WebGPU in Chromium", () => {
   it("pulls it into OPFS through the proxy, uploads it, and every buffer holds the values torch reported", async () => {
-    const adapter = (await navigator.gpu.requestAdapter()) as GPUAdapter;
-    const device = await requestModelDevice(adapter);
+    const device = await newDevice(await getAdapter(), true);
     const { createOpfsStore } = await import("../../src/index.js");
     const model = await pullModel(bed.torchModel, {
       proxy: bed.proxyUrl,
