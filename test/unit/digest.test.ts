@@ -103,6 +103,79 @@ describe("createVerifyStream", () => {
     expect(seen.at(-1)).toBe(data.length);
   });
 
+  it("names the digest and size when content runs past the declared size", async () => {
+    const result = await drain(
+      streamOf(data).pipeThrough(createVerifyStream({ digest: sha256, size: 10_000 })),
+    );
+    expect(result.error?.message).toBe(
+      `Cannot verify ${sha256}: received more than the declared 10000 bytes`,
+    );
+  });
+
+  it("holds the last chunk back until the digest matched: wrong content is never delivered whole", async () => {
+    const altered = Buffer.from(data);
+    altered[0] = (altered[0] ?? 0) ^ 1;
+    // Three chunks of 100 000: the first two go through, the last is held back and dropped.
+    const result = await drain(
+      streamOf(altered, 100_000).pipeThrough(createVerifyStream({ digest: sha256, size: data.length })),
+    );
+    expect(result.bytes).toBe(200_000);
+    expect(result.error?.code).toBe("DIGEST_MISMATCH");
+    const actual = `sha256:${createHash("sha256").update(altered).digest("hex")}`;
+    expect(result.error?.message).toBe(
+      `Cannot verify ${sha256}: the content hashes to ${actual}; it was corrupted or altered`,
+    );
+    // One chunk, wrong: nothing at all comes out.
+    const one = await drain(
+      streamOf(altered, data.length).pipeThrough(createVerifyStream({ digest: sha256, size: data.length })),
+    );
+    expect(one).toMatchObject({ bytes: 0, error: { code: "DIGEST_MISMATCH" } });
+  });
+
+  it("passes empty content through as no chunks at all", async () => {
+    const empty = `sha256:${createHash("sha256").update(new Uint8Array()).digest("hex")}`;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of streamOf(new Uint8Array()).pipeThrough(
+      createVerifyStream({ digest: empty, size: 0 }),
+    ))
+      chunks.push(chunk);
+    expect(chunks).toEqual([]);
+  });
+
+  it("reports the bytes seen so far after each chunk", async () => {
+    const seen: number[] = [];
+    await drain(
+      streamOf(data, 100_000).pipeThrough(
+        createVerifyStream({ digest: sha256, size: data.length }, { onBytes: (n) => seen.push(n) }),
+      ),
+    );
+    expect(seen).toEqual([100_000, 200_000, 300_000]);
+  });
+
+  it("uses the hasher it is given", async () => {
+    const algorithms: string[] = [];
+    const createHasher: CreateHasher = async (algorithm) => {
+      algorithms.push(algorithm);
+      return createJsHasher(algorithm);
+    };
+    const result = await drain(
+      streamOf(data).pipeThrough(createVerifyStream({ digest: sha512, size: data.length }, { createHasher })),
+    );
+    expect(result).toEqual({ bytes: data.length });
+    expect(algorithms).toEqual(["sha512"]);
+  });
+
+  it("refuses a resumed stream without the hasher of the first bytes", () => {
+    expect(() => createVerifyStream({ digest: sha256, size: data.length }, { offset: 5000 })).toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: "Cannot verify a resumed stream: pass the hasher of the first bytes",
+      }),
+    );
+    // Offset 0 is no resume: no hasher needed.
+    expect(() => createVerifyStream({ digest: sha256, size: data.length }, { offset: 0 })).not.toThrow();
+  });
+
   it("refuses an unsupported digest up front", () => {
     expect(() => createVerifyStream({ digest: `md5:${"0".repeat(32)}`, size: 1 })).toThrow(
       /only sha256 and sha512/,
