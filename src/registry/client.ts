@@ -308,10 +308,16 @@ export class RegistryClient {
     if (entries.length === 0)
       throw new OciError("MANIFEST_INVALID", `Cannot resolve ${what}: it lists no manifests`);
     const platform = this.#platform;
-    const chosen =
-      entries.find((d) => isModelMediaType(d.artifactType)) ??
-      (platform ? entries.find((d) => matchesPlatform(d.platform, platform)) : undefined);
-    const candidates = chosen ? [chosen] : entries.slice(0, INDEX_PROBE_LIMIT);
+    // An entry whose artifactType names a model is taken as is. Otherwise the children are looked
+    // at (the platform match first, so one that is a model costs one fetch): the first whose
+    // artifactType or config is a model wins, else the platform match, else the first entry. A
+    // platform match alone never hides a model whose index entry lacks artifactType (skopeo and
+    // older tools drop it).
+    const chosen = entries.find((d) => isModelMediaType(d.artifactType));
+    const match = platform ? entries.find((d) => matchesPlatform(d.platform, platform)) : undefined;
+    const candidates = chosen
+      ? [chosen]
+      : (match ? [match, ...entries.filter((d) => d !== match)] : entries).slice(0, INDEX_PROBE_LIMIT);
     let first: ManifestResult<ImageManifest> | undefined;
     for (const descriptor of candidates) {
       if (seen.has(descriptor.digest)) {
