@@ -17,6 +17,9 @@ describe("browser faults in Chromium", () => {
   let ref: string;
   let blobBytes = 0;
   const blobRequests: string[] = [];
+  /** Every upstream blob request: its digest, the offset its Range asked from, the bytes it got, when. */
+  const blobLog: { digest: string; from: number; bytes: number; phase: string }[] = [];
+  let phase = "";
   let throttle = 0;
 
   /** The proxy's upstream fetch: counts blob bytes and requests, and can slow blob bodies down. */
@@ -25,6 +28,16 @@ describe("browser faults in Chromium", () => {
     const url = String(input instanceof Request ? input.url : input);
     if (!/\/blobs\/sha256:/.test(url) || !response.body || response.status >= 300) return response;
     blobRequests.push(url);
+    const headers = new Headers(input instanceof Request ? input.headers : undefined);
+    for (const [k, v] of new Headers(init?.headers)) headers.set(k, v);
+    const range = /^bytes=(\d+)-/.exec(headers.get("range") ?? "");
+    const entry = {
+      digest: /\/blobs\/(sha256:[0-9a-f]{64})/.exec(url)?.[1] ?? "",
+      from: range ? Number(range[1]) : 0,
+      bytes: 0,
+      phase,
+    };
+    blobLog.push(entry);
     const body = response.body.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         async transform(chunk, controller) {
@@ -32,6 +45,7 @@ describe("browser faults in Chromium", () => {
             if (throttle) await new Promise((r) => setTimeout(r, throttle));
             const part = chunk.subarray(at, at + 64 * 1024);
             blobBytes += part.byteLength;
+            entry.bytes += part.byteLength;
             controller.enqueue(part);
           }
         },
@@ -72,15 +86,30 @@ describe("browser faults in Chromium", () => {
       const request = { kind, name: `reload-${kind}`, reference: ref, proxy: proxy.url, chunkSize: MiB };
       const tab = await open();
       blobBytes = 0;
+      blobLog.length = 0;
+      phase = "before";
       throttle = 8; // about 8 MB/s: the 6 MiB shard takes most of a second
       void tab.evaluate((r) => window.faultPull(r), request).catch(() => {});
       await tab.waitForFunction(() => window.progress > 0.4, null, { timeout: 20_000 });
       await tab.reload();
+      phase = "after";
       await tab.waitForFunction(() => typeof window.faultPull === "function");
       throttle = 0;
       const result = await tab.evaluate((r) => window.faultPull(r), request);
       expect(result.code, String(result.message)).toBeUndefined();
       expect(result.digest).toBe(fixture.artifact.descriptor.digest);
+      // The resumed pull asked for the shard from an offset past 0, got exactly the rest, and in all
+      // fetched fewer bytes after the reload than the shard alone.
+      const [shard, bytes] = [...fixture.artifact.blobs].find(([, b]) => b.byteLength === 6 * MiB) ?? [];
+      const before = blobLog.filter((r) => r.phase === "before" && r.digest === shard);
+      const after = blobLog.filter((r) => r.phase === "after" && r.digest === shard);
+      expect(before, "the shard was being fetched at the reload").toHaveLength(1);
+      expect(after, "one request for the rest of the shard").toHaveLength(1);
+      const resumed = after[0] as (typeof after)[number];
+      expect(resumed.from).toBeGreaterThan(0);
+      expect(resumed.bytes).toBe((bytes?.byteLength ?? 0) - resumed.from);
+      const afterBytes = blobLog.filter((r) => r.phase === "after").reduce((n, r) => n + r.bytes, 0);
+      expect(afterBytes).toBeLessThan(bytes?.byteLength ?? 0);
       // Bytes in flight at the reload are lost; what was checkpointed before it is not fetched again.
       expect(blobBytes).toBeLessThan(needed() + 2 * MiB);
       await tab.context().close();
