@@ -166,26 +166,38 @@ async function extractLayer(
   return files;
 }
 
-/** A path from a layer annotation, refused when it could escape the model's folder. */
-function safeLayerPath(path: string, action: string): string {
+function unsafeLayerPath(path: string, action: string, cause?: unknown): OciError {
+  return new OciError(
+    "MANIFEST_INVALID",
+    `Cannot ${action}: the layer path "${path}" is not a safe relative path`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/**
+ * A path from a layer annotation, normalised, or undefined where it names the model's folder
+ * itself ("." or "./"); refused when it could escape that folder.
+ */
+function layerPath(path: string, action: string): string | undefined {
   try {
-    return safeEntryPath(path, "a layer path") ?? path;
+    return safeEntryPath(path, "a layer path");
   } catch (cause) {
-    throw new OciError(
-      "MANIFEST_INVALID",
-      `Cannot ${action}: the layer path "${path}" is not a safe relative path`,
-      { cause },
-    );
+    throw unsafeLayerPath(path, action, cause);
   }
+}
+
+/** A file's path from a layer annotation: as `layerPath`, and it must name a file, not the folder. */
+function safeFilePath(path: string, action: string): string {
+  const safe = layerPath(path, action);
+  if (safe === undefined) throw unsafeLayerPath(path, action);
+  return safe;
 }
 
 /** The file a layer that is not an archive becomes: its annotated path, else one named by its digest. */
 function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
   return {
     path:
-      layer.path === undefined
-        ? layer.descriptor.digest.replace(":", "-")
-        : safeLayerPath(layer.path, action),
+      layer.path === undefined ? layer.descriptor.digest.replace(":", "-") : safeFilePath(layer.path, action),
     digest: layer.descriptor.digest,
     size: layer.descriptor.size,
     mediaType: layer.descriptor.mediaType,
@@ -239,6 +251,9 @@ async function pull(
   const planned = planLayers(manifest);
   const wanted = planned.filter((l) => weights || !l.weights);
   const rawFiles = new Map(planned.filter((l) => !l.archive).map((l) => [l, rawFile(l, action)]));
+  // An archive's annotated name is written nowhere (its entries carry their own paths), but a
+  // manifest that names a layer outside the model's folder is hostile: refused all the same.
+  for (const l of planned) if (l.archive && l.path !== undefined) layerPath(l.path, action);
   // Refused before any blob is fetched, so a model that could never be opened is never stored.
   // The config.json the model will be read with is known now unless an archive could hold a shallower one.
   const configJson = configJsonFile([...rawFiles.values()]);
