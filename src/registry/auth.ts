@@ -225,30 +225,30 @@ export class Authenticator {
     extraScopes: string[] = [],
   ): Promise<string> {
     // JSON of the parts, so no user name, password or realm can forge another key's separators.
+    // No service (null) and an empty one ("") are two keys: they are two different token requests.
     const key = JSON.stringify([
       origin,
       credentialIdentity(credential),
       scheme.realm,
-      scheme.service ?? "",
+      scheme.service ?? null,
       [...scopes].sort(),
     ]);
     const cached = this.#tokens.get(key);
     if (cached) {
       const hit = await cached.catch(() => undefined);
       if (hit && hit.expiresAt > this.#options.now() && `Bearer ${hit.token}` !== rejected) return hit.token;
-      const current = this.#tokens.get(key);
       // Another caller renewed it while we waited: share theirs.
-      if (current && current !== cached)
+      if (this.#tokens.get(key) !== cached)
         return this.#token(registry, origin, credential, scheme, scopes, rejected, signal, extraScopes);
     }
-    // Set synchronously after the lookup, so concurrent callers merge onto this one fetch.
+    // Set synchronously after the lookup, so concurrent callers merge onto this one fetch. A failed
+    // fetch stays in the map (it is no token: the next lookup above replaces it) and counts as handled
+    // here, since a caller whose signal already fired never awaits it.
     // The shared fetch carries no caller's signal (one caller's abort must not fail the others);
     // it is bounded by the transport's timeout, and each caller stops waiting on its own signal.
     const entry = this.#fetchToken(registry, credential, scheme, [...new Set([...scopes, ...extraScopes])]);
     this.#tokens.set(key, entry);
-    entry.catch(() => {
-      if (this.#tokens.get(key) === entry) this.#tokens.delete(key);
-    });
+    entry.catch(() => {});
     return (await untilAborted(entry, signal, "get a registry token")).token;
   }
 
