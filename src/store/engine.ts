@@ -201,7 +201,8 @@ export function createStore(
     }
     const reader = stream.getReader();
     const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
-    signal?.addEventListener("abort", onAbort, { once: true });
+    // Removed when the push ends: a signal may outlive many pushes (one for a whole pull).
+    signal?.addEventListener("abort", onAbort);
 
     const chunks = new Chunker(chunkSize);
     let written = offset;
@@ -269,9 +270,11 @@ export function createStore(
       reader.cancel().catch(() => {});
       // Backend and hasher failures are OciErrors already: anything else came from the source.
       const failure = asOciError(error, action);
-      // Keep what arrived (cut, hashed and written in order) so the next push resumes from there.
-      if (failure.code !== "SIZE_MISMATCH" && failure.code !== "QUOTA_EXCEEDED")
-        await flush(true).catch(() => {});
+      // Keep what arrived (cut, hashed and written in order) so the next push resumes from there;
+      // after a failed write or hasher (QUOTA_EXCEEDED, STORAGE) `inFlight` holds that failure and
+      // the flush writes nothing more. Not when the source's size was wrong: wait for what is
+      // running, and add nothing.
+      if (failure.code !== "SIZE_MISMATCH") await flush(true).catch(() => {});
       else await inFlight.catch(() => {});
       throw failure;
     } finally {
