@@ -104,7 +104,8 @@ export async function walkTar(
       if (next.done) break;
       const { header, body } = next.value;
       if (++count > maxEntries) throw unsafe(what, `it has more than ${maxEntries} entries`);
-      const type = header.type ?? "file";
+      // modern-tar types every entry (typeflag "0", "\0" and unknown ones are "file").
+      const { type } = header;
       const path = safeEntryPath(header.name, what);
       if (type === "directory" || path === undefined) {
         await body.cancel();
