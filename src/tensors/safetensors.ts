@@ -85,6 +85,7 @@ export function parseHeader(
       if (
         typeof value !== "object" ||
         value === null ||
+        Array.isArray(value) ||
         Object.values(value).some((v) => typeof v !== "string")
       ) {
         throw invalid(file, "__metadata__ must map strings to strings");
@@ -134,14 +135,9 @@ export function parseHeader(
       throw invalid(file, `there is a gap of ${t.offset - cursor} bytes before tensor "${t.name}"`);
     cursor = t.offset + t.length;
   }
-  if (cursor !== fileSize) {
-    throw invalid(
-      file,
-      cursor > fileSize
-        ? `tensor data runs past the end of the file`
-        : `${fileSize - cursor} bytes after the last tensor belong to none`,
-    );
-  }
+  if (cursor > fileSize) throw invalid(file, "tensor data runs past the end of the file");
+  if (cursor < fileSize)
+    throw invalid(file, `${fileSize - cursor} bytes after the last tensor belong to none`);
   return { dataOffset, metadata, tensors };
 }
 

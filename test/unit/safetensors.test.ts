@@ -4,11 +4,13 @@ import {
   buildTensorIndex,
   DTYPE_SIZES,
   type Dtype,
+  HEADER_LIMIT,
   type OciError,
   parseHeader,
   readHeader,
   toFloat32,
 } from "../../src/index.js";
+import { headerLength } from "../../src/tensors/safetensors.js";
 import { bf16Bytes, f16Bytes, f32Bytes, writeSafetensors } from "../support/safetensors.js";
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -84,7 +86,7 @@ describe("safetensors header", () => {
     ["a gap", fileWith({ a: t("U8", [2], [2, 4]) }, 4), /gap of 2 bytes before tensor "a"/],
     ["data past the end", fileWith({ a: t("U8", [8], [0, 8]) }, 4), /past the end/],
     ["trailing bytes", fileWith({ a: t("U8", [2], [0, 2]) }, 6), /4 bytes after the last tensor/],
-    ["a negative dimension", fileWith({ a: t("U8", [-1], [0, 0]) }, 0), /shape/],
+    ["a negative dimension", fileWith({ a: t("U8", [-1], [0, 0]) }, 0), /has a shape that is not a list/],
     ["non-string metadata", fileWith({ __metadata__: { a: 1 } }, 0), /__metadata__/],
   ])("refuses %s with INVALID_SAFETENSORS", async (_, file, reason) => {
     const error = await refusal(file);
@@ -191,5 +193,143 @@ describe("safetensors names", () => {
     expect(parseHeader(file.subarray(8, 8 + length), file.byteLength).tensors.map((t) => t.name)).toEqual([
       "__proto__",
     ]);
+  });
+});
+
+describe("safetensors header edges (pinned by mutation testing)", () => {
+  const t = (dtype: unknown, shape: unknown, offsets: unknown) => ({ dtype, shape, data_offsets: offsets });
+  const first8 = (low: number, high: number) => {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setUint32(0, low, true);
+    new DataView(bytes.buffer).setUint32(4, high, true);
+    return bytes;
+  };
+  const message = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return `${(e as OciError).code}: ${(e as OciError).message}`;
+    }
+    return "accepted";
+  };
+  /** parseHeader of `header` with `dataBytes` of data after it. */
+  const parse = (header: unknown, dataBytes = 0) => {
+    const file = fileWith(header, dataBytes);
+    const length = new DataView(file.buffer).getUint32(0, true);
+    return message(() => parseHeader(file.subarray(8, 8 + length), file.byteLength, "t.safetensors"));
+  };
+  const refused = (reason: string) => `INVALID_SAFETENSORS: Cannot read t.safetensors: ${reason}`;
+
+  it("reads the header length as a little-endian u64, high word included", () => {
+    expect(message(() => headerLength(first8(0, 1), 2 ** 40, "t"))).toBe(
+      `INVALID_SAFETENSORS: Cannot read t: the header is ${2 ** 32} bytes, over the ${HEADER_LIMIT}-byte cap`,
+    );
+    expect(message(() => headerLength(first8(5, 2), 2 ** 40, "t"))).toMatch(
+      new RegExp(`the header is ${2 * 2 ** 32 + 5} bytes`),
+    );
+  });
+
+  it("takes a header of exactly the cap", () => {
+    expect(headerLength(first8(HEADER_LIMIT, 0), 8 + HEADER_LIMIT, "t")).toBe(HEADER_LIMIT);
+  });
+
+  it("reads 8 bytes, then the header, never the whole file", async () => {
+    const file = writeSafetensors([{ name: "w", dtype: "F32", shape: [1000] }]);
+    const reads: [number, number][] = [];
+    await readHeader(
+      async (o, l) => {
+        reads.push([o, l]);
+        return file.subarray(o, o + l);
+      },
+      file.byteLength,
+      "t",
+    );
+    const length = new DataView(file.buffer).getUint32(0, true);
+    expect(reads).toEqual([
+      [0, 8],
+      [8, length],
+    ]);
+  });
+
+  it("names the file a safetensors file when it is not told its name", () => {
+    const json = enc([]);
+    expect(message(() => parseHeader(json, 8 + json.byteLength))).toBe(
+      "INVALID_SAFETENSORS: Cannot read safetensors file: the header is not a JSON object",
+    );
+  });
+
+  it("refuses a header that is not UTF-8, keeping the decoder's error as the cause", () => {
+    // {"a\xff": ...}: JSON once the bad byte is replaced, so only a strict decoder refuses it.
+    const tensor = JSON.stringify(t("U8", [0], [0, 0]));
+    const utf8 = (text: string) => new TextEncoder().encode(text);
+    const bytes = new Uint8Array([...utf8('{"a'), 0xff, ...utf8(`":${tensor}}`)]);
+    let error: OciError | undefined;
+    try {
+      parseHeader(bytes, 8 + bytes.byteLength, "t.safetensors");
+    } catch (e) {
+      error = e as OciError;
+    }
+    expect(error?.message).toBe("Cannot read t.safetensors: the header is not valid JSON");
+    expect(error?.cause).toBeInstanceOf(TypeError);
+  });
+
+  it("keeps the JSON parser's error as the cause", () => {
+    const json = new TextEncoder().encode("{nope");
+    let error: OciError | undefined;
+    try {
+      parseHeader(json, 8 + json.byteLength);
+    } catch (e) {
+      error = e as OciError;
+    }
+    expect(error?.cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it.each([["null"], ["[]"], ["1"], ['"ab"'], ["true"]])(
+    "refuses the header %s: not a JSON object",
+    (json) => {
+      const bytes = new TextEncoder().encode(json);
+      expect(message(() => parseHeader(bytes, 8 + bytes.byteLength, "t.safetensors"))).toBe(
+        refused("the header is not a JSON object"),
+      );
+    },
+  );
+
+  it.each([['"x"'], ["null"], ['["a"]'], ['{"a":1}']])("refuses __metadata__ %s", (meta) => {
+    expect(parse({ __metadata__: JSON.parse(meta) })).toBe(
+      refused("__metadata__ must map strings to strings"),
+    );
+  });
+
+  it.each([["null"], ["1"], ['"F32"']])("refuses a tensor that is %s: not an object", (entry) => {
+    expect(parse({ a: JSON.parse(entry) })).toBe(refused('tensor "a" is not an object'));
+  });
+
+  it("refuses a dtype that is not a string, even one that names a dtype", () => {
+    expect(parse({ a: t(["F32"], [1], [0, 4]) }, 4)).toBe(refused('tensor "a" has unknown dtype ["F32"]'));
+  });
+
+  it.each([[[-1]], [[1.5]], [["2"]], [[2 ** 53]], ["2"]])("refuses the shape %j", (shape) => {
+    expect(parse({ a: t("U8", shape, [0, 2]) }, 2)).toBe(
+      refused('tensor "a" has a shape that is not a list of non-negative integers'),
+    );
+  });
+
+  it.each([[[0, 4, 8]], [[-4, 0]], [[0.5, 4.5]], [["0", 4]], [[0, 2 ** 53]], [[4]]])(
+    "refuses the data_offsets %j",
+    (offsets) => {
+      expect(parse({ a: t("F32", [1], offsets) }, 8)).toBe(
+        refused('tensor "a" has no valid data_offsets [begin, end]'),
+      );
+    },
+  );
+
+  it("says how many bytes a tensor holds when it does not begin at 0", () => {
+    expect(parse({ a: t("U8", [2], [0, 2]), b: t("F32", [2], [2, 6]) }, 6)).toBe(
+      refused('tensor "b" holds 4 bytes but shape [2] of F32 needs 8'),
+    );
+  });
+
+  it("takes data that ends exactly at the end of the file", () => {
+    expect(parse({ a: t("U8", [3], [0, 3]) }, 3)).toBe("accepted");
   });
 });
