@@ -348,45 +348,111 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       }
     }
 
-    const hasBody = request.method !== "GET" && request.method !== "HEAD" && request.body !== null;
+    // A body need not declare its length (or may declare a wrong one): it is counted as it streams.
+    const upload =
+      request.method !== "GET" && request.method !== "HEAD" && request.body
+        ? capped(request.body, maxRequestBytes)
+        : undefined;
     const init = {
       method: request.method,
       headers,
-      body: hasBody ? request.body : null,
+      body: upload?.body ?? null,
       signal: request.signal,
-      ...(hasBody ? { duplex: "half" } : {}),
+      ...(upload ? { duplex: "half" } : {}),
     } as RequestInit & { headers: Headers };
+    const cannotReach = (error: unknown) =>
+      upload?.exceeded()
+        ? refuse(413, `request bodies are limited to ${maxRequestBytes} bytes`, origin)
+        : refuse(
+            502,
+            `cannot reach ${host}: ${error instanceof Error ? error.message : String(error)}`,
+            origin,
+          );
     let result: Awaited<ReturnType<typeof forward>>;
     try {
       result = await forward(upstreamUrl, init);
     } catch (error) {
-      return refuse(
-        502,
-        `cannot reach ${host}: ${error instanceof Error ? error.message : String(error)}`,
-        origin,
-      );
+      return cannotReach(error);
     }
     if (typeof result === "string") return refuse(403, result, origin);
     const { response, url } = result;
-    if (
-      !digest &&
-      !/\/blobs\//.test(url.pathname) &&
-      Number(response.headers.get("content-length") ?? 0) > maxMetadataBytes
-    ) {
-      await response.body?.cancel().catch(() => {});
-      return refuse(
-        502,
-        `${host} sent a response over the ${maxMetadataBytes}-byte limit for non-blob requests`,
-        origin,
-      );
+    let body: BodyInit | null = response.body;
+    if (!digest && !/\/blobs\//.test(url.pathname)) {
+      // Manifests, tags, tokens: small, so read here whole, and refused past the limit whether or
+      // not a length was declared (a decoded body may outgrow the declared one).
+      const tooLarge = () =>
+        refuse(
+          502,
+          `${host} sent a response over the ${maxMetadataBytes}-byte limit for non-blob requests`,
+          origin,
+        );
+      if (Number(response.headers.get("content-length") ?? 0) > maxMetadataBytes) {
+        await response.body?.cancel().catch(() => {});
+        return tooLarge();
+      }
+      if (response.body) {
+        let whole: Uint8Array<ArrayBuffer> | undefined;
+        try {
+          whole = await readCapped(response.body, maxMetadataBytes);
+        } catch (error) {
+          return cannotReach(error);
+        }
+        if (!whole) return tooLarge();
+        body = whole;
+      }
     }
     const out = responseHeaders(response, url, upstreamUrl.host, base, origin);
-    let body: ReadableStream<Uint8Array> | null = response.body;
-    if (cache && digest && response.status === 200 && !request.headers.has("range") && body) {
+    if (cache && digest && response.status === 200 && !request.headers.has("range") && response.body) {
       const stored = cache.store(base.slice(0, -1), host, digest, response);
       body = stored.body;
       if (context) context.waitUntil(stored.done);
     }
     return new Response(body, { status: response.status, statusText: response.statusText, headers: out });
   };
+}
+
+/**
+ * `source` passed through while it stays within `limit` bytes; past it, the stream errors (which
+ * fails the upload that reads it) and `exceeded()` turns true.
+ */
+function capped(
+  source: ReadableStream<Uint8Array>,
+  limit: number,
+): { body: ReadableStream<Uint8Array>; exceeded: () => boolean } {
+  let length = 0;
+  const body = source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        length += chunk.byteLength;
+        if (length > limit) controller.error(new Error(`request body over ${limit} bytes`));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  return { body, exceeded: () => length > limit };
+}
+
+/** The whole of `source` when it holds at most `limit` bytes; undefined (the rest cancelled) past it. */
+async function readCapped(
+  source: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const reader = source.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (let part = await reader.read(); !part.done; part = await reader.read()) {
+    length += part.value.byteLength;
+    if (length > limit) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(part.value);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }

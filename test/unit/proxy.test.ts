@@ -23,6 +23,19 @@ function proxyWith(
 const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
   new Request(`${PROXY}${path}`, { method, headers });
 
+/** `size` bytes streamed in chunks of `chunk` bytes, with no length known up front. */
+function chunked(size: number, chunk: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent >= size) return controller.close();
+      const part = new Uint8Array(Math.min(chunk, size - sent)).fill(1);
+      sent += part.byteLength;
+      controller.enqueue(part);
+    },
+  });
+}
+
 describe("registry proxy: what it refuses", () => {
   it.each([
     ["a host not on the allow-list", "/evil.test/v2/"],
@@ -414,15 +427,122 @@ describe("registry proxy: bounds and name resolution", () => {
       }),
     );
     expect(response.status).toBe(413);
+    expect((await response.json()).errors[0].message).toBe(
+      "oci-model-loader proxy: request bodies are limited to 10 bytes",
+    );
     expect(seen).toHaveLength(0);
   });
 
-  it("refuses an oversized manifest or token response", async () => {
+  it("refuses a streamed request body that declares no length once it passes the limit", async () => {
+    const received: (number | string)[] = [];
     const { proxy } = proxyWith(
-      () => new Response("x", { headers: { "content-length": String(20 * 1024 * 1024) } }),
+      async (request) => {
+        // Like fetch, the upload fails when its body does.
+        const bytes = await request.arrayBuffer().catch((error: unknown) => {
+          received.push(String(error));
+          throw error;
+        });
+        received.push(bytes.byteLength);
+        return new Response(null, { status: 202 });
+      },
+      { maxRequestBytes: 10 },
+    );
+    const upload = (bytes: number) =>
+      proxy(
+        new Request(`${PROXY}/registry.test/v2/a/blobs/uploads/x`, {
+          method: "PATCH",
+          body: chunked(bytes, 4),
+          duplex: "half",
+        } as RequestInit),
+      );
+    const over = await upload(1000);
+    expect(over.status).toBe(413);
+    expect((await over.json()).errors[0]).toEqual({
+      code: "SIZE_INVALID",
+      message: "oci-model-loader proxy: request bodies are limited to 10 bytes",
+    });
+    // The upstream read failed: it never got a whole body.
+    expect(received).toEqual(["Error: request body over 10 bytes"]);
+    const within = await upload(10);
+    expect(within.status).toBe(202);
+    expect(received[1]).toBe(10);
+  });
+
+  it("refuses a request body that runs past the length it declares", async () => {
+    const { proxy } = proxyWith(
+      async (request) => new Response(String((await request.arrayBuffer()).byteLength)),
+      {
+        maxRequestBytes: 10,
+      },
+    );
+    const response = await proxy(
+      new Request(`${PROXY}/registry.test/v2/a/blobs/uploads/x`, {
+        method: "PATCH",
+        body: new Uint8Array(1000),
+        headers: { "content-length": "5" },
+      }),
+    );
+    expect(response.status).toBe(413);
+  });
+
+  it("refuses an oversized manifest or token response", async () => {
+    let pulled = 0;
+    const { proxy } = proxyWith(
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              pulled++;
+              controller.enqueue(new Uint8Array(1024));
+            },
+          }),
+          { headers: { "content-length": String(20 * 1024 * 1024) } },
+        ),
       { maxMetadataBytes: 1024 },
     );
-    expect((await proxy(get("/registry.test/v2/a/manifests/v1"))).status).toBe(502);
+    const response = await proxy(get("/registry.test/v2/a/manifests/v1"));
+    expect(response.status).toBe(502);
+    expect((await response.json()).errors[0].message).toBe(
+      "oci-model-loader proxy: registry.test sent a response over the 1024-byte limit for non-blob requests",
+    );
+    expect(pulled).toBeLessThanOrEqual(1); // refused on its declared length, not read
+  });
+
+  it("refuses a streamed manifest that declares no length once it passes the limit", async () => {
+    const { proxy } = proxyWith(() => new Response(chunked(20 * 1024, 1000)), { maxMetadataBytes: 1024 });
+    const over = await proxy(get("/registry.test/v2/a/manifests/v1", { origin: "https://app.test" }));
+    expect(over.status).toBe(502);
+    expect(over.headers.get("access-control-allow-origin")).toBe("*");
+    expect((await over.json()).errors[0].message).toMatch(/over the 1024-byte limit for non-blob requests/);
+    // At the limit it passes whole; blobs have no such limit.
+    const { proxy: exact } = proxyWith(() => new Response(chunked(1024, 1000)), { maxMetadataBytes: 1024 });
+    const manifest = await exact(get("/registry.test/v2/a/manifests/v1"));
+    expect(manifest.status).toBe(200);
+    expect((await manifest.arrayBuffer()).byteLength).toBe(1024);
+    const { proxy: blobs } = proxyWith(() => new Response(chunked(20 * 1024, 1000)), {
+      maxMetadataBytes: 1024,
+    });
+    const blob = await blobs(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect((await blob.arrayBuffer()).byteLength).toBe(20 * 1024);
+  });
+
+  it("answers 502 when a manifest's body fails midway", async () => {
+    const { proxy } = proxyWith(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new Uint8Array(10));
+              controller.error(new Error("connection reset"));
+            },
+          }),
+        ),
+    );
+    const response = await proxy(get("/registry.test/v2/a/manifests/v1"));
+    expect(response.status).toBe(502);
+    expect((await response.json()).errors[0].message).toBe(
+      "oci-model-loader proxy: cannot reach registry.test: connection reset",
+    );
   });
 });
 
