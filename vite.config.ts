@@ -16,6 +16,9 @@ export const CHROMIUM = {
   ],
 };
 
+/** In every project: a test that asserts nothing fails, as it cannot tell working code from broken code. */
+const expect = { requireAssertions: true };
+
 // The demo page (issue 8) will be served from demo/; for now this file carries the test projects.
 export default defineConfig({
   root: ".",
@@ -25,6 +28,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          expect,
           include: ["test/unit/**/*.test.ts"],
           exclude: ["**/*.browser.test.ts", "**/*.edge.test.ts"],
           environment: "node",
@@ -33,6 +37,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          expect,
           include: ["test/integration/**/*.test.ts"],
           exclude: ["**/*.browser.test.ts", "**/*.edge.test.ts"],
           environment: "node",
@@ -44,6 +49,7 @@ export default defineConfig({
       {
         test: {
           name: "edge",
+          expect,
           include: ["test/edge/**/*.edge.test.ts"],
           environment: "node",
           testTimeout: 30_000,
@@ -53,6 +59,7 @@ export default defineConfig({
       {
         test: {
           name: "browser",
+          expect,
           include: ["test/**/*.browser.test.ts"],
           globalSetup: ["test/browser/setup.ts"],
           testTimeout: 30_000,

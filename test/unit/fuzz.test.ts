@@ -32,12 +32,28 @@ async function onlyOciErrorsAsync(fn: () => Promise<unknown>): Promise<boolean> 
   }
 }
 
+/**
+ * Checks a property as `fc.assert` does, as an assertion Vitest counts (every test must assert):
+ * fails with fast-check's report of the smallest counterexample.
+ */
+function holds<T>(property: fc.IProperty<T>, params: fc.Parameters<T>): void;
+function holds<T>(property: fc.IAsyncProperty<T>, params: fc.Parameters<T>): Promise<void>;
+function holds<T>(
+  property: fc.IProperty<T> | fc.IAsyncProperty<T>,
+  params: fc.Parameters<T>,
+): void | Promise<void> {
+  const report = (details: fc.RunDetails<T>) =>
+    expect(details.failed, fc.defaultReportMessage(details)).toBe(false);
+  const details = fc.check(property as fc.IRawProperty<T>, params);
+  return details instanceof Promise ? details.then(report) : report(details);
+}
+
 const referenceChars = fc.constantFrom(..."abcAZ09.-_/:@[]+ \0é".split(""));
 
 describe("fuzzing: parsers refuse bad input only with OciError", () => {
   it("parseReference: refuses only with OciError, and whatever parses round-trips", () => {
     let parsed = 0;
-    fc.assert(
+    holds(
       fc.property(
         fc.oneof(
           fc.string({ maxLength: 300 }),
@@ -96,7 +112,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
       "x=y",
       '"a,b"',
     );
-    fc.assert(
+    holds(
       fc.property(
         fc.oneof(
           fc.string({ maxLength: 200 }),
@@ -110,7 +126,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
 
   it("parseManifest", () => {
     const json = fc.jsonValue({ maxDepth: 4 }).map((v) => new TextEncoder().encode(JSON.stringify(v)));
-    fc.assert(
+    holds(
       fc.property(fc.oneof(json, fc.uint8Array({ maxLength: 200 })), (bytes) =>
         onlyOciErrors(() => parseManifest(bytes)),
       ),
@@ -130,7 +146,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
         copy[at] = value;
         return copy;
       });
-    fc.assert(
+    holds(
       fc.property(fc.oneof(mutated, fc.uint8Array({ maxLength: 300 })), (file) =>
         onlyOciErrors(() => {
           const length =
@@ -157,7 +173,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
       fc.nat(valid.byteLength).map((n) => valid.slice(0, n)),
       fc.uint8Array({ maxLength: 2048 }),
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(damaged, (bytes) =>
         onlyOciErrorsAsync(() =>
           walkTar(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), {
@@ -189,7 +205,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
 
   it("torch pickles, mutated and truncated", () => {
     const valid = stateDict({ a: { offset: 0, shape: [2] }, b: { offset: 2, shape: [2, 1] } }, 4).bytes();
-    fc.assert(
+    holds(
       fc.property(damage(valid), (bytes) => onlyOciErrors(() => readTorchPickle(bytes))),
       { seed: SEED, numRuns: RUNS },
     );
@@ -210,7 +226,7 @@ describe("fuzzing: parsers refuse bad input only with OciError", () => {
       damage(pt).map((bytes) => ({ path: "f.pt", bytes })),
       damage(npz).map((bytes) => ({ path: "f.npz", bytes })),
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(damaged, ({ path, bytes }) =>
         onlyOciErrorsAsync(() => buildTensorIndex([memoryFile(path, bytes)])),
       ),
