@@ -145,9 +145,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
 
   function realmAllowed(host: string, path: string): boolean {
     const key = `${host}${path}`;
-    const expiry = realms.get(key);
-    if (expiry === undefined) return false;
-    if (expiry > now()) return true;
+    if ((realms.get(key) ?? 0) > now()) return true;
     realms.delete(key);
     return false;
   }
@@ -170,18 +168,11 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     return challenges
       .map((c) => {
         const params = { ...c.params };
-        if (c.scheme === "bearer" && params.realm) {
-          let realm: URL | undefined;
-          try {
-            realm = new URL(params.realm);
-          } catch {
-            realm = undefined;
-          }
-          const privateOk = !isPrivateHost(realm?.host ?? "") || isPrivateHost(upstreamHost);
-          if (realm && (realm.protocol === "https:" || realm.protocol === "http:") && privateOk) {
-            realms.set(`${realm.host}${realm.pathname}`, now() + realmTtl);
-            params.realm = toProxy(base, realm);
-          }
+        const realm = c.scheme === "bearer" ? webUrl(params.realm) : undefined;
+        // A private realm only for a registry that is itself private (and so explicitly allowed).
+        if (realm && (!isPrivateHost(realm.host) || isPrivateHost(upstreamHost))) {
+          realms.set(`${realm.host}${realm.pathname}`, now() + realmTtl);
+          params.realm = toProxy(base, realm);
         }
         const rendered = Object.entries(params).map(([k, v]) => `${k}="${v.replace(/["\\]/g, "\\$&")}"`);
         const scheme = c.scheme.charAt(0).toUpperCase() + c.scheme.slice(1);
@@ -215,18 +206,16 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     } else if (challenge) {
       headers.set("www-authenticate", rewriteChallenge(challenge, base, upstreamUrl.host));
     }
-    const location = headers.get("location");
-    if (location) {
-      const target = new URL(location, upstreamUrl);
-      if (target.protocol === "https:" || target.protocol === "http:")
-        headers.set("location", toProxy(base, target));
-    }
+    // Anything but an http(s) URL (a malformed one included) is passed on as it is.
+    const location = webUrl(headers.get("location"), upstreamUrl);
+    if (location) headers.set("location", toProxy(base, location));
     const link = headers.get("link");
     if (link) {
-      headers.set(
-        "link",
-        link.replace(/<([^>]*)>/g, (_, href: string) => `<${toProxy(base, new URL(href, upstreamUrl))}>`),
-      );
+      const rewrite = (target: string, href: string) => {
+        const url = webUrl(href, upstreamUrl);
+        return url ? `<${toProxy(base, url)}>` : target;
+      };
+      headers.set("link", link.replace(/<([^>]*)>/g, rewrite));
     }
     if (origin) addCorsHeaders(headers, origin);
     return headers;
@@ -257,10 +246,8 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       }
       if (await resolvesPrivate(next.host))
         return `refusing a redirect to ${next.host}, which resolves to a private address`;
-      if (next.host !== current.host) {
-        init.headers.delete("authorization");
-        init.headers.delete("cookie");
-      }
+      // Cookies never reach the upstream (see FORWARD_REQUEST); credentials stop at the first other host.
+      if (next.host !== current.host) init.headers.delete("authorization");
       current = next;
     }
   }
@@ -276,26 +263,20 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
   async function registryAdmits(url: URL, headers: Headers, signal: AbortSignal): Promise<boolean> {
     const check = new Headers(headers);
     check.delete("range");
+    let response: Response;
     try {
-      const response = await upstreamFetch(url, {
-        method: "HEAD",
-        headers: check,
-        redirect: "manual",
-        signal,
-      });
-      await response.body?.cancel().catch(() => {});
-      if (response.status === 200) return true;
-      const location = response.headers.get("location");
-      if (!REDIRECTS.has(response.status) || !location) return false;
-      const target = new URL(location, url);
-      if (target.protocol !== "https:" && target.protocol !== "http:") return false;
-      // A change of scheme on the same name is canonicalisation, whatever the ports.
-      const sameHost =
-        target.host === url.host || (target.hostname === url.hostname && target.protocol !== url.protocol);
-      return !sameHost;
+      response = await upstreamFetch(url, { method: "HEAD", headers: check, redirect: "manual", signal });
     } catch {
       return false; // the real request that follows reports the failure
     }
+    await response.body?.cancel().catch(() => {});
+    if (response.status === 200) return true;
+    const target = REDIRECTS.has(response.status) ? webUrl(response.headers.get("location"), url) : undefined;
+    if (!target) return false;
+    // A change of scheme on the same name is canonicalisation, whatever the ports.
+    const sameHost =
+      target.host === url.host || (target.hostname === url.hostname && target.protocol !== url.protocol);
+    return !sameHost;
   }
 
   return async function handle(request: Request, context?: WaitUntil): Promise<Response> {
@@ -307,8 +288,9 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     const base = proxyBase(request);
     const incoming = new URL(request.url);
     const basePath = new URL(base).pathname;
-    const rest = incoming.pathname.startsWith(basePath) ? `/${incoming.pathname.slice(basePath.length)}` : "";
-    const target = fromProxyPath(rest);
+    const target = incoming.pathname.startsWith(basePath)
+      ? fromProxyPath(`/${incoming.pathname.slice(basePath.length)}`)
+      : undefined;
     if (!target) {
       return refuse(404, "use <proxy>/<registry-host>/v2/…, e.g. /registry-1.docker.io/v2/", origin);
     }
@@ -455,4 +437,16 @@ async function readCapped(
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/** `href` (resolved against `base`) when it is an http or https URL; undefined for anything else. */
+function webUrl(href: string | null | undefined, base?: URL): URL | undefined {
+  if (!href) return undefined;
+  let url: URL;
+  try {
+    url = new URL(href, base);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === "https:" || url.protocol === "http:" ? url : undefined;
 }

@@ -18,27 +18,15 @@ export const REGISTRY_PRESETS: Record<string, readonly string[]> = {
  * `<proxy>/<url.host>/…`. So `host` and `host:80` are one key for plain http, `host` and
  * `host:443` one for https.
  */
-function hostKey(
-  list: "allow" | "plainHttp",
-  entry: string,
-  host: string,
-  scheme: "http:" | "https:",
-): string {
-  let url: URL | undefined;
-  try {
-    url = /^[^/?#@\s]+$/.test(host) ? new URL(`${scheme}//${host}/`) : undefined;
-  } catch {
-    url = undefined;
+function hostKey(host: string, scheme: "http:" | "https:", refusal: () => string): string {
+  if (/^[^/?#@\s]+$/.test(host)) {
+    try {
+      return new URL(`${scheme}//${host}/`).host;
+    } catch {
+      // not a host: refused below
+    }
   }
-  if (!url) {
-    throw new OciError(
-      "INVALID_ARGUMENT",
-      list === "allow"
-        ? `Cannot create the registry proxy: the allow-list entry "${entry}" is neither a preset nor a host[:port]`
-        : `Cannot create the registry proxy: the plainHttp entry "${entry}" is not a host[:port]`,
-    );
-  }
-  return url.host;
+  throw new OciError("INVALID_ARGUMENT", `Cannot create the registry proxy: ${refusal()}`);
 }
 
 /**
@@ -54,16 +42,18 @@ export function upstreamHosts(
 ): { allowed: Set<string>; plainHttp: Set<string> } {
   const plain = new Set<string>();
   for (const entry of plainHttp) {
-    const name = entry.trim().toLowerCase();
-    if (name !== "") plain.add(hostKey("plainHttp", entry, name, "http:"));
+    const name = entry.trim(); // the URL parser lowercases it
+    const refusal = () => `the plainHttp entry "${entry}" is not a host[:port]`;
+    if (name !== "") plain.add(hostKey(name, "http:", refusal));
   }
   const allowed = new Set<string>();
   for (const entry of allow) {
     const name = entry.trim().toLowerCase();
     if (name === "") continue;
+    const refusal = () => `the allow-list entry "${entry}" is neither a preset nor a host[:port]`;
     for (const host of REGISTRY_PRESETS[name] ?? [name]) {
-      const http = isLoopbackHost(host) || plain.has(hostKey("allow", entry, host, "http:"));
-      allowed.add(hostKey("allow", entry, host, http ? "http:" : "https:"));
+      const http = isLoopbackHost(host) || plain.has(hostKey(host, "http:", refusal));
+      allowed.add(hostKey(host, http ? "http:" : "https:", refusal));
     }
   }
   return { allowed, plainHttp: plain };

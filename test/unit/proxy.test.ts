@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { upstreamHosts } from "../../src/proxy/hosts.js";
 import { type CacheLike, createRegistryProxy, type RegistryProxyOptions } from "../../src/proxy/index.js";
 import { isPrivateHost } from "../../src/registry/hosts.js";
 import { toProxyUrl } from "../../src/registry/proxy-url.js";
@@ -23,6 +24,12 @@ function proxyWith(
 const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
   new Request(`${PROXY}${path}`, { method, headers });
 
+/** The reason a refusal gives, without the proxy's prefix. */
+async function reason(response: Response): Promise<string> {
+  const { errors } = (await response.json()) as { errors: { code: string; message: string }[] };
+  return (errors[0]?.message ?? "").replace(/^oci-model-loader proxy: /, "");
+}
+
 /** `size` bytes streamed in chunks of `chunk` bytes, with no length known up front. */
 function chunked(size: number, chunk: number): ReadableStream<Uint8Array> {
   let sent = 0;
@@ -38,23 +45,48 @@ function chunked(size: number, chunk: number): ReadableStream<Uint8Array> {
 
 describe("registry proxy: what it refuses", () => {
   it.each([
-    ["a host not on the allow-list", "/evil.test/v2/"],
-    ["the cloud metadata address", "/169.254.169.254/latest/meta-data/"],
-    ["a loopback address", "/127.0.0.1:5000/v2/"],
-    ["a numeric loopback alias", "/2130706433/v2/"],
-    ["a private IPv6 address", "/[fd00::1]/v2/"],
-  ])("answers 403 for %s without any outbound request", async (_, path) => {
+    ["a host not on the allow-list", "/evil.test/v2/", "evil.test"],
+    ["the cloud metadata address", "/169.254.169.254/latest/meta-data/", "169.254.169.254"],
+    ["a loopback address", "/127.0.0.1:5000/v2/", "127.0.0.1:5000"],
+    ["a numeric loopback alias", "/2130706433/v2/", "2130706433"],
+    ["a private IPv6 address", "/[fd00::1]/v2/", "[fd00::1]"],
+  ])("answers 403 for %s without any outbound request", async (_, path, host) => {
     const { proxy, seen } = proxyWith(() => new Response("should not be reached"));
     const response = await proxy(get(path, { origin: "https://app.test" }));
     expect(response.status).toBe(403);
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
-    expect((await response.json()).errors[0].code).toBe("DENIED");
+    expect((await response.clone().json()).errors[0].code).toBe("DENIED");
+    expect(await reason(response)).toBe(`${host} is not on this proxy's allow-list`);
+    expect(seen).toHaveLength(0);
+  });
+
+  it.each([
+    ["no host", "/", 404, "use <proxy>/<registry-host>/v2/…, e.g. /registry-1.docker.io/v2/"],
+    ["a path outside the proxy's base", "/elsewhere/registry.test/v2/", 404, undefined],
+  ])("answers a request for %s without any outbound request", async (_, path, status, why) => {
+    const { proxy, seen } = proxyWith(() => new Response("should not be reached"), {
+      publicUrl: path.startsWith("/elsewhere") ? "https://proxy.test/base" : undefined,
+    });
+    const response = await proxy(get(path));
+    expect(response.status).toBe(status);
+    if (why) expect(await reason(response)).toBe(why);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("answers a preflight without an Origin with a bare 204", async () => {
+    const { proxy, seen } = proxyWith(() => new Response("x"));
+    const response = await proxy(get("/registry.test/v2/", {}, "OPTIONS"));
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBeNull();
     expect(seen).toHaveLength(0);
   });
 
   it("refuses origins that are not allowed, preflight included", async () => {
     const { proxy, seen } = proxyWith(() => new Response("x"), { origins: ["https://app.test"] });
-    expect((await proxy(get("/registry.test/v2/", { origin: "https://other.test" }))).status).toBe(403);
+    const refused = await proxy(get("/registry.test/v2/", { origin: "https://other.test" }));
+    expect(refused.status).toBe(403);
+    expect(await reason(refused)).toBe("this origin may not use the proxy");
+    expect(refused.headers.get("access-control-allow-origin")).toBeNull();
     const pre = await proxy(
       get(
         "/registry.test/v2/",
@@ -68,10 +100,11 @@ describe("registry proxy: what it refuses", () => {
 
   it("refuses a redirect to a private address", async () => {
     const { proxy, seen } = proxyWith(
-      () => new Response(null, { status: 307, headers: { location: "http://169.254.169.254/" } }),
+      () => new Response(null, { status: 307, headers: { location: "https://169.254.169.254/" } }),
     );
     const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
     expect(response.status).toBe(403);
+    expect(await reason(response)).toBe("refusing a redirect to the private address 169.254.169.254");
     expect(seen).toHaveLength(1);
   });
 
@@ -89,6 +122,7 @@ describe("registry proxy: what it refuses", () => {
     );
     const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
     expect(response.status).toBe(403);
+    expect(await reason(response)).toMatch(/^refusing a redirect to the private address /);
     expect(seen).toHaveLength(1);
   });
 
@@ -145,6 +179,65 @@ describe("registry proxy: what it refuses", () => {
       expect(seen.map((r) => r.url)).toEqual(["http://myreg/v2/", "http://cdn.test/blob"]);
     },
   );
+
+  it("normalises its lists: presets expanded, case and blanks ignored, loopback and plain-http hosts on port 80", () => {
+    const { allowed, plainHttp } = upstreamHosts(
+      [
+        " DockerHub ",
+        "GHCR",
+        "",
+        "  ",
+        "Reg.Test:443",
+        "localhost:5000",
+        "[::1]",
+        "myreg",
+        "other.test:8443",
+      ],
+      [" MyReg:80 ", "", "plain.test"],
+    );
+    expect([...allowed].sort()).toEqual(
+      [
+        "registry-1.docker.io",
+        "auth.docker.io",
+        "ghcr.io",
+        "reg.test",
+        "localhost:5000",
+        "[::1]",
+        "myreg",
+        "other.test:8443",
+      ].sort(),
+    );
+    expect([...plainHttp].sort()).toEqual(["myreg", "plain.test"]);
+    // A plain-http host keeps a port other than 80; an https host drops 443.
+    expect([...upstreamHosts(["myreg:443", "tls.test:80"], ["myreg:443"]).allowed]).toEqual([
+      "myreg:443",
+      "tls.test:80",
+    ]);
+  });
+
+  it.each([
+    "/registry.test",
+    "registry.test/",
+    "registry.test?x",
+    "registry.test#x",
+    "reg\tistry.test",
+    "a@b",
+  ])("refuses the allow-list entry %j, saying which and why", (entry) => {
+    expect(() => upstreamHosts([entry], [])).toThrow(
+      expect.objectContaining({
+        code: "INVALID_ARGUMENT",
+        message: `Cannot create the registry proxy: the allow-list entry "${entry}" is neither a preset nor a host[:port]`,
+      }),
+    );
+  });
+
+  it("names the plainHttp entry it refuses", () => {
+    expect(() => upstreamHosts([], ["Bad/Entry"])).toThrow(
+      expect.objectContaining({
+        message: 'Cannot create the registry proxy: the plainHttp entry "Bad/Entry" is not a host[:port]',
+      }),
+    );
+  });
 
   it("refuses a plainHttp entry that is not a host[:port] when created", () => {
     expect(() => createRegistryProxy({ allow: ["myreg"], plainHttp: ["http://myreg"] })).toThrow(
@@ -290,10 +383,33 @@ describe("registry proxy: forwarding", () => {
     expect((await proxy(get("/auth.test/token?service=reg"))).status).toBe(200);
     expect((await proxy(get("/auth.test/other"))).status).toBe(403);
     expect((await proxy(get("/auth.test/token", {}, "POST"))).status).toBe(403);
-    clock = 2000;
+    clock = 999;
+    expect((await proxy(get("/auth.test/token"))).status).toBe(200);
+    clock = 1000; // open for realmTtlMs, not a moment longer
     expect((await proxy(get("/auth.test/token"))).status).toBe(403);
-    expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test", "auth.test"]);
+    clock = 0; // and once expired it is forgotten
+    expect((await proxy(get("/auth.test/token"))).status).toBe(403);
+    expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test", "auth.test", "auth.test"]);
   });
+
+  it.each(["https://public.test/base", "https://public.test/base/"])(
+    "serves under the public URL %s",
+    async (publicUrl) => {
+      const { proxy, seen } = proxyWith(
+        () =>
+          new Response("", {
+            status: 401,
+            headers: { "www-authenticate": 'Bearer realm="https://auth.test/token"' },
+          }),
+        { publicUrl },
+      );
+      const challenge = await proxy(new Request("http://10.0.0.2:8080/base/registry.test/v2/"));
+      expect(challenge.headers.get("www-authenticate")).toBe(
+        'Bearer realm="https://public.test/base/auth.test/token"',
+      );
+      expect(seen.map((r) => r.url)).toEqual(["https://registry.test/v2/"]);
+    },
+  );
 
   it("follows a blob redirect itself, keeping Range and dropping Authorization on the host change", async () => {
     const { proxy, seen } = proxyWith((request) =>
@@ -348,11 +464,323 @@ describe("registry proxy: forwarding", () => {
     );
   });
 
+  it.each([
+    [
+      "a malformed header as it is",
+      'Bearer realm="https://auth.test/token',
+      'Bearer realm="https://auth.test/token',
+    ],
+    [
+      "a Basic challenge as it is",
+      'Basic realm="https://auth.test/token"',
+      'Basic realm="https://auth.test/token"',
+    ],
+    ["a token68 challenge as it is", "negotiate abc=", "Negotiate abc="],
+    [
+      "a realm that is not a URL as it is",
+      'Bearer realm="auth.test/token"',
+      'Bearer realm="auth.test/token"',
+    ],
+    [
+      "a realm that is not http as it is",
+      'Bearer realm="ftp://auth.test/token"',
+      'Bearer realm="ftp://auth.test/token"',
+    ],
+  ])("passes %s, opening no realm", async (_, header, passed) => {
+    const { proxy, seen } = proxyWith(
+      () => new Response("", { status: 401, headers: { "www-authenticate": header } }),
+    );
+    const challenge = await proxy(get("/registry.test/v2/a/manifests/v1"));
+    expect(challenge.headers.get("www-authenticate")).toBe(passed);
+    expect((await proxy(get("/auth.test/token"))).status).toBe(403);
+    expect(seen).toHaveLength(1);
+  });
+
+  it("rewrites the Bearer realm among several challenges, keeping quotes and backslashes escaped", async () => {
+    const { proxy, seen } = proxyWith((request) =>
+      request.url.startsWith("https://auth.test/")
+        ? Response.json({ token: "t" })
+        : new Response("", {
+            status: 401,
+            headers: {
+              "www-authenticate":
+                'Basic realm="r", Bearer realm="https://auth.test/token",error_description="a \\"quoted\\" \\\\ word"',
+            },
+          }),
+    );
+    const challenge = await proxy(get("/registry.test/v2/a/manifests/v1"));
+    expect(challenge.headers.get("www-authenticate")).toBe(
+      'Basic realm="r", Bearer realm="https://proxy.test/auth.test/token",error_description="a \\"quoted\\" \\\\ word"',
+    );
+    expect((await proxy(get("/auth.test/token"))).status).toBe(200);
+    expect(seen.map((r) => r.url)).toEqual([
+      "https://registry.test/v2/a/manifests/v1",
+      "https://auth.test/token",
+    ]);
+  });
+
+  it("opens a private realm named by a private registry on the allow-list", async () => {
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        new URL(request.url).port === "5001"
+          ? Response.json({ token: "t" })
+          : new Response("", {
+              status: 401,
+              headers: { "www-authenticate": 'Bearer realm="http://localhost:5001/token",service="s"' },
+            }),
+      { allow: ["localhost:5000"] },
+    );
+    const challenge = await proxy(get("/localhost:5000/v2/"));
+    expect(challenge.headers.get("www-authenticate")).toBe(
+      'Bearer realm="https://proxy.test/localhost:5001/token",service="s"',
+    );
+    expect((await proxy(get("/localhost:5001/token?service=s"))).status).toBe(200);
+    expect(seen.map((r) => r.url)).toEqual([
+      "http://localhost:5000/v2/",
+      "http://localhost:5001/token?service=s",
+    ]);
+  });
+
+  it("passes on no hop-by-hop, cookie or CORS header of the registry's", async () => {
+    const { proxy } = proxyWith(
+      () =>
+        new Response("{}", {
+          headers: {
+            connection: "close",
+            "keep-alive": "timeout=5",
+            "set-cookie": "a=b",
+            "access-control-allow-methods": "DELETE",
+            "docker-distribution-api-version": "registry/2.0",
+          },
+        }),
+    );
+    const response = await proxy(get("/registry.test/v2/"));
+    for (const name of ["connection", "keep-alive", "set-cookie", "access-control-allow-methods"]) {
+      expect(response.headers.get(name), name).toBeNull();
+    }
+    expect(response.headers.get("docker-distribution-api-version")).toBe("registry/2.0");
+    // Nothing is made up either: no challenge, and no CORS headers for a request without an Origin.
+    expect(response.headers.get("www-authenticate")).toBeNull();
+    expect(response.headers.get("access-control-allow-origin")).toBeNull();
+    expect(response.headers.get("access-control-expose-headers")).toBeNull();
+  });
+
+  it("drops Content-Length and Content-Encoding of a body fetch decoded", async () => {
+    const { proxy } = proxyWith(
+      () =>
+        new Response("decoded", {
+          headers: { "content-encoding": "gzip", "content-length": "3", "docker-content-digest": "sha256:x" },
+        }),
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(response.headers.get("content-encoding")).toBeNull();
+    expect(response.headers.get("content-length")).toBeNull();
+    expect(response.headers.get("docker-content-digest")).toBe("sha256:x");
+    expect(await response.text()).toBe("decoded");
+  });
+
+  it("keeps the Content-Length of a body that was not encoded", async () => {
+    const { proxy } = proxyWith(() => new Response("abc", { headers: { "content-length": "3" } }));
+    expect((await proxy(get("/registry.test/v2/a/blobs/sha256:00"))).headers.get("content-length")).toBe("3");
+  });
+
+  it("passes on a malformed Location or Link target as it is", async () => {
+    const { proxy } = proxyWith(
+      () =>
+        new Response("{}", {
+          status: 201,
+          headers: {
+            location: "http://[oops/",
+            link: '<http://[oops/>; rel="a", </v2/a/tags/list?n=1>; rel="next"',
+          },
+        }),
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/uploads/", {}, "POST"));
+    expect(response.status).toBe(201);
+    expect(response.headers.get("location")).toBe("http://[oops/");
+    expect(response.headers.get("link")).toBe(
+      '<http://[oops/>; rel="a", <https://proxy.test/registry.test/v2/a/tags/list?n=1>; rel="next"',
+    );
+  });
+
+  it("leaves a Location that is not http as it is", async () => {
+    const { proxy } = proxyWith(
+      () => new Response(null, { status: 201, headers: { location: "mailto:ops@registry.test" } }),
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/uploads/", {}, "POST"));
+    expect(response.headers.get("location")).toBe("mailto:ops@registry.test");
+  });
+
   it("expands presets", async () => {
     const { proxy, seen } = proxyWith(() => new Response("ok"), { allow: ["dockerhub"] });
     expect((await proxy(get("/registry-1.docker.io/v2/"))).status).toBe(200);
     expect((await proxy(get("/auth.docker.io/token"))).status).toBe(200);
     expect(seen).toHaveLength(2);
+  });
+});
+
+describe("registry proxy: redirects", () => {
+  /** registry.test redirects its blob to `location`; every other host answers "blob". */
+  const redirecting = (location: string, options: Partial<RegistryProxyOptions> = {}, status = 307) =>
+    proxyWith(
+      (request) =>
+        new URL(request.url).host === "registry.test"
+          ? new Response(null, { status, headers: { location } })
+          : new Response(`blob from ${new URL(request.url).host}`),
+      options,
+    );
+  const BLOB = "/registry.test/v2/a/blobs/sha256:00";
+
+  // One guard each: the target trips only the guard named.
+  it.each([
+    [
+      "a private address over https",
+      "https://10.0.0.1/blob",
+      "refusing a redirect to the private address 10.0.0.1",
+    ],
+    ["a public host over plain http", "http://cdn.test/blob", "refusing a redirect from https to plain http"],
+    ["file:", "file:///etc/passwd", "refusing a redirect to file:"],
+    ["ftp:", "ftp://cdn.test/blob", "refusing a redirect to ftp:"],
+    ["data:", "data:text/plain,x", "refusing a redirect to data:"],
+  ])("refuses a redirect to %s, saying why, without following it", async (_, location, why) => {
+    const { proxy, seen } = redirecting(location);
+    const response = await proxy(get(BLOB, { origin: "https://app.test" }));
+    expect(response.status).toBe(403);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(await reason(response)).toBe(why);
+    expect(seen.map((r) => r.url)).toEqual(["https://registry.test/v2/a/blobs/sha256:00"]);
+  });
+
+  it("follows a redirect from https to a plain-http host listed in plainHttp", async () => {
+    const { proxy, seen } = redirecting("http://cdn.test/blob", { plainHttp: ["cdn.test"] });
+    const response = await proxy(get(BLOB));
+    expect(await response.text()).toBe("blob from cdn.test");
+    expect(seen.map((r) => r.url)).toEqual([
+      "https://registry.test/v2/a/blobs/sha256:00",
+      "http://cdn.test/blob",
+    ]);
+  });
+
+  it("follows a redirect to a private address that is on the allow-list", async () => {
+    const { proxy } = redirecting("https://10.0.0.1/blob", { allow: ["registry.test", "10.0.0.1"] });
+    expect(await (await proxy(get(BLOB))).text()).toBe("blob from 10.0.0.1");
+  });
+
+  it.each([
+    "http://127.0.0.1:9000/blob",
+    "http://[::1]:9000/blob",
+    "http://localhost:9000/blob",
+    "http://10.0.0.1/blob",
+  ])("follows a private registry's redirect to %s, with a resolver as in Node", async (location) => {
+    // A resolver that answers as dns.lookup does: a literal resolves to itself, localhost to loopback.
+    const looked: string[] = [];
+    const resolve = async (name: string) => {
+      looked.push(name);
+      return [name === "localhost" ? "127.0.0.1" : name.replace(/^\[|\]$/g, "")];
+    };
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        new URL(request.url).port === "5000"
+          ? new Response(null, { status: 307, headers: { location } })
+          : new Response("local blob"),
+      { allow: ["127.0.0.1:5000"], resolve },
+    );
+    const response = await proxy(get("/127.0.0.1:5000/v2/a/blobs/sha256:00"));
+    expect(await response.text()).toBe("local blob");
+    expect(seen.map((r) => r.url)).toEqual(["http://127.0.0.1:5000/v2/a/blobs/sha256:00", location]);
+    expect(looked).toEqual([]); // literals and localhost are never looked up
+  });
+
+  it.each([301, 302, 303, 307, 308])("follows a %i for GET and HEAD", async (status) => {
+    for (const method of ["GET", "HEAD"]) {
+      const { proxy, seen } = redirecting("https://cdn.test/blob", {}, status);
+      const response = await proxy(get(BLOB, {}, method));
+      expect(response.status).toBe(200);
+      expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+        `${method} https://registry.test/v2/a/blobs/sha256:00`,
+        `${method} https://cdn.test/blob`,
+      ]);
+    }
+  });
+
+  it.each([300, 304])("passes a %i back as it is", async (status) => {
+    const { proxy, seen } = redirecting("https://cdn.test/blob", {}, status);
+    const response = await proxy(get(BLOB));
+    expect(response.status).toBe(status);
+    expect(response.headers.get("location")).toBe("https://proxy.test/cdn.test/blob");
+    expect(seen).toHaveLength(1);
+  });
+
+  it("passes a redirect without a Location back as it is", async () => {
+    const { proxy, seen } = proxyWith(() => new Response(null, { status: 307 }));
+    expect((await proxy(get(BLOB))).status).toBe(307);
+    expect(seen).toHaveLength(1);
+  });
+
+  it.each(["POST", "PUT", "PATCH", "DELETE"])(
+    "does not follow a redirect of a %s: the client gets it",
+    async (method) => {
+      const { proxy, seen } = redirecting("https://cdn.test/blob");
+      const response = await proxy(get("/registry.test/v2/a/blobs/uploads/", {}, method));
+      expect(response.status).toBe(307);
+      expect(response.headers.get("location")).toBe("https://proxy.test/cdn.test/blob");
+      expect(seen).toHaveLength(1);
+    },
+  );
+
+  it("follows 10 redirects and refuses the 11th", async () => {
+    const upstream = (limit: number) =>
+      proxyWith((request) => {
+        const hop = Number(new URL(request.url).searchParams.get("hop") ?? 0);
+        return hop < limit
+          ? new Response(null, { status: 302, headers: { location: `/v2/a/blobs/sha256:00?hop=${hop + 1}` } })
+          : new Response(`after ${hop}`);
+      });
+    const ten = upstream(10);
+    expect(await (await ten.proxy(get(BLOB))).text()).toBe("after 10");
+    expect(ten.seen).toHaveLength(11);
+    const eleven = upstream(11);
+    const refused = await eleven.proxy(get(BLOB));
+    expect(refused.status).toBe(403);
+    expect(await reason(refused)).toBe("more than 10 redirects");
+    expect(eleven.seen).toHaveLength(11);
+  });
+
+  it("keeps Authorization on a redirect within the registry's host, and cancels each redirect's body", async () => {
+    const cancelled: string[] = [];
+    const { proxy, seen } = proxyWith((request) => {
+      const url = new URL(request.url);
+      if (url.pathname.endsWith("/moved")) return new Response("blob");
+      const body = new ReadableStream({ cancel: () => void cancelled.push(url.pathname) });
+      return new Response(body, { status: 307, headers: { location: "/v2/a/blobs/moved" } });
+    });
+    const response = await proxy(get(BLOB, { authorization: "Bearer t" }));
+    expect(await response.text()).toBe("blob");
+    expect(seen.map((r) => r.headers.get("authorization"))).toEqual(["Bearer t", "Bearer t"]);
+    expect(cancelled).toEqual(["/v2/a/blobs/sha256:00"]);
+  });
+
+  it("drops Authorization for good once a redirect left the registry's host", async () => {
+    const { proxy, seen } = proxyWith((request) => {
+      const url = new URL(request.url);
+      if (url.host === "registry.test" && url.pathname.endsWith("/back")) return new Response("back");
+      return new Response(null, {
+        status: 307,
+        headers: {
+          location: url.host === "registry.test" ? "https://cdn.test/x" : "https://registry.test/v2/back",
+        },
+      });
+    });
+    expect(await (await proxy(get(BLOB, { authorization: "Bearer t" }))).text()).toBe("back");
+    expect(seen.map((r) => r.headers.get("authorization"))).toEqual(["Bearer t", null, null]);
+  });
+
+  it("drops Authorization on a redirect to another port of the same name", async () => {
+    const { proxy, seen } = redirecting("https://registry.test:8443/blob", {
+      allow: ["registry.test", "registry.test:8443"],
+    });
+    await proxy(get(BLOB, { authorization: "Bearer t" }));
+    expect(seen.map((r) => r.headers.get("authorization"))).toEqual(["Bearer t", null]);
   });
 });
 
@@ -398,6 +826,53 @@ describe("registry proxy: bounds and name resolution", () => {
       "registry.test",
       "registry.corp",
     ]);
+  });
+
+  it("follows a redirect to a name that resolves to a public IPv6 address, or that does not resolve", async () => {
+    const looked: string[] = [];
+    const resolve = async (name: string) => {
+      looked.push(name);
+      if (name === "v6.test") return ["2606:4700::1111"];
+      if (name === "v4.test") return ["93.184.216.34"];
+      throw new Error("ENOTFOUND"); // the fetch that follows reports it
+    };
+    const { proxy, seen } = proxyWith(
+      (request) => {
+        const url = new URL(request.url);
+        if (url.host !== "registry.test") return new Response(`blob from ${url.host}`);
+        const location = url.pathname.endsWith("/v6")
+          ? "https://v6.test:8443/blob"
+          : url.pathname.endsWith("/v4")
+            ? "https://v4.test/blob"
+            : "https://gone.test/blob";
+        return new Response(null, { status: 307, headers: { location } });
+      },
+      { resolve },
+    );
+    expect(await (await proxy(get("/registry.test/v2/a/blobs/v6"))).text()).toBe("blob from v6.test:8443");
+    expect(await (await proxy(get("/registry.test/v2/a/blobs/v4"))).text()).toBe("blob from v4.test");
+    expect(await (await proxy(get("/registry.test/v2/a/blobs/gone"))).text()).toBe("blob from gone.test");
+    expect(looked).toEqual(["v6.test", "v4.test", "gone.test"]); // by name, without the port; never the listed registry
+    expect(seen).toHaveLength(6);
+  });
+
+  it.each([
+    ["cdn.test2", ["10.0.0.6"]], // a name ending in a digit is not an address
+    ["9cdn.test", ["10.0.0.6"]], // nor one starting with one
+    ["localhost.cdn.test", ["127.0.0.1"]], // only localhost itself and its subdomains go unresolved
+    ["mixed.test", ["93.184.216.34", "10.0.0.6"]], // any private address among the answers
+  ])("refuses a redirect to %s, which resolves to %j", async (name, addresses) => {
+    const resolve = async (host: string) => (host === name ? addresses : ["93.184.216.34"]);
+    const { proxy, seen } = proxyWith(
+      () => new Response(null, { status: 307, headers: { location: `https://${name}/blob` } }),
+      { resolve },
+    );
+    const response = await proxy(get("/registry.test/v2/a/blobs/sha256:00"));
+    expect(response.status).toBe(403);
+    expect(await reason(response)).toBe(
+      `refusing a redirect to ${name}, which resolves to a private address`,
+    );
+    expect(seen).toHaveLength(1);
   });
 
   it("still refuses a token realm that resolves to a private address", async () => {
@@ -638,7 +1113,43 @@ describe("registry proxy: blob cache", () => {
     expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
     expect(await again.text()).toBe("weights");
     expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+    expect(seen[0]?.headers.get("range")).toBeNull(); // the access check asks for the whole blob
   });
+
+  it.each([
+    ["a redirect without a Location", () => new Response(null, { status: 307 })],
+    [
+      "a redirect to a URL that is not http",
+      () => new Response(null, { status: 307, headers: { location: "ftp://cdn.test/b" } }),
+    ],
+    ["a 206", () => new Response(null, { status: 206, headers: { location: "https://cdn.test/b" } })],
+    [
+      "a failed HEAD",
+      () => {
+        throw new Error("connection reset");
+      },
+    ],
+  ])(
+    "takes %s in answer to the access check as a refusal, and asks the registry for the blob",
+    async (_, head) => {
+      const { cache } = memoryCache();
+      const { proxy, seen } = proxyWith(
+        (request) => (request.method === "HEAD" ? head() : privateRegistry(request)),
+        {
+          cache,
+        },
+      );
+      const ctx = context();
+      const path = `/registry.test/v2/team/private/blobs/${digest}`;
+      await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+      await ctx.done();
+      seen.length = 0;
+      const again = await proxy(get(path, { authorization: "Bearer good" }));
+      expect(again.headers.get("x-oci-proxy-cache")).toBeNull();
+      expect(new Uint8Array(await again.arrayBuffer())).toEqual(secret);
+      expect(seen.map((r) => r.method)).toEqual(["HEAD", "GET"]);
+    },
+  );
 
   it.each([
     ["a login page on the registry", "/login?next=/v2/"],
@@ -720,6 +1231,44 @@ describe("registry proxy: blob cache", () => {
     const anonymous = await proxy(get(path));
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get("x-oci-proxy-cache")).toBeNull();
+  });
+
+  it("takes a redirect to another host over plain http as admission", async () => {
+    const { cache } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        request.method === "HEAD" && request.headers.get("authorization") === "Bearer good"
+          ? new Response(null, { status: 302, headers: { location: "http://cdn.test/signed?sig=1" } })
+          : privateRegistry(request),
+      { cache },
+    );
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+    await ctx.done();
+    seen.length = 0;
+    const again = await proxy(get(path, { authorization: "Bearer good" }));
+    expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("takes a redirect to another port of the registry's name, same scheme, as admission", async () => {
+    const { cache } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) =>
+        request.method === "HEAD" && request.headers.get("authorization") === "Bearer good"
+          ? new Response(null, { status: 307, headers: { location: "https://registry.test:8443/storage/b" } })
+          : privateRegistry(request),
+      { cache },
+    );
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+    await ctx.done();
+    seen.length = 0;
+    const again = await proxy(get(path, { authorization: "Bearer good" }));
+    expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
   });
 
   it("keeps cached blobs apart per upstream registry", async () => {
