@@ -1,8 +1,7 @@
 /** Host classification shared by the registry client and the proxy. */
 
-/** The host name of `host[:port]`, IPv6 brackets kept. */
+/** The host name of `host[:port]`, IPv6 brackets kept (the port comes after the closing bracket). */
 export function hostName(host: string): string {
-  if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
   return host.replace(/:\d*$/, "");
 }
 
@@ -26,7 +25,7 @@ function ipv4Private(a: number, b: number, c: number): boolean {
 /** The eight 16-bit groups of an IPv6 address as the URL parser serialises it (hex, `::` compressed). */
 function ipv6Groups(address: string): number[] {
   const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => Number.parseInt(g, 16)));
-  const [head = "", tail] = address.split("::");
+  const [head, tail] = address.split("::") as [string, string?]; // split gives at least one part
   const front = parse(head);
   if (tail === undefined) return front;
   const back = parse(tail);
@@ -83,7 +82,7 @@ const INTERNAL_NAMES = ["localhost", "internal", "local", "localdomain", "home.a
 export function isPrivateHost(host: string): boolean {
   let name: string;
   try {
-    name = new URL(`http://${host}/`).hostname.toLowerCase();
+    name = new URL(`http://${host}/`).hostname; // lowercase, IPv4 and IPv6 in canonical form
   } catch {
     return true; // not even a host: refuse
   }
