@@ -218,6 +218,15 @@ function satisfies(record: ModelRecord, weights: boolean): boolean {
   return !weights || record.pending.length === 0;
 }
 
+function refuseDuplicates(files: { path: string }[], action: string): void {
+  const seen = new Set<string>();
+  for (const { path } of files) {
+    if (seen.has(path))
+      throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot ${action}: two layers both provide ${path}`);
+    seen.add(path);
+  }
+}
+
 async function pull(
   ref: Reference,
   store: Store,
@@ -259,6 +268,12 @@ async function pull(
   const configJson = configJsonFile([...rawFiles.values()]);
   const settled = !configJson?.path.includes("/") || !planned.some((l) => l.archive);
   checkConfigSizes(manifest.config, settled ? configJson : undefined, action);
+  // Two file layers naming one path are known from the manifest: refused before a blob is fetched
+  // (an archive's entries can clash only once it is extracted, checked again below).
+  refuseDuplicates(
+    wanted.flatMap((l) => rawFiles.get(l) ?? []),
+    action,
+  );
   const blobs = [manifest.config, ...wanted.map((l) => l.descriptor)];
   const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
   const present = new Set<string>();
@@ -329,12 +344,7 @@ async function pull(
       throw error;
     }
   }
-  const seen = new Set<string>();
-  for (const file of files) {
-    if (seen.has(file.path))
-      throw new OciError("UNSUPPORTED_ARTIFACT", `Cannot ${action}: two layers both provide ${file.path}`);
-    seen.add(file.path);
-  }
+  refuseDuplicates(files, action);
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);
 

@@ -85,7 +85,7 @@ describe("UNSUPPORTED_ARTIFACT from a pull", () => {
     annotations: { "org.cncf.model.filepath": path },
   });
 
-  it("refuses two layers that both provide one file, and records no model", async () => {
+  it("refuses two layers that both provide one file before fetching a blob, and keeps nothing", async () => {
     const layers = [weights, file("tokenizer.json", '{"a":1}'), file("tokenizer.json", '{"b":2}')];
     const { fetch } = registry({ v1: manifestOf(config, layers) }, [config, ...layers]);
     const store = createMemoryStore();
@@ -93,6 +93,7 @@ describe("UNSUPPORTED_ARTIFACT from a pull", () => {
     expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
     expect(error.message).toBe(`Cannot pull ${REF}: two layers both provide tokenizer.json`);
     expect([...(await store.tags()).keys()]).toEqual([]);
+    expect(await store.list()).toEqual([]);
     expect((await failure(openModel(REF, { store }))).code).toBe("NOT_FOUND");
   });
 
