@@ -331,10 +331,8 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
 
     // A body need not declare its length (or may declare a wrong one): it is counted as it streams.
-    const upload =
-      request.method !== "GET" && request.method !== "HEAD" && request.body
-        ? capped(request.body, maxRequestBytes)
-        : undefined;
+    // (A GET or HEAD Request cannot carry one.)
+    const upload = request.body ? capped(request.body, maxRequestBytes) : undefined;
     const init = {
       method: request.method,
       headers,

@@ -359,6 +359,8 @@ describe("registry proxy: forwarding", () => {
     expect(upstream.headers.get("cookie")).toBeNull();
     expect(upstream.headers.get("origin")).toBeNull();
     expect(upstream.headers.get("x-forwarded-for")).toBeNull();
+    // Bodies come back as sent, so lengths and digests describe them.
+    expect(upstream.headers.get("accept-encoding")).toBe("identity");
   });
 
   it("rewrites challenge realms through itself and lets only that realm through, only for a while", async () => {
@@ -563,6 +565,7 @@ describe("registry proxy: forwarding", () => {
     expect(response.headers.get("www-authenticate")).toBeNull();
     expect(response.headers.get("access-control-allow-origin")).toBeNull();
     expect(response.headers.get("access-control-expose-headers")).toBeNull();
+    expect(response.headers.get("location")).toBeNull();
   });
 
   it("drops Content-Length and Content-Encoding of a body fetch decoded", async () => {
@@ -892,6 +895,26 @@ describe("registry proxy: bounds and name resolution", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("passes a body of exactly the limit, declared or not, and reports an upstream failure as such", async () => {
+    const { proxy, seen } = proxyWith(
+      async (request) => {
+        await request.arrayBuffer();
+        if (request.url.endsWith("/fail")) throw new Error("connection reset");
+        return new Response(null, { status: 202 });
+      },
+      { maxRequestBytes: 10 },
+    );
+    const patch = (path: string, init: RequestInit) =>
+      proxy(new Request(`${PROXY}/registry.test/v2/a/blobs/uploads/${path}`, { method: "PATCH", ...init }));
+    expect((await patch("x", { body: new Uint8Array(10), headers: { "content-length": "10" } })).status).toBe(
+      202,
+    );
+    const failed = await patch("fail", { body: chunked(10, 4), duplex: "half" } as RequestInit);
+    expect(failed.status).toBe(502);
+    expect(await reason(failed)).toBe("cannot reach registry.test: connection reset");
+    expect(seen).toHaveLength(2);
+  });
+
   it("refuses request bodies over the limit with 413 before any outbound request", async () => {
     const { proxy, seen } = proxyWith(() => new Response("ok"), { maxRequestBytes: 10 });
     const response = await proxy(
@@ -999,6 +1022,24 @@ describe("registry proxy: bounds and name resolution", () => {
     });
     const blob = await blobs(get("/registry.test/v2/a/blobs/sha256:00"));
     expect((await blob.arrayBuffer()).byteLength).toBe(20 * 1024);
+  });
+
+  it("answers a HEAD for a manifest with its headers, and refuses one that declares more than the limit", async () => {
+    const { proxy } = proxyWith(
+      (request) =>
+        new Response(null, {
+          headers: { "content-length": request.url.endsWith("/big") ? "2048" : "1024" },
+        }),
+      { maxMetadataBytes: 1024 },
+    );
+    const head = await proxy(get("/registry.test/v2/a/manifests/v1", {}, "HEAD"));
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("1024");
+    const big = await proxy(get("/registry.test/v2/a/manifests/big", {}, "HEAD"));
+    expect(big.status).toBe(502);
+    expect(await reason(big)).toBe(
+      "registry.test sent a response over the 1024-byte limit for non-blob requests",
+    );
   });
 
   it("answers 502 when a manifest's body fails midway", async () => {
@@ -1269,6 +1310,57 @@ describe("registry proxy: blob cache", () => {
     const again = await proxy(get(path, { authorization: "Bearer good" }));
     expect(again.headers.get("x-oci-proxy-cache")).toBe("hit");
     expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("caches only a whole 200 of a blob GET, and serves a hit with CORS headers", async () => {
+    const { cache, entries } = memoryCache();
+    const { proxy, seen } = proxyWith(
+      (request) => {
+        const path = new URL(request.url).pathname;
+        if (request.headers.has("range")) {
+          return new Response(secret.slice(0, 4), {
+            status: 206,
+            headers: { "content-range": "bytes 0-3/52" },
+          });
+        }
+        if (path.includes("/manifests/")) return new Response(secret);
+        if (path.includes("/missing/")) return new Response("", { status: 404 });
+        return privateRegistry(request);
+      },
+      { cache },
+    );
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    for (const request of [
+      get(path, { authorization: "Bearer good", range: "bytes=0-3" }),
+      get("/registry.test/v2/team/private/manifests/v1"),
+      get(`/registry.test/v2/missing/blobs/${digest}`),
+      get(path, { authorization: "Bearer good" }, "HEAD"),
+    ]) {
+      await (await proxy(request, ctx)).arrayBuffer();
+    }
+    await ctx.done();
+    expect(entries.size).toBe(0);
+    await (await proxy(get(path, { authorization: "Bearer good" }), ctx)).arrayBuffer();
+    await ctx.done();
+    expect(entries.size).toBe(1);
+    // A HEAD goes to the registry, not to the cache; a GET from a page gets the hit with CORS.
+    seen.length = 0;
+    const head = await proxy(get(path, { authorization: "Bearer good" }, "HEAD"));
+    expect(head.headers.get("x-oci-proxy-cache")).toBeNull();
+    expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+    const hit = await proxy(get(path, { authorization: "Bearer good", origin: "https://app.test" }));
+    expect(hit.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(hit.headers.get("access-control-allow-origin")).toBe("*");
+    const plain = await proxy(get(path, { authorization: "Bearer good" }));
+    expect(plain.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(plain.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("fetches a blob with a valid digest straight through when it has no cache", async () => {
+    const { proxy } = proxyWith(() => new Response(secret));
+    const response = await proxy(get(`/registry.test/v2/a/blobs/${digest}`));
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(secret);
   });
 
   it("keeps cached blobs apart per upstream registry", async () => {
