@@ -108,7 +108,14 @@ class OpfsBackend implements StoreBackend {
   /** The commit record of a blob: its size (the bytes stay in their piece files, never copied). */
   async #record(digest: string): Promise<{ size: number } | undefined> {
     const text = await readText((await this.#open()).blobs, fileName(digest));
-    return text === undefined ? undefined : (JSON.parse(text) as { size: number });
+    // A record appears whole when its writer closes; an empty or cut one is a commit that never
+    // completed (the quota ran out as it was written, the tab closed): the blob is not there.
+    try {
+      const record = JSON.parse(text ?? "") as { size?: unknown };
+      return Number.isSafeInteger(record.size) ? { size: record.size as number } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async has(digest: string) {

@@ -159,3 +159,22 @@ describe("IndexedDB store verify", () => {
     expect(await store.exists(good.descriptor)).toBe(true);
   });
 });
+
+describe("OPFS store commit records", () => {
+  it("takes an empty record (a commit cut short by the quota) as no blob, and commits over it", async () => {
+    const name = unique();
+    const store = createOpfsStore(name, small({}));
+    const { bytes, descriptor } = await blobOf(300_000);
+    const root = await navigator.storage.getDirectory();
+    const blobs = await (
+      await (
+        await root.getDirectoryHandle("oci-model-loader", { create: true })
+      ).getDirectoryHandle(name, { create: true })
+    ).getDirectoryHandle("blobs", { create: true });
+    await blobs.getFileHandle(descriptor.digest.replace(":", "-"), { create: true });
+    expect(await store.exists(descriptor)).toBe(false);
+    expect(await store.list()).toEqual([]);
+    await store.push(descriptor, countingSource(bytes).source);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+});
