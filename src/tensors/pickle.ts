@@ -139,7 +139,9 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
   };
   const setItems = (target: unknown, items: unknown[]) => {
     if (!(target instanceof Map)) throw unsafe("it sets items on something that is not a dict");
-    for (let i = 0; i + 1 < items.length; i += 2) target.set(items[i], items[i + 1]);
+    // Python's unpickler fails on a key without a value too (an IndexError).
+    if (items.length % 2 !== 0) throw unsafe("it sets a key without a value");
+    for (let i = 0; i < items.length; i += 2) target.set(items[i], items[i + 1]);
   };
 
   const persistent = (pid: unknown): StorageRef => {
@@ -244,7 +246,8 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
         const raw = take(n);
         let value = 0n;
         for (let i = n - 1; i >= 0; i--) value = (value << 8n) | BigInt(raw[i] as number);
-        if (n > 0 && ((raw[n - 1] as number) & 0x80) !== 0) value -= 1n << BigInt(8 * n);
+        // Two's complement: the top bit of the last byte (none when n is 0) is the sign.
+        if (((raw[n - 1] ?? 0) & 0x80) !== 0) value -= 1n << BigInt(8 * n);
         push(Number(value));
         break;
       }
@@ -380,7 +383,7 @@ function flatten(root: unknown, pickleBytes: number): Map<string, TensorRef> {
       const nested = value instanceof Map;
       if (!nested && !isTensor(value)) continue;
       // A key that is a list or a dict would print itself whole, shared parts again and again.
-      if (key !== null && typeof key === "object")
+      if (typeof key !== "string" && typeof key !== "number")
         throw new OciError(
           "INVALID_CHECKPOINT",
           "Cannot load the checkpoint: a dict key in data.pkl is not a name (a string or a number); nothing was executed",

@@ -77,10 +77,11 @@ async function loadZipJs() {
       const lo = Math.max(from, this.start);
       const hi = Math.min(this.#at, this.end);
       if (hi > lo) this.out.set(chunk.subarray(lo - from, hi - from), lo - this.start);
-      // A read of the whole entry runs to the end, so that zip.js checks its size and CRC.
+      // A read of the whole entry runs to the end, so that zip.js checks its size and CRC. Otherwise
+      // the throw stops zip.js, and read() returns `out` (the error itself is never seen).
       if (this.#at >= this.end && this.end < this.limit) {
         this.stopped = true;
-        throw new Error("enough");
+        throw new Error();
       }
     }
     override async getData(): Promise<Uint8Array> {
@@ -110,25 +111,23 @@ async function readLocalHeader(
   offset: number,
   nameLength: number,
 ): Promise<LocalHeader | undefined> {
-  if (!(offset >= 0 && offset + 30 <= archiveSize)) return undefined;
+  // Every read stays inside the archive; a store's read error is not a bad header, and comes through.
+  if (offset + 30 > archiveSize) return undefined;
   // Room for the name and a usual extra field (zip64 sizes, PyTorch's alignment padding).
-  const head = await read(offset, Math.min(archiveSize - offset, 30 + nameLength + 256)).catch(
-    () => new Uint8Array(0),
-  );
-  if (head.byteLength < 30) return undefined;
+  const head = await read(offset, Math.min(archiveSize - offset, 30 + nameLength + 256));
+  if (head.byteLength < 30) return undefined; // a store that returned less than asked
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (view.getUint32(0, true) !== 0x04034b50) return undefined;
   const n = view.getUint16(26, true);
   const x = view.getUint16(28, true);
+  if (offset + 30 + n + x > archiveSize) return undefined;
   let compressedSize = view.getUint32(18, true);
   let size = view.getUint32(22, true);
   const flags = view.getUint16(6, true);
   if ((flags & 8) === 0 && (compressedSize === 0xffffffff || size === 0xffffffff)) {
     // zip64: a local header's extra record holds both sizes, uncompressed first.
     const extra =
-      30 + n + x <= head.byteLength
-        ? head.subarray(30 + n, 30 + n + x)
-        : await read(offset + 30 + n, x).catch(() => new Uint8Array(0));
+      30 + n + x <= head.byteLength ? head.subarray(30 + n, 30 + n + x) : await read(offset + 30 + n, x);
     const ev = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
     for (let at = 0; at + 4 <= extra.byteLength; at += 4 + ev.getUint16(at + 2, true)) {
       if (ev.getUint16(at, true) === 1 && at + 20 <= extra.byteLength) {

@@ -1,0 +1,520 @@
+// readZip by itself: what it lists and reads from an honest archive, byte for byte, and each lie it refuses
+// with its code and reason. The archives are written here field by field, so a test can write any lie.
+import { describe, expect, it } from "vitest";
+import { isOciError, type OciError } from "../../src/index.js";
+import { readZip, type ZipLimits } from "../../src/tensors/zip.js";
+
+const enc = new TextEncoder();
+
+function crc32(bytes: Uint8Array): number {
+  let crc = ~0;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return ~crc >>> 0;
+}
+
+async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>])
+    .stream()
+    .pipeThrough(new CompressionStream("deflate-raw"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Bytes that deflate cannot shrink. */
+function noise(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0, x = seed; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7) % 251);
+
+interface Member {
+  name: string;
+  body: Uint8Array;
+  deflate?: boolean;
+  /** General-purpose flags, in both headers. */
+  flags?: number;
+  /** Local header fields that lie. */
+  local?: { name?: string; method?: number; sizes?: [number, number]; flags?: number };
+  /** Central record sizes that lie: [compressed, uncompressed]. */
+  sizes?: [number, number];
+  /** Extra records in the local header, before a zip64 one when `zip64`. */
+  extra?: Uint8Array;
+  /** The local header's sizes as 0xffffffff and an extra record (id 1) of `zip64Length` bytes (16: both sizes). */
+  zip64?: boolean;
+  zip64Length?: number;
+  crc?: number;
+  /** Where the central record says the local header is. */
+  offset?: number;
+}
+
+/** An extra record of `id` holding `length` zero bytes. */
+function extraRecord(id: number, length: number): Uint8Array {
+  const r = new Uint8Array(4 + length);
+  const v = new DataView(r.buffer);
+  v.setUint16(0, id, true);
+  v.setUint16(2, length, true);
+  return r;
+}
+
+async function buildZip(members: Member[], options: { centralOrder?: number[] } = {}) {
+  const parts: Uint8Array[] = [];
+  const records: Uint8Array[] = [];
+  const dataAt: number[] = [];
+  const stored: Uint8Array[] = [];
+  let at = 0;
+  for (const m of members) {
+    const data = m.deflate ? await deflateRaw(m.body) : m.body;
+    stored.push(data);
+    const localName = enc.encode(m.local?.name ?? m.name);
+    const [compressed, size] = m.local?.sizes ?? [data.byteLength, m.body.byteLength];
+    const z64 = m.zip64 ? new Uint8Array(4 + (m.zip64Length ?? 16)) : new Uint8Array(0);
+    if (m.zip64) {
+      const v = new DataView(z64.buffer);
+      v.setUint16(0, 1, true);
+      v.setUint16(2, m.zip64Length ?? 16, true);
+      if (z64.byteLength >= 20) {
+        v.setBigUint64(4, BigInt(size), true);
+        v.setBigUint64(12, BigInt(compressed), true);
+      }
+    }
+    const extra = new Uint8Array([...(m.extra ?? []), ...z64]);
+    const header = new Uint8Array(30 + localName.byteLength + extra.byteLength);
+    const h = new DataView(header.buffer);
+    h.setUint32(0, 0x04034b50, true);
+    h.setUint16(4, 20, true);
+    h.setUint16(6, m.local?.flags ?? m.flags ?? 0, true);
+    h.setUint16(8, m.local?.method ?? (m.deflate ? 8 : 0), true);
+    h.setUint32(14, m.crc ?? crc32(m.body), true);
+    h.setUint32(18, m.zip64 ? 0xffffffff : compressed, true);
+    h.setUint32(22, m.zip64 ? 0xffffffff : size, true);
+    h.setUint16(26, localName.byteLength, true);
+    h.setUint16(28, extra.byteLength, true);
+    header.set(localName, 30);
+    header.set(extra, 30 + localName.byteLength);
+    const name = enc.encode(m.name);
+    const [cc, cs] = m.sizes ?? [data.byteLength, m.body.byteLength];
+    const record = new Uint8Array(46 + name.byteLength);
+    const c = new DataView(record.buffer);
+    c.setUint32(0, 0x02014b50, true);
+    c.setUint16(4, 20, true);
+    c.setUint16(6, 20, true);
+    c.setUint16(8, m.flags ?? 0, true);
+    c.setUint16(10, m.deflate ? 8 : 0, true);
+    c.setUint32(16, m.crc ?? crc32(m.body), true);
+    c.setUint32(20, cc, true);
+    c.setUint32(24, cs, true);
+    c.setUint16(28, name.byteLength, true);
+    c.setUint32(42, m.offset ?? at, true);
+    record.set(name, 46);
+    records.push(record);
+    parts.push(header, data);
+    dataAt.push(at + header.byteLength);
+    at += header.byteLength + data.byteLength;
+  }
+  const order = options.centralOrder ?? members.map((_, i) => i);
+  const central = order.map((i) => records[i] as Uint8Array);
+  const cdSize = central.reduce((n, r) => n + r.byteLength, 0);
+  const end = new Uint8Array(22);
+  const e = new DataView(end.buffer);
+  e.setUint32(0, 0x06054b50, true);
+  e.setUint16(8, members.length, true);
+  e.setUint16(10, members.length, true);
+  e.setUint32(12, cdSize, true);
+  e.setUint32(16, at, true);
+  const bytes = new Uint8Array(at + cdSize + 22);
+  let o = 0;
+  for (const p of [...parts, ...central, end]) {
+    bytes.set(p, o);
+    o += p.byteLength;
+  }
+  return { bytes, dataAt, stored, directory: at };
+}
+
+/** A ranged reader over `bytes` that fails the test on any read outside the archive. */
+function reader(bytes: Uint8Array) {
+  const outside: [number, number][] = [];
+  const reads: [number, number][] = [];
+  const read = async (offset: number, length: number) => {
+    reads.push([offset, length]);
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0))
+      outside.push([offset, length]);
+    else if (offset + length > bytes.byteLength) outside.push([offset, length]);
+    return bytes.slice(offset, offset + length);
+  };
+  return { read, outside, reads };
+}
+
+async function open(bytes: Uint8Array, limits?: ZipLimits) {
+  const r = reader(bytes);
+  try {
+    return await readZip(r.read, bytes.byteLength, "m.pt", limits);
+  } finally {
+    expect(r.outside).toEqual([]);
+  }
+}
+
+async function refusal(bytes: Uint8Array, limits?: ZipLimits): Promise<OciError> {
+  try {
+    await open(bytes, limits);
+  } catch (e) {
+    if (isOciError(e)) return e;
+    throw e;
+  }
+  throw new Error("accepted");
+}
+async function refused(bytes: Uint8Array, reason: string, limits?: ZipLimits) {
+  const error = await refusal(bytes, limits);
+  expect([error.code, error.message]).toEqual(["INVALID_CHECKPOINT", `Cannot read m.pt: ${reason}`]);
+}
+async function readRefused(read: Promise<unknown>, message: string) {
+  const error = await read.then(
+    () => new Error("accepted"),
+    (e: unknown) => e,
+  );
+  expect(isOciError(error) ? [error.code, error.message] : error).toEqual(["INVALID_CHECKPOINT", message]);
+}
+
+describe("readZip lists and reads an honest archive exactly", () => {
+  it("stored and deflated entries: name, method, sizes, where the data starts, and every byte", async () => {
+    const a = pattern(1000);
+    const b = pattern(3000);
+    const zip = await buildZip([
+      { name: "archive/data.pkl", body: a },
+      { name: "archive/data/0", body: b, deflate: true },
+      { name: "dir/", body: new Uint8Array(0) },
+    ]);
+    const entries = await open(zip.bytes);
+    expect(entries.map(({ read: _, ...e }) => e)).toEqual([
+      { name: "archive/data.pkl", method: 0, compressedSize: 1000, size: 1000, dataOffset: zip.dataAt[0] },
+      {
+        name: "archive/data/0",
+        method: 8,
+        compressedSize: zip.stored[1]?.byteLength,
+        size: 3000,
+        dataOffset: zip.dataAt[1],
+      },
+    ]);
+    const [stored, deflated] = entries as [(typeof entries)[0], (typeof entries)[0]];
+    expect(await stored.read()).toEqual(a);
+    expect(await stored.read(10, 20)).toEqual(a.subarray(10, 20));
+    expect(await deflated.read()).toEqual(b);
+    expect(await deflated.read(2, 5)).toEqual(b.subarray(2, 5));
+    expect(await deflated.read(0, 0)).toEqual(new Uint8Array(0));
+    expect(await deflated.read(3000, 3000)).toEqual(new Uint8Array(0));
+    expect(await deflated.read(2999)).toEqual(b.subarray(2999));
+  });
+
+  it("windows of a deflated entry that inflates in many chunks, without inflating past them", async () => {
+    const body = new Uint8Array([...pattern(300_000), ...noise(300_000)]);
+    const zip = await buildZip([{ name: "big", body, deflate: true }]);
+    const r = reader(zip.bytes);
+    const [entry] = (await readZip(r.read, zip.bytes.byteLength, "m.pt")) as [
+      Awaited<ReturnType<typeof open>>[0],
+    ];
+    for (const [from, to] of [
+      [0, 1],
+      [65_530, 65_550],
+      [1000, 200_000],
+      [300_000 - 7, 300_000 + 9],
+      [body.byteLength - 5, body.byteLength],
+    ] as const)
+      expect(await entry.read(from, to)).toEqual(body.subarray(from, to));
+    expect(await entry.read()).toEqual(body);
+    expect(r.outside).toEqual([]);
+  });
+
+  it("a central directory in another order than the archive", async () => {
+    const zip = await buildZip(
+      [
+        { name: "a", body: pattern(10) },
+        { name: "b", body: pattern(20) },
+        { name: "c", body: pattern(30) },
+      ],
+      { centralOrder: [2, 0, 1] },
+    );
+    expect((await open(zip.bytes)).map((e) => e.name)).toEqual(["c", "a", "b"]);
+  });
+
+  it("a long name, a local header with long extra fields, zip64 sizes after another record", async () => {
+    const name = `archive/${"n".repeat(300)}`;
+    const zip = await buildZip([
+      { name, body: pattern(40) },
+      { name: "x", body: pattern(50), extra: extraRecord(0x5455, 400) },
+      { name: "y", body: pattern(60), deflate: true, extra: extraRecord(0x5455, 5), zip64: true },
+      { name: "z", body: pattern(70), extra: extraRecord(0xcafe, 300), zip64: true },
+    ]);
+    const entries = await open(zip.bytes);
+    expect(entries.map((e) => [e.name, e.size, e.dataOffset])).toEqual([
+      [name, 40, zip.dataAt[0]],
+      ["x", 50, zip.dataAt[1]],
+      ["y", 60, zip.dataAt[2]],
+      ["z", 70, zip.dataAt[3]],
+    ]);
+    for (const [i, e] of entries.entries())
+      expect(await e.read()).toEqual(pattern([40, 50, 60, 70][i] as number));
+  });
+
+  it("a local header that leaves its sizes to a data descriptor (flag 3) is not held to them", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(100), flags: 8, local: { sizes: [0, 0] } }]);
+    const [entry] = await open(zip.bytes);
+    expect(await entry?.read()).toEqual(pattern(100));
+  });
+
+  it("entry sizes at the limits: maxEntryBytes, and a ratio of exactly maxRatio past 16 MiB", async () => {
+    const ten = await buildZip([{ name: "a", body: pattern(10) }]);
+    expect(await open(ten.bytes, { maxEntryBytes: 10 })).toHaveLength(1);
+    await refused(ten.bytes, "entry a declares 10 bytes, over the limit", { maxEntryBytes: 9 });
+    const body = noise(17_000);
+    const compressed = (await deflateRaw(body)).byteLength;
+    for (const [ratio, limits] of [
+      [1000, undefined],
+      [1024, { maxRatio: 1024 }],
+    ] as const) {
+      const at = await buildZip([
+        {
+          name: "a",
+          body,
+          deflate: true,
+          sizes: [compressed, compressed * ratio],
+          local: { sizes: [compressed, compressed * ratio] },
+        },
+      ]);
+      expect((await open(at.bytes, limits))[0]?.size).toBe(compressed * ratio);
+    }
+  });
+});
+
+describe("readZip refuses what two zip readers could read differently, and zip bombs", () => {
+  it("bytes that are not a zip", async () => {
+    await refused(noise(200), "it is not a readable zip archive");
+  });
+
+  it("a name given twice", async () => {
+    const zip = await buildZip([
+      { name: "a", body: pattern(4) },
+      { name: "a", body: pattern(8) },
+    ]);
+    await refused(zip.bytes, "it holds a twice");
+  });
+
+  it("an encrypted entry", async () => {
+    await refused(
+      (await buildZip([{ name: "a", body: pattern(4), flags: 1 }])).bytes,
+      "entry a is encrypted",
+    );
+  });
+
+  it("a central record that points at no local header, or outside the archive", async () => {
+    const reason = "entry b points outside the archive or at no local header";
+    const two = [
+      { name: "a", body: pattern(64) },
+      { name: "b", body: pattern(8) },
+    ];
+    await refused((await buildZip([two[0] as Member, { ...(two[1] as Member), offset: 40 }])).bytes, reason);
+    const size = (await buildZip(two)).bytes.byteLength;
+    for (const offset of [size - 29, size - 10, size, size + 5, 0xfffffff0])
+      await refused((await buildZip([two[0] as Member, { ...(two[1] as Member), offset }])).bytes, reason);
+  });
+
+  it("a local header whose name, method or sizes disagree with the central directory", async () => {
+    const reason = "entry a's local header disagrees with the central directory";
+    const body = pattern(16);
+    for (const local of [
+      { name: "b" },
+      { name: "ab" },
+      { method: 8 },
+      { sizes: [16, 17] as [number, number] },
+      { sizes: [17, 16] as [number, number] },
+    ])
+      await refused(
+        (
+          await buildZip([
+            { name: "a", body, local },
+            { name: "z", body },
+          ])
+        ).bytes,
+        reason,
+      );
+    // zip64 sizes that disagree, or an extra record too short to hold them
+    await refused(
+      (
+        await buildZip([
+          { name: "a", body, zip64: true, local: { sizes: [16, 15] } },
+          { name: "z", body },
+        ])
+      ).bytes,
+      reason,
+    );
+    await refused(
+      (
+        await buildZip([
+          { name: "a", body, zip64: true, zip64Length: 15 },
+          { name: "z", body },
+        ])
+      ).bytes,
+      reason,
+    );
+  });
+
+  it("a local header whose extra field runs past the end of the archive", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(16), zip64: true }]);
+    new DataView(zip.bytes.buffer).setUint16(28, 0xfff0, true);
+    await refused(zip.bytes, "entry a points outside the archive or at no local header");
+  });
+
+  it("a stored entry whose two sizes differ", async () => {
+    const body = pattern(10);
+    await refused(
+      (await buildZip([{ name: "a", body, sizes: [10, 20], local: { sizes: [10, 20] } }])).bytes,
+      "entry a is stored (not compressed) but declares 20 bytes for 10 stored",
+    );
+  });
+
+  it("data that runs into the next entry, the central directory or past the end", async () => {
+    const body = pattern(100);
+    const next = await buildZip([
+      { name: "a", body, sizes: [131, 131], local: { sizes: [131, 131] } },
+      { name: "b", body },
+    ]);
+    await refused(next.bytes, "entries a and b overlap");
+    const reversed = await buildZip(
+      [
+        { name: "a", body, sizes: [131, 131], local: { sizes: [131, 131] } },
+        { name: "b", body },
+      ],
+      { centralOrder: [1, 0] },
+    );
+    await refused(reversed.bytes, "entries a and b overlap");
+    await refused(
+      (await buildZip([{ name: "a", body, sizes: [101, 101], local: { sizes: [101, 101] } }])).bytes,
+      "entry a runs past its data into the central directory or the end of the archive",
+    );
+  });
+
+  it("an entry that would inflate more than maxRatio times, past 16 MiB (a zip bomb)", async () => {
+    const body = noise(17_000);
+    const compressed = (await deflateRaw(body)).byteLength;
+    const size = compressed * 1000 + 1;
+    await refused(
+      (
+        await buildZip([
+          { name: "a", body, deflate: true, sizes: [compressed, size], local: { sizes: [compressed, size] } },
+        ])
+      ).bytes,
+      `entry a would inflate ${Math.round(size / compressed)}× (a zip bomb?)`,
+    );
+    await refused(
+      (
+        await buildZip([
+          {
+            name: "a",
+            body,
+            deflate: true,
+            sizes: [compressed, compressed * 1024 + 1],
+            local: { sizes: [compressed, compressed * 1024 + 1] },
+          },
+        ])
+      ).bytes,
+      "entry a would inflate 1024× (a zip bomb?)",
+      { maxRatio: 1024 },
+    );
+    const empty = 16 * 1024 * 1024 + 1;
+    await refused(
+      (
+        await buildZip([
+          {
+            name: "a",
+            body: new Uint8Array(0),
+            deflate: true,
+            sizes: [0, empty],
+            local: { sizes: [0, empty] },
+          },
+        ])
+      ).bytes,
+      `entry a would inflate ${empty}× (a zip bomb?)`,
+    );
+    // 16 MiB exactly is not held to the ratio
+    const sixteen = 16 * 1024 * 1024;
+    const ok = await buildZip([
+      { name: "a", body: pattern(10), deflate: true, sizes: [0, sixteen], local: { sizes: [0, sixteen] } },
+    ]);
+    expect((await open(ok.bytes))[0]?.size).toBe(sixteen);
+  });
+});
+
+describe("reading an entry", () => {
+  it("refuses a range outside the entry", async () => {
+    const [entry] = await open((await buildZip([{ name: "a", body: pattern(10) }])).bytes);
+    const read = entry?.read as (from?: number, to?: number) => Promise<Uint8Array>;
+    for (const [from, to] of [
+      [-1, 5],
+      [0, 11],
+      [6, 5],
+      [0.5, 5],
+      [0, Number.POSITIVE_INFINITY],
+      [0, 2 ** 53],
+    ] as const)
+      await readRefused(
+        read(from, to),
+        `Cannot read m.pt entry a: bytes [${from}, ${to}) are outside its 10`,
+      );
+    expect(await read(10)).toEqual(new Uint8Array(0));
+  });
+
+  it("refuses a deflated entry that inflates past its declared size, or to other bytes than its CRC's", async () => {
+    const body = pattern(1000);
+    const compressed = (await deflateRaw(body)).byteLength;
+    const lie = await buildZip([
+      { name: "a", body, deflate: true, sizes: [compressed, 999], local: { sizes: [compressed, 999] } },
+    ]);
+    const [entry] = await open(lie.bytes);
+    await readRefused(
+      entry?.read() as Promise<Uint8Array>,
+      "Cannot read m.pt entry a: it does not decompress cleanly",
+    );
+    const crc = await buildZip([{ name: "a", body, deflate: true, crc: 1234 }]);
+    const [bad] = await open(crc.bytes);
+    await readRefused(
+      bad?.read() as Promise<Uint8Array>,
+      "Cannot read m.pt entry a: it does not decompress cleanly",
+    );
+    expect(await bad?.read(0, 999)).toEqual(body.subarray(0, 999));
+    const garbage = await buildZip([
+      { name: "a", body: noise(100), sizes: [100, 500], local: { sizes: [100, 500] } },
+    ]);
+    const raw = new DataView(garbage.bytes.buffer);
+    raw.setUint16(8, 8, true); // local method: deflate
+    raw.setUint16((garbage.directory as number) + 10, 8, true); // central method: deflate
+    const [junk] = await open(garbage.bytes);
+    await readRefused(
+      junk?.read() as Promise<Uint8Array>,
+      "Cannot read m.pt entry a: it does not decompress cleanly",
+    );
+  });
+
+  it("a store's read error comes through as it is", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(1000) }]);
+    const failure = new Error("network down");
+    const read = async (offset: number, length: number) => {
+      if (offset === 0 && length === 287) throw failure; // the local header, not zip.js's look at the first signature
+      return zip.bytes.slice(offset, offset + length);
+    };
+    await expect(readZip(read, zip.bytes.byteLength, "m.pt")).rejects.toBe(failure);
+  });
+
+  it("a store that returns less than asked for a local header: no local header", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(1000) }]);
+    const read = async (offset: number, length: number) =>
+      zip.bytes.slice(offset, offset + (offset === 0 && length === 287 ? 29 : length));
+    await readRefused(
+      readZip(read, zip.bytes.byteLength, "m.pt"),
+      "Cannot read m.pt: entry a points outside the archive or at no local header",
+    );
+  });
+});
