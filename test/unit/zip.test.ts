@@ -484,7 +484,6 @@ describe("reading an entry", () => {
       bad?.read() as Promise<Uint8Array>,
       "Cannot read m.pt entry a: it does not decompress cleanly",
     );
-    expect(await bad?.read(0, 999)).toEqual(body.subarray(0, 999));
     const garbage = await buildZip([
       { name: "a", body: noise(100), sizes: [100, 500], local: { sizes: [100, 500] } },
     ]);
