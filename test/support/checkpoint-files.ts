@@ -3,7 +3,7 @@ import type { TensorFile } from "../../src/tensors/tensor-index.js";
 
 const encoder = new TextEncoder();
 
-function crc32(bytes: Uint8Array): number {
+export function crc32(bytes: Uint8Array): number {
   let crc = ~0;
   for (const b of bytes) {
     crc ^= b;
@@ -12,7 +12,7 @@ function crc32(bytes: Uint8Array): number {
   return ~crc >>> 0;
 }
 
-async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
+export async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>])
     .stream()
     .pipeThrough(new CompressionStream("deflate-raw"));

@@ -3,24 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { isOciError, type OciError } from "../../src/index.js";
 import { readZip, type ZipLimits } from "../../src/tensors/zip.js";
+import { crc32, deflateRaw } from "../support/checkpoint-files.js";
 
 const enc = new TextEncoder();
-
-function crc32(bytes: Uint8Array): number {
-  let crc = ~0;
-  for (const b of bytes) {
-    crc ^= b;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
-  }
-  return ~crc >>> 0;
-}
-
-async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>])
-    .stream()
-    .pipeThrough(new CompressionStream("deflate-raw"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
 
 /** Bytes that deflate cannot shrink. */
 function noise(n: number, seed = 1): Uint8Array {
