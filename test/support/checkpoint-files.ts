@@ -12,6 +12,30 @@ export function crc32(bytes: Uint8Array): number {
   return ~crc >>> 0;
 }
 
+/** Members' local parts, then the central directory, then its end record: the archive's bytes. */
+export function concatZip(
+  parts: Uint8Array[],
+  central: Uint8Array[],
+  count: number,
+  directoryAt: number,
+): Uint8Array {
+  const cdSize = central.reduce((n, r) => n + r.byteLength, 0);
+  const end = new Uint8Array(22);
+  const e = new DataView(end.buffer);
+  e.setUint32(0, 0x06054b50, true);
+  e.setUint16(8, count, true);
+  e.setUint16(10, count, true);
+  e.setUint32(12, cdSize, true);
+  e.setUint32(16, directoryAt, true);
+  const bytes = new Uint8Array(directoryAt + cdSize + 22);
+  let o = 0;
+  for (const p of [...parts, ...central, end]) {
+    bytes.set(p, o);
+    o += p.byteLength;
+  }
+  return bytes;
+}
+
 export async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>])
     .stream()
@@ -79,19 +103,7 @@ export async function writeZip(members: Member[]) {
     centralAt.push(at + cdSize);
     cdSize += r.byteLength;
   }
-  const end = new Uint8Array(22);
-  const e = new DataView(end.buffer);
-  e.setUint32(0, 0x06054b50, true);
-  e.setUint16(8, members.length, true);
-  e.setUint16(10, members.length, true);
-  e.setUint32(12, cdSize, true);
-  e.setUint32(16, at, true);
-  const bytes = new Uint8Array(at + cdSize + 22);
-  let o = 0;
-  for (const p of [...parts, ...central, end]) {
-    bytes.set(p, o);
-    o += p.byteLength;
-  }
+  const bytes = concatZip(parts, central, members.length, at);
   const view = new DataView(bytes.buffer);
   return {
     bytes,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { isOciError, type OciError } from "../../src/index.js";
 import { readZip, type ZipLimits } from "../../src/tensors/zip.js";
-import { crc32, deflateRaw } from "../support/checkpoint-files.js";
+import { concatZip, crc32, deflateRaw } from "../support/checkpoint-files.js";
 
 const enc = new TextEncoder();
 
@@ -104,20 +104,7 @@ async function buildZip(members: Member[], options: { centralOrder?: number[] } 
   }
   const order = options.centralOrder ?? members.map((_, i) => i);
   const central = order.map((i) => records[i] as Uint8Array);
-  const cdSize = central.reduce((n, r) => n + r.byteLength, 0);
-  const end = new Uint8Array(22);
-  const e = new DataView(end.buffer);
-  e.setUint32(0, 0x06054b50, true);
-  e.setUint16(8, members.length, true);
-  e.setUint16(10, members.length, true);
-  e.setUint32(12, cdSize, true);
-  e.setUint32(16, at, true);
-  const bytes = new Uint8Array(at + cdSize + 22);
-  let o = 0;
-  for (const p of [...parts, ...central, end]) {
-    bytes.set(p, o);
-    o += p.byteLength;
-  }
+  const bytes = concatZip(parts, central, members.length, at);
   return { bytes, dataAt, stored, directory: at };
 }
 
