@@ -16,7 +16,7 @@ export type { OciErrorCode, OciErrorOptions } from "./errors.js";
 export { ERROR_CODES, isOciError, OciError } from "./errors.js";
 export type { PullEvent } from "./model/events.js";
 export type { ModelFormat } from "./model/format.js";
-export { detectFormat, isModelMediaType, layerPaths, ModelMediaType } from "./model/format.js";
+export { detectFormat, layerPaths } from "./model/format.js";
 export type { ModelInfo } from "./model/info.js";
 export { modelInfo } from "./model/info.js";
 export type { InspectModelOptions, ModelSummary } from "./model/inspect.js";
@@ -34,6 +34,9 @@ export { openModel, pullModel } from "./model/pull.js";
 export type { PushModelOptions, PushModelResult } from "./model/push.js";
 export { pushModel } from "./model/push.js";
 export type { ModelFileInfo, ModelRecord } from "./model/record.js";
+export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./oci/manifest.js";
+export { parseManifest } from "./oci/manifest.js";
+export { isModelMediaType, MANIFEST_ACCEPT, MediaType, ModelMediaType } from "./oci/media-types.js";
 export type { Reference } from "./reference.js";
 export { digestProblem, parseReference, registryApiHost } from "./reference.js";
 export type { Challenge } from "./registry/challenge.js";
@@ -49,10 +52,8 @@ export type {
 } from "./registry/client.js";
 export { createRegistryClient, RegistryClient } from "./registry/client.js";
 export type { Credential, CredentialProvider } from "./registry/credentials.js";
-export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./registry/manifest.js";
-export { parseManifest } from "./registry/manifest.js";
-export { MANIFEST_ACCEPT, MediaType } from "./registry/media-types.js";
 export type { ProxyOption } from "./registry/proxy-url.js";
+export { copyBlob, createRemoteStore } from "./registry/remote-store.js";
 export type { IngestState, StoreBackend } from "./store/backend.js";
 export type { CacheStorageLike } from "./store/cache.js";
 export { createCacheStore } from "./store/cache.js";
@@ -61,7 +62,6 @@ export { createStore } from "./store/engine.js";
 export { createIdbStore } from "./store/idb.js";
 export { createMemoryStore } from "./store/memory.js";
 export { createOpfsStore } from "./store/opfs.js";
-export { copyBlob, createRemoteStore } from "./store/remote.js";
 export type {
   BlobRef,
   BlobSource,

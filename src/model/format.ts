@@ -1,41 +1,8 @@
-import type { Descriptor, ImageManifest } from "../registry/manifest.js";
+import type { Descriptor, ImageManifest } from "../oci/manifest.js";
+import { isModelPackType, ModelMediaType, PATH_ANNOTATIONS } from "../oci/media-types.js";
 
 /** The model artifact families we read. */
 export type ModelFormat = "docker-v0.1" | "docker-v0.2" | "modelpack" | "kitops" | "unknown";
-
-export const ModelMediaType = {
-  DockerConfigV01: "application/vnd.docker.ai.model.config.v0.1+json",
-  DockerConfigV02: "application/vnd.docker.ai.model.config.v0.2+json",
-  DockerSafetensors: "application/vnd.docker.ai.safetensors",
-  DockerConfigTar: "application/vnd.docker.ai.vllm.config.tar",
-  DockerGguf: "application/vnd.docker.ai.gguf.v3",
-  ModelPackManifest: "application/vnd.cncf.model.manifest.v1+json",
-  ModelPackConfig: "application/vnd.cncf.model.config.v1+json",
-  KitOpsConfig: "application/vnd.kitops.modelkit.config.v1+json",
-} as const;
-
-/** Annotation keys that carry a layer's file path, in order of preference. */
-export const PATH_ANNOTATIONS = [
-  "org.cncf.model.filepath",
-  "org.cnai.model.filepath",
-  "org.opencontainers.image.title",
-] as const;
-
-const MODELPACK_PREFIXES = ["application/vnd.cncf.model.", "application/vnd.cnai.model."];
-
-function isModelPackType(mediaType: string | undefined): boolean {
-  return mediaType !== undefined && MODELPACK_PREFIXES.some((p) => mediaType.startsWith(p));
-}
-
-/** True when an artifact or config media type names a model. */
-export function isModelMediaType(mediaType: string | undefined): boolean {
-  return (
-    mediaType !== undefined &&
-    (mediaType.startsWith("application/vnd.docker.ai.") ||
-      isModelPackType(mediaType) ||
-      mediaType.startsWith("application/vnd.kitops.modelkit."))
-  );
-}
 
 /**
  * Detects the model family of a manifest: by `artifactType`, then the config media type, then

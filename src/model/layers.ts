@@ -1,6 +1,7 @@
 import type { Compression } from "../archive/tar.js";
-import type { Descriptor, ImageManifest } from "../registry/manifest.js";
-import { layerPaths, ModelMediaType } from "./format.js";
+import type { Descriptor, ImageManifest } from "../oci/manifest.js";
+import { ModelMediaType } from "../oci/media-types.js";
+import { layerPaths } from "./format.js";
 
 /** How the pull treats a layer. */
 export interface PlannedLayer {

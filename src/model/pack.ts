@@ -3,12 +3,11 @@ import { safeEntryPath } from "../archive/tar.js";
 import type { CreateHasher } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { OciError } from "../errors.js";
-import type { Descriptor, ImageManifest } from "../registry/manifest.js";
-import { MediaType } from "../registry/media-types.js";
+import type { Descriptor, ImageManifest } from "../oci/manifest.js";
+import { MediaType, ModelMediaType } from "../oci/media-types.js";
 import { pushBytes } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
-import { ModelMediaType } from "./format.js";
 import { isWeightPath } from "./layers.js";
 import { CONFIG_JSON_LIMIT } from "./model.js";
 

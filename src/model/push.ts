@@ -1,7 +1,7 @@
 import { OciError } from "../errors.js";
+import { type Descriptor, isIndex, parseManifest } from "../oci/manifest.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import { type Descriptor, isIndex, parseManifest } from "../registry/manifest.js";
 import type { Store } from "../store/types.js";
 
 export interface PushModelOptions extends RegistryClientOptions {

@@ -1,8 +1,8 @@
 import type { CreateHasher } from "../digest/hasher.js";
 import { OciError } from "../errors.js";
+import type { Descriptor } from "../oci/manifest.js";
+import { MediaType } from "../oci/media-types.js";
 import type { Reference } from "../reference.js";
-import type { Descriptor } from "../registry/manifest.js";
-import { MediaType } from "../registry/media-types.js";
 import { pushBytes, readJson } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import type { ModelFormat } from "./format.js";

@@ -1,11 +1,6 @@
 import type { CreateHasher } from "../digest/hasher.js";
 import { createVerifyStream } from "../digest/verify.js";
-
-/** The part of the Cache API the proxy uses (Workers `caches.default`, a browser `CacheStorage` entry…). */
-export interface CacheLike {
-  match(request: RequestInfo | URL): Promise<Response | undefined>;
-  put(request: RequestInfo | URL, response: Response): Promise<void>;
-}
+import type { CacheLike } from "../store/cache.js";
 
 /** Cached responses may lose Content-Length (chunked); the size rides along in this header. */
 const SIZE_HEADER = "x-oci-blob-size";

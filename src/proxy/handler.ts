@@ -2,7 +2,8 @@ import type { CreateHasher } from "../digest/hasher.js";
 import { parseChallenges } from "../registry/challenge.js";
 import { hostName, isLoopbackHost, isPrivateHost } from "../registry/hosts.js";
 import { fromProxyPath } from "../registry/proxy-url.js";
-import { BlobCache, blobDigest, type CacheLike } from "./blob-cache.js";
+import type { CacheLike } from "../store/cache.js";
+import { BlobCache, blobDigest } from "./blob-cache.js";
 import { addCorsHeaders, allowedOrigin, preflight } from "./cors.js";
 import { upstreamHosts } from "./hosts.js";
 

@@ -2,7 +2,17 @@ import { type CreateHasher, digestBytes, type Hasher, parseDigest } from "../dig
 import { createDefaultHasher } from "../digest/hashers.js";
 import { createVerifyStream } from "../digest/verify.js";
 import { OciError } from "../errors.js";
-import { isModelMediaType } from "../model/format.js";
+import {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  isIndex,
+  MANIFEST_SIZE_LIMIT,
+  type Manifest,
+  type Platform,
+  parseManifest,
+} from "../oci/manifest.js";
+import { isModelMediaType, MANIFEST_ACCEPT } from "../oci/media-types.js";
 import {
   digestProblem,
   manifestReference,
@@ -14,17 +24,6 @@ import {
 import type { CredentialProvider } from "./credentials.js";
 import { isLoopbackHost } from "./hosts.js";
 import { discard, readCapped, responseError, streamsRequestBodies } from "./http.js";
-import {
-  type Descriptor,
-  type ImageIndex,
-  type ImageManifest,
-  isIndex,
-  MANIFEST_SIZE_LIMIT,
-  type Manifest,
-  type Platform,
-  parseManifest,
-} from "./manifest.js";
-import { MANIFEST_ACCEPT } from "./media-types.js";
 import type { ProxyOption } from "./proxy-url.js";
 import { type RegistryRequest, Transport } from "./transport.js";
 

@@ -1,4 +1,4 @@
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 
 /** An interrupted push: how far it got and, when the hasher could save it, its state there. */
 export interface IngestState {

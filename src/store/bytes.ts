@@ -1,5 +1,5 @@
 import { type CreateHasher, digestBytes } from "../digest/hasher.js";
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 import type { Store } from "./types.js";
 
 /** Stores small in-memory content (a manifest, a config, a record) and returns its descriptor. */

@@ -1,10 +1,15 @@
-import type { CacheLike } from "../proxy/blob-cache.js";
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { withLock } from "./lock.js";
 import { checkCovers, heldBytes, trustedState } from "./pieces.js";
 import type { Store, StoreOptions } from "./types.js";
+
+/** The part of the Cache API the proxy cache and this store use (Workers `caches.default`, a browser `CacheStorage` entry…). */
+export interface CacheLike {
+  match(request: RequestInfo | URL): Promise<Response | undefined>;
+  put(request: RequestInfo | URL, response: Response): Promise<void>;
+}
 
 /** The Cache API methods this store uses (browsers' `caches.open(…)`, Workers' `caches.default`). */
 export interface CacheStorageLike extends CacheLike {

@@ -1,8 +1,8 @@
 import { type CreateHasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
-import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../registry/manifest.js";
-import { isIndexMediaType, isManifestMediaType } from "../registry/media-types.js";
+import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
+import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
 import { guardBackend } from "./guard.js";

@@ -1,5 +1,5 @@
 import { createStore as createIdb, del, get, promisifyRequest, set, type UseStore } from "idb-keyval";
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { checkCovers, heldBytes, trustedState } from "./pieces.js";

@@ -1,4 +1,4 @@
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import type { Store, StoreOptions } from "./types.js";

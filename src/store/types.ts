@@ -1,5 +1,5 @@
 import type { CreateHasher } from "../digest/hasher.js";
-import type { Descriptor } from "../registry/manifest.js";
+import type { Descriptor } from "../oci/manifest.js";
 
 /** What a store needs to know of a blob: its digest and size (a full descriptor also fits). */
 export type BlobRef = Pick<Descriptor, "digest" | "size"> & Partial<Pick<Descriptor, "mediaType">>;

@@ -1,7 +1,7 @@
+import type { Descriptor } from "../oci/manifest.js";
 import { parseReference, type Reference, withDigest } from "../reference.js";
-import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import type { Descriptor } from "../registry/manifest.js";
-import type { BlobRef, FetchOptions, PushOptions, PushResult, ReadOnlyStore, Store } from "./types.js";
+import type { BlobRef, FetchOptions, PushOptions, PushResult, ReadOnlyStore, Store } from "../store/types.js";
+import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "./client.js";
 
 /**
  * A registry repository as the read side of a store: `fetch` of a whole blob is verified by the
