@@ -59,3 +59,14 @@ export async function digestBytes(
   await hasher.update(bytes);
   return `${algorithm}:${await hasher.digest()}`;
 }
+
+/** Hashes a whole stream and returns `algorithm:hex`. */
+export async function digestStream(
+  stream: ReadableStream<Uint8Array>,
+  createHasher: CreateHasher,
+  algorithm: DigestAlgorithm = "sha256",
+): Promise<string> {
+  const hasher = await createHasher(algorithm);
+  for await (const chunk of stream) await hasher.update(chunk);
+  return `${algorithm}:${await hasher.digest()}`;
+}

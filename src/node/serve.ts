@@ -1,4 +1,5 @@
 import { type Descriptor, digestProblem, MediaType, type Store } from "../index.js";
+import { parseRange } from "../proxy/blob-cache.js";
 import { createFsStore } from "./fs-store.js";
 import { listen, type RunningServer } from "./listen.js";
 
@@ -7,14 +8,6 @@ const HEADERS = { "docker-distribution-api-version": "registry/2.0" };
 
 function error(status: number, code: string, message: string): Response {
   return Response.json({ errors: [{ code, message }] }, { status, headers: HEADERS });
-}
-
-function parseRange(header: string | null, size: number): [number, number] | undefined {
-  const m = header ? /^bytes=(\d+)-(\d*)$/.exec(header.trim()) : null;
-  if (!m) return undefined;
-  const start = Number(m[1]);
-  const end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
-  return start <= end ? [start, end] : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { CreateHasher } from "../digest/hasher.js";
 import { createVerifyStream } from "../digest/verify.js";
 import type { CacheLike } from "../store/cache.js";
+import { ByteRangeStream } from "../streams.js";
 
 /** Cached responses may lose Content-Length (chunked); the size rides along in this header. */
 const SIZE_HEADER = "x-oci-blob-size";
@@ -18,21 +19,6 @@ export function parseRange(header: string | null, size: number): [number, number
   const start = Number(m[1]);
   const end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
   return start <= end ? [start, end] : undefined;
-}
-
-function slice(body: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
-  let at = 0;
-  return body.pipeThrough(
-    new TransformStream({
-      transform(chunk, controller) {
-        const from = Math.max(start - at, 0);
-        const to = Math.min(end + 1 - at, chunk.byteLength);
-        at += chunk.byteLength;
-        if (from < to) controller.enqueue(chunk.subarray(from, to));
-        if (at > end) controller.terminate();
-      },
-    }),
-  );
 }
 
 /**
@@ -179,7 +165,7 @@ export class BlobCache {
     const [start, end] = span;
     headers.set("content-length", String(end - start + 1));
     headers.set("content-range", `bytes ${start}-${end}/${size}`);
-    return new Response(slice(hit.body, start, end), { status: 206, headers });
+    return new Response(hit.body.pipeThrough(new ByteRangeStream(start, end + 1)), { status: 206, headers });
   }
 
   /**

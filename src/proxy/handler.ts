@@ -3,6 +3,7 @@ import { parseChallenges } from "../registry/challenge.js";
 import { hostName, isLoopbackHost, isPrivateHost } from "../registry/hosts.js";
 import { fromProxyPath } from "../registry/proxy-url.js";
 import type { CacheLike } from "../store/cache.js";
+import { readAtMost } from "../streams.js";
 import { BlobCache, blobDigest } from "./blob-cache.js";
 import { addCorsHeaders, allowedOrigin, preflight } from "./cors.js";
 import { upstreamHosts } from "./hosts.js";
@@ -374,7 +375,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       if (response.body) {
         let whole: Uint8Array<ArrayBuffer> | undefined;
         try {
-          whole = await readCapped(response.body, maxMetadataBytes);
+          whole = await readAtMost(response.body, maxMetadataBytes);
         } catch (error) {
           return cannotReach(error);
         }
@@ -411,31 +412,6 @@ function capped(
     }),
   );
   return { body, exceeded: () => length > limit };
-}
-
-/** The whole of `source` when it holds at most `limit` bytes; undefined (the rest cancelled) past it. */
-async function readCapped(
-  source: ReadableStream<Uint8Array>,
-  limit: number,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const reader = source.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (let part = await reader.read(); !part.done; part = await reader.read()) {
-    length += part.value.byteLength;
-    if (length > limit) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(part.value);
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 /** `href` (resolved against `base`) when it is an http or https URL; undefined for anything else. */

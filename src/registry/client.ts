@@ -21,6 +21,7 @@ import {
   registryApiHost,
   withDigest,
 } from "../reference.js";
+import { ByteRangeStream } from "../streams.js";
 import type { CredentialProvider } from "./credentials.js";
 import { isLoopbackHost } from "./hosts.js";
 import { discard, readCapped, responseError, streamsRequestBodies } from "./http.js";
@@ -122,41 +123,6 @@ function pullScope(ref: Reference): string[] {
 
 function pushScope(ref: Reference): string[] {
   return [`repository:${ref.repository}:pull,push`];
-}
-
-/** A transform that drops the first `count` bytes (a server that ignored our `Range`). */
-function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
-  let left = count;
-  return new TransformStream({
-    transform(chunk, controller) {
-      if (left >= chunk.byteLength) {
-        left -= chunk.byteLength;
-        return;
-      }
-      controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
-      left = 0;
-    },
-  });
-}
-
-/** A transform that passes the first `count` bytes and then ends the stream; fewer is SIZE_MISMATCH. */
-function takeBytes(count: number, action: string): TransformStream<Uint8Array, Uint8Array> {
-  let left = count;
-  return new TransformStream({
-    transform(chunk, controller) {
-      if (left <= 0) return;
-      controller.enqueue(chunk.byteLength > left ? chunk.subarray(0, left) : chunk);
-      left -= Math.min(left, chunk.byteLength);
-      if (left === 0) controller.terminate();
-    },
-    flush() {
-      if (left > 0)
-        throw new OciError(
-          "SIZE_MISMATCH",
-          `Cannot ${action}: the registry sent ${count - left} of ${count} bytes`,
-        );
-    },
-  });
 }
 
 /** Refuses a 206 whose Content-Range starts elsewhere than asked (when the header is visible). */
@@ -422,7 +388,7 @@ export class RegistryClient {
     }
     checkRangeStart(response, offset, action);
     let body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    if (offset > 0 && response.status === 200) body = body.pipeThrough(skipBytes(offset));
+    if (offset > 0 && response.status === 200) body = body.pipeThrough(new ByteRangeStream(offset));
     return body.pipeThrough(verify);
   }
 
@@ -462,8 +428,15 @@ export class RegistryClient {
     // pass each chunk through).
     const exact = (partial || whole) && response.headers.get("content-length") === String(length);
     if (exact) return body;
-    if (!partial && !whole) body = body.pipeThrough(skipBytes(offset));
-    return body.pipeThrough(takeBytes(length, action));
+    if (!partial && !whole) body = body.pipeThrough(new ByteRangeStream(offset));
+    return body.pipeThrough(
+      new ByteRangeStream(
+        0,
+        length,
+        (received) =>
+          new OciError("SIZE_MISMATCH", `Cannot ${action}: the registry sent ${received} of ${length} bytes`),
+      ),
+    );
   }
 
   async #resumeHasher(

@@ -1,4 +1,5 @@
 import { asOciError, OciError, type OciErrorCode } from "../errors.js";
+import { readAtMost } from "../streams.js";
 
 /** Reads a body up to `limit` bytes; more is refused with `code` before it is all read. */
 export async function readCapped(
@@ -16,31 +17,9 @@ export async function readCapped(
     );
   }
   if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new OciError(code, `Cannot ${action}: the response is over the ${limit}-byte limit`);
-    }
-    chunks.push(value);
-  }
-  return concatBytes(chunks, total);
-}
-
-function concatBytes(chunks: Uint8Array[], total = chunks.reduce((n, c) => n + c.byteLength, 0)): Uint8Array {
-  if (chunks.length === 1 && chunks[0]) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  const bytes = await readAtMost(response.body, limit);
+  if (!bytes) throw new OciError(code, `Cannot ${action}: the response is over the ${limit}-byte limit`);
+  return bytes;
 }
 
 const REGISTRY_CODES: Record<string, OciErrorCode> = {

@@ -1,4 +1,5 @@
 import type { Descriptor } from "../oci/manifest.js";
+import { ByteRangeStream } from "../streams.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { withLock } from "./lock.js";
@@ -35,21 +36,6 @@ const HEADERS = {
   "content-type": "application/octet-stream",
   "cache-control": "public, max-age=31536000, immutable",
 };
-
-function slice(body: ReadableStream<Uint8Array>, start: number, end: number): ReadableStream<Uint8Array> {
-  let at = 0;
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        const from = Math.max(start - at, 0);
-        const to = Math.min(end - at, chunk.byteLength);
-        at += chunk.byteLength;
-        if (from < to) controller.enqueue(chunk.subarray(from, to));
-        if (at >= end) controller.terminate();
-      },
-    }),
-  );
-}
 
 /**
  * The Cache API: one entry per blob, ingest pieces as entries of their own, and an index entry
@@ -99,7 +85,7 @@ class CacheBackend implements StoreBackend {
     const body = hit?.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     return length === 0
       ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-      : slice(body, offset, offset + length);
+      : body.pipeThrough(new ByteRangeStream(offset, offset + length));
   }
 
   async remove(digest: string) {

@@ -3,6 +3,7 @@ import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
 import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
+import { ByteRangeStream } from "../streams.js";
 import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
 import { guardBackend } from "./guard.js";
@@ -51,24 +52,6 @@ function checkBlob(blob: BlobRef, action: string): void {
   if (!Number.isSafeInteger(blob.size) || blob.size < 0) {
     throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: size ${blob.size} is not a byte count`);
   }
-}
-
-/** Drops the first `count` bytes of a stream (a resumed push given a stream from the start). */
-function skip(stream: ReadableStream<Uint8Array>, count: number): ReadableStream<Uint8Array> {
-  if (count === 0) return stream;
-  let left = count;
-  return stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        if (left >= chunk.byteLength) {
-          left -= chunk.byteLength;
-          return;
-        }
-        controller.enqueue(chunk.subarray(left));
-        left = 0;
-      },
-    }),
-  );
 }
 
 /**
@@ -195,7 +178,8 @@ export function createStore(
     throwIfAborted(signal, action);
     let stream: ReadableStream<Uint8Array>;
     try {
-      stream = typeof source === "function" ? await source(offset) : skip(source, offset);
+      stream =
+        typeof source === "function" ? await source(offset) : source.pipeThrough(new ByteRangeStream(offset)); // a resumed push given a stream from the start
     } catch (error) {
       throw asOciError(error, action);
     }
