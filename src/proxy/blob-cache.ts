@@ -1,10 +1,8 @@
 import type { CreateHasher } from "../digest/hasher.js";
 import { createVerifyStream } from "../digest/verify.js";
-import type { CacheLike } from "../store/cache.js";
+import { blobEntry, blobEntrySize, type CacheLike } from "../store/cache.js";
 import { ByteRangeStream } from "../streams.js";
 
-/** Cached responses may lose Content-Length (chunked); the size rides along in this header. */
-const SIZE_HEADER = "x-oci-blob-size";
 const BLOB_PATH = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 /** The digest a `GET /v2/<name>/blobs/<digest>` path asks for. */
@@ -150,7 +148,7 @@ export class BlobCache {
       await hit.body.cancel().catch(() => {});
       return undefined;
     }
-    const size = Number(hit.headers.get(SIZE_HEADER) ?? hit.headers.get("content-length"));
+    const size = blobEntrySize(hit);
     const headers = new Headers({
       "content-type": "application/octet-stream",
       "docker-content-digest": digest,
@@ -186,15 +184,9 @@ export class BlobCache {
     const verified = cache.pipeThrough(
       createVerifyStream({ digest, size }, this.#createHasher ? { createHasher: this.#createHasher } : {}),
     );
-    const headers = new Headers({
-      "content-type": "application/octet-stream",
-      "content-length": String(size),
-      [SIZE_HEADER]: String(size),
-      "cache-control": "public, max-age=31536000, immutable",
-    });
     const key = this.#key(origin, host, digest);
     const done = this.#cache
-      .put(key, new Response(verified, { headers }))
+      .put(key, blobEntry(verified, size))
       .catch(() => {
         // A mismatch, a cut connection or a client gone: nothing is stored; the client verifies its own copy.
       })

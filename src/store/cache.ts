@@ -37,6 +37,24 @@ const HEADERS = {
   "cache-control": "public, max-age=31536000, immutable",
 };
 
+/** Cached responses may lose Content-Length (chunked); a blob's size rides along in this header. */
+const SIZE_HEADER = "x-oci-blob-size";
+
+/**
+ * A blob as a Cache API entry, the one form both this store and the proxy's blob cache keep: its
+ * size in a header of its own, immutable.
+ */
+export function blobEntry(body: ReadableStream<Uint8Array>, size: number): Response {
+  return new Response(body, {
+    headers: { ...HEADERS, "content-length": String(size), [SIZE_HEADER]: String(size) },
+  });
+}
+
+/** The size of a blob kept by `blobEntry` (NaN when the entry says none). */
+export function blobEntrySize(entry: Response): number {
+  return Number(entry.headers.get(SIZE_HEADER) ?? entry.headers.get("content-length"));
+}
+
 /**
  * The Cache API: one entry per blob, ingest pieces as entries of their own, and an index entry
  * (Workers caches cannot list their keys). A cache may evict at will: blobs can disappear, never
@@ -182,10 +200,7 @@ class CacheBackend implements StoreBackend {
       size,
     );
     const body = await this.#piecesStream(digest, 0, size);
-    await (await this.#cache).put(
-      this.#blobKey(digest),
-      new Response(body, { headers: { ...HEADERS, "content-length": String(size) } }),
-    );
+    await (await this.#cache).put(this.#blobKey(digest), blobEntry(body, size));
     await this.#update((index) => {
       index.blobs[digest] = size;
     });
