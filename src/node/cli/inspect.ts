@@ -1,9 +1,9 @@
-import { parseArgs } from "node:util";
-import { inspectModel, type ModelSummary, OciError, parseReference } from "../../index.js";
+import { inspectModel, type ModelSummary, parseReference } from "../../index.js";
+import { defineCommand, UsageError } from "./command.js";
 import { formatSize } from "./format.js";
-import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
+import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
 
-export const INSPECT_USAGE = `Usage: oci-model inspect <reference> [--json] [--plain-http] [--username U --password-stdin] [--timeout S] [--proxy URL]
+const USAGE = `Usage: oci-model inspect <reference> [--json] [--plain-http] [--username U --password-stdin] [--timeout S] [--proxy URL]
 
 Fetches and verifies a model's manifest and lists its layers. Nothing is downloaded but the manifest.
   --json            print one JSON object on stdout and nothing else
@@ -32,27 +32,25 @@ function formatSummary(s: ModelSummary): string {
   return `${lines.join("\n")}\n`;
 }
 
-export async function inspectCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...REGISTRY_FLAGS, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    io.stdout(`${INSPECT_USAGE}\n`);
+/** `oci-model inspect`: a model's manifest, format and layers, from the manifest alone. */
+export const inspectCommand = defineCommand({
+  synopsis: "<reference>",
+  summary: "show a model's manifest, format and layers (no download)",
+  usage: USAGE,
+  options: { ...REGISTRY_FLAGS, json: { type: "boolean" } },
+  allowPositionals: true,
+  async run(values, positionals, io) {
+    if (positionals.length !== 1) throw new UsageError("Cannot inspect: give one reference");
+    const ref = parseReference(positionals[0] as string);
+    const summary = await inspectModel(ref, await clientOptions(values, ref.registry, io));
+    if (values.json) {
+      const { reference, registry, repository, digest, mediaType, artifactType, format, layers } = summary;
+      io.stdout(
+        `${JSON.stringify({ reference, registry, repository, digest, mediaType, artifactType, format, layers })}\n`,
+      );
+    } else {
+      io.stdout(formatSummary(summary));
+    }
     return 0;
-  }
-  if (positionals.length !== 1)
-    throw new OciError("INVALID_ARGUMENT", `Cannot inspect: give one reference\n${INSPECT_USAGE}`);
-  const ref = parseReference(positionals[0] as string);
-  const summary = await inspectModel(ref, await clientOptions(values, ref.registry, io));
-  if (values.json) {
-    const { reference, registry, repository, digest, mediaType, artifactType, format, layers } = summary;
-    io.stdout(
-      `${JSON.stringify({ reference, registry, repository, digest, mediaType, artifactType, format, layers })}\n`,
-    );
-  } else {
-    io.stdout(formatSummary(summary));
-  }
-  return 0;
-}
+  },
+});

@@ -1,28 +1,30 @@
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { PullEvent } from "../../index.js";
+import type { CliIo } from "./command.js";
 import { formatSize } from "./format.js";
 
 /**
  * Shows a pull: a bar per layer on a terminal, plain lines otherwise (logs, CI). Always on stderr,
  * so stdout carries only data.
  */
-export function pullReporter(stream: NodeJS.WriteStream): {
+export function pullReporter(io: Pick<CliIo, "stderr" | "terminal">): {
   onEvent: (event: PullEvent) => void;
   stop: () => void;
 } {
-  if (!stream.isTTY) {
+  const stream = io.terminal;
+  if (!stream) {
     return {
       onEvent: (event) => {
         if (event.type === "resolve") {
-          stream.write(
+          io.stderr(
             `pulling ${event.reference} (${event.format}, ${event.layers} blobs, ${formatSize(event.totalBytes)}, ${formatSize(event.storedBytes)} stored)\n`,
           );
         } else if (event.type === "layer-done") {
-          stream.write(`  ${event.path ?? event.digest} done\n`);
+          io.stderr(`  ${event.path ?? event.digest} done\n`);
         } else if (event.type === "extract") {
-          stream.write(`  extracted ${event.path} (${formatSize(event.size)})\n`);
+          io.stderr(`  extracted ${event.path} (${formatSize(event.size)})\n`);
         } else if (event.type === "done") {
-          stream.write(
+          io.stderr(
             `done: fetched ${formatSize(event.fetchedBytes)}, reused ${formatSize(event.reusedBytes)} in ${event.seconds.toFixed(1)} s\n`,
           );
         }

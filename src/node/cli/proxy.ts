@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { OciError } from "../../index.js";
 import { serveRegistryProxy } from "../proxy-server.js";
-import type { CliIo } from "./options.js";
+import { defineCommand, UsageError } from "./command.js";
 
-export const PROXY_USAGE = `Usage: oci-model proxy --allow HOST[,HOST…] [--port 8787] [--host 127.0.0.1] [--origin ORIGIN[,…]] [--plain-http HOST[,…]]
+const USAGE = `Usage: oci-model proxy --allow HOST[,HOST…] [--port 8787] [--host 127.0.0.1] [--origin ORIGIN[,…]] [--plain-http HOST[,…]]
 
 Serves the registry proxy that lets browsers reach registries without CORS headers.
   --allow       upstream hosts or presets (dockerhub, ghcr, quay, gcr, mcr, nvcr, ecr-public); nothing else is reached
@@ -17,43 +16,37 @@ const list = (value: string | undefined) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-export async function proxyCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      allow: { type: "string", multiple: true },
-      origin: { type: "string", multiple: true },
-      "plain-http": { type: "string", multiple: true },
-      port: { type: "string" },
-      host: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    io.stdout(`${PROXY_USAGE}\n`);
+/** `oci-model proxy`: the registry proxy for browsers, until SIGINT or SIGTERM. */
+export const proxyCommand = defineCommand({
+  synopsis: "--allow HOSTS",
+  summary: "serve the registry proxy for browsers",
+  usage: USAGE,
+  options: {
+    allow: { type: "string", multiple: true },
+    origin: { type: "string", multiple: true },
+    "plain-http": { type: "string", multiple: true },
+    port: { type: "string" },
+    host: { type: "string" },
+  },
+  async run(values, _positionals, io) {
+    const allow = (values.allow ?? []).flatMap(list);
+    if (allow.length === 0) throw new UsageError("Cannot start the proxy: --allow is required");
+    const port = Number(values.port ?? 8787);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new OciError("INVALID_ARGUMENT", `Cannot start the proxy: --port ${values.port} is not a port`);
+    }
+    const origins = (values.origin ?? []).flatMap(list);
+    const server = await serveRegistryProxy({
+      allow,
+      port,
+      host: values.host ?? "127.0.0.1",
+      ...(origins.length ? { origins } : {}),
+      plainHttp: (values["plain-http"] ?? []).flatMap(list),
+    });
+    io.stderr(`oci-model proxy: listening on ${server.url} for ${allow.join(", ")}\n`);
+    io.stdout(`${server.url}\n`);
+    await new Promise<void>((resolve) => io.onSignal(["SIGINT", "SIGTERM"], resolve));
+    await server.close();
     return 0;
-  }
-  const allow = (values.allow ?? []).flatMap(list);
-  if (allow.length === 0)
-    throw new OciError("INVALID_ARGUMENT", `Cannot start the proxy: --allow is required\n${PROXY_USAGE}`);
-  const port = Number(values.port ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OciError("INVALID_ARGUMENT", `Cannot start the proxy: --port ${values.port} is not a port`);
-  }
-  const origins = (values.origin ?? []).flatMap(list);
-  const server = await serveRegistryProxy({
-    allow,
-    port,
-    host: values.host ?? "127.0.0.1",
-    ...(origins.length ? { origins } : {}),
-    plainHttp: (values["plain-http"] ?? []).flatMap(list),
-  });
-  io.stderr(`oci-model proxy: listening on ${server.url} for ${allow.join(", ")}\n`);
-  io.stdout(`${server.url}\n`);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await server.close();
-  return 0;
-}
+  },
+});

@@ -1,12 +1,12 @@
 import { mkdir, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { parseArgs } from "node:util";
 import { type Model, OciError, parseReference, pullModel } from "../../index.js";
-import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
+import { defineCommand, UsageError } from "./command.js";
 import { pullReporter } from "./progress.js";
+import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
 import { openStore, STORE_FLAG, storeDir } from "./store-flag.js";
 
-export const PULL_USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--proxy URL] [--concurrency N] [--timeout S] [--json]
+const USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--proxy URL] [--concurrency N] [--timeout S] [--json]
 
 Pulls a model into the store (an OCI layout; default $XDG_CACHE_HOME/oci-model or ~/.cache/oci-model),
 verifying every byte and resuming interrupted downloads.
@@ -29,83 +29,80 @@ async function writeFiles(model: Model, output: string): Promise<void> {
   }
 }
 
-export async function pullCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      ...REGISTRY_FLAGS,
-      ...STORE_FLAG,
-      output: { type: "string" },
-      "config-only": { type: "boolean" },
-      concurrency: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    io.stdout(`${PULL_USAGE}\n`);
+/** `oci-model pull`: a model into the store, verified, resumable, with progress on stderr. */
+export const pullCommand = defineCommand({
+  synopsis: "<reference>",
+  summary: "pull a model into the store, verified and resumable",
+  usage: USAGE,
+  options: {
+    ...REGISTRY_FLAGS,
+    ...STORE_FLAG,
+    output: { type: "string" },
+    "config-only": { type: "boolean" },
+    concurrency: { type: "string" },
+    json: { type: "boolean" },
+  },
+  allowPositionals: true,
+  async run(values, positionals, io) {
+    if (positionals.length !== 1) throw new UsageError("Cannot pull: give one reference");
+    const ref = parseReference(positionals[0] as string);
+    const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        `Cannot pull: --concurrency ${values.concurrency} is not a whole number above 0`,
+      );
+    }
+    const reporter = pullReporter(io);
+    // Ctrl-C aborts the pull, which ends with ABORTED and leaves what it fetched to resume from
+    const controller = new AbortController();
+    const stopListening = io.onSignal(["SIGINT"], () => controller.abort());
+    let model: Model;
+    const started = Date.now();
+    let fetched = 0;
+    let reused = 0;
+    try {
+      model = await pullModel(ref, {
+        ...(await clientOptions(values, ref.registry, io)),
+        store: openStore(values.store, io),
+        weights: !values["config-only"],
+        concurrency,
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.type === "done") {
+            fetched = event.fetchedBytes;
+            reused = event.reusedBytes;
+          }
+          reporter.onEvent(event);
+        },
+      });
+    } finally {
+      reporter.stop();
+      stopListening();
+    }
+    if (values.output) await writeFiles(model, values.output);
+    if (values.json) {
+      const files = [...model.files.values()].map(({ path, digest, size, weight }) => ({
+        path,
+        digest,
+        size,
+        weight,
+      }));
+      const summary = {
+        reference: model.reference,
+        digest: model.digest,
+        format: model.format,
+        complete: model.complete,
+        store: storeDir(values.store, io),
+        files,
+        fetchedBytes: fetched,
+        reusedBytes: reused,
+        seconds: (Date.now() - started) / 1000,
+      };
+      io.stdout(`${JSON.stringify(summary)}\n`);
+    } else {
+      io.stdout(`${model.reference} ${model.digest}\n`);
+    }
     return 0;
-  }
-  if (positionals.length !== 1)
-    throw new OciError("INVALID_ARGUMENT", `Cannot pull: give one reference\n${PULL_USAGE}`);
-  const ref = parseReference(positionals[0] as string);
-  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new OciError(
-      "INVALID_ARGUMENT",
-      `Cannot pull: --concurrency ${values.concurrency} is not a whole number above 0`,
-    );
-  }
-  const reporter = pullReporter(process.stderr);
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  process.once("SIGINT", abort);
-  let model: Model;
-  const started = Date.now();
-  let fetched = 0;
-  let reused = 0;
-  try {
-    model = await pullModel(ref, {
-      ...(await clientOptions(values, ref.registry, io)),
-      store: openStore(values.store, io),
-      weights: !values["config-only"],
-      concurrency,
-      signal: controller.signal,
-      onProgress: (event) => {
-        if (event.type === "done") {
-          fetched = event.fetchedBytes;
-          reused = event.reusedBytes;
-        }
-        reporter.onEvent(event);
-      },
-    });
-  } finally {
-    reporter.stop();
-    process.off("SIGINT", abort);
-  }
-  if (values.output) await writeFiles(model, values.output);
-  if (values.json) {
-    const files = [...model.files.values()].map(({ path, digest, size, weight }) => ({
-      path,
-      digest,
-      size,
-      weight,
-    }));
-    const summary = {
-      reference: model.reference,
-      digest: model.digest,
-      format: model.format,
-      complete: model.complete,
-      store: storeDir(values.store, io),
-      files,
-      fetchedBytes: fetched,
-      reusedBytes: reused,
-      seconds: (Date.now() - started) / 1000,
-    };
-    io.stdout(`${JSON.stringify(summary)}\n`);
-  } else {
-    io.stdout(`${model.reference} ${model.digest}\n`);
-  }
-  return 0;
-}
+  },
+});

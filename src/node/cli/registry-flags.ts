@@ -2,6 +2,7 @@ import type { Credential, CredentialProvider, RegistryClientOptions } from "../.
 import { OciError } from "../../index.js";
 import { readDockerCredential } from "../docker-config.js";
 import { createNodeHasher } from "../hasher.js";
+import type { CliIo } from "./command.js";
 
 /** Flags every registry command takes. */
 export const REGISTRY_FLAGS = {
@@ -12,19 +13,13 @@ export const REGISTRY_FLAGS = {
   proxy: { type: "string" },
 } as const;
 
+/** The values of `REGISTRY_FLAGS`, as a command's parsed flags hold them. */
 export interface RegistryFlags {
   "plain-http"?: boolean;
   username?: string;
   "password-stdin"?: boolean;
   timeout?: string;
   proxy?: string;
-}
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  readStdin: () => Promise<string>;
-  env: NodeJS.ProcessEnv;
 }
 
 /**

@@ -2,8 +2,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Store } from "../../index.js";
 import { createFsStore } from "../fs-store.js";
-import type { CliIo } from "./options.js";
+import type { CliIo } from "./command.js";
 
+/** `--store DIR`, which every command on the local store takes. */
 export const STORE_FLAG = { store: { type: "string" } } as const;
 
 /** `--store DIR`, else `$XDG_CACHE_HOME/oci-model`, else `~/.cache/oci-model`. */
@@ -13,6 +14,7 @@ export function storeDir(flag: string | undefined, io: CliIo): string {
   return join(cache, "oci-model");
 }
 
+/** The store `--store` names, or the default one; see `storeDir`. */
 export function openStore(flag: string | undefined, io: CliIo): Store {
   return createFsStore(storeDir(flag, io));
 }

@@ -1,16 +1,10 @@
 import { open, stat } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import {
-  buildTensorIndex,
-  OciError,
-  parseReference,
-  remoteTensorIndex,
-  type TensorEntry,
-} from "../../index.js";
+import { buildTensorIndex, parseReference, remoteTensorIndex, type TensorEntry } from "../../index.js";
+import { defineCommand, UsageError } from "./command.js";
 import { formatSize } from "./format.js";
-import { type CliIo, clientOptions, REGISTRY_FLAGS } from "./options.js";
+import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
 
-export const TENSORS_USAGE = `Usage: oci-model tensors <reference | file.safetensors|.bin|.pt|.npz> [--json]
+const USAGE = `Usage: oci-model tensors <reference | file.safetensors|.bin|.pt|.npz> [--json]
 
 Lists a model's tensors (name, dtype, shape, bytes) from the safetensors headers (or a checkpoint's
 zip directory and restricted-unpickled data.pkl) alone: for a
@@ -38,46 +32,41 @@ async function localIndex(path: string): Promise<Map<string, TensorEntry>> {
   }
 }
 
-export async function tensorsCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...REGISTRY_FLAGS, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    io.stdout(`${TENSORS_USAGE}\n`);
+/** `oci-model tensors`: the tensors of a model or a local file, from the headers alone. */
+export const tensorsCommand = defineCommand({
+  synopsis: "<ref | file>",
+  summary: "list tensors from the safetensors headers (no weights downloaded)",
+  usage: USAGE,
+  options: { ...REGISTRY_FLAGS, json: { type: "boolean" } },
+  allowPositionals: true,
+  async run(values, positionals, io) {
+    const target = positionals[0];
+    if (positionals.length !== 1 || target === undefined)
+      throw new UsageError("Cannot list tensors: give one reference or file");
+    let index: Map<string, TensorEntry>;
+    if (/\.(safetensors|bin|pt|pth|npz)$/i.test(target)) {
+      index = await localIndex(target);
+    } else {
+      const ref = parseReference(target);
+      index = await remoteTensorIndex(ref, await clientOptions(values, ref.registry, io));
+    }
+    const tensors = [...index.values()].map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      bytes: t.length,
+      file: t.file,
+    }));
+    if (values.json) {
+      io.stdout(`${JSON.stringify({ tensors })}\n`);
+      return 0;
+    }
+    const width = Math.max(4, ...tensors.map((t) => t.name.length));
+    for (const t of tensors)
+      io.stdout(
+        `${t.name.padEnd(width)}  ${t.dtype.padEnd(7)}  [${t.shape.join(", ")}]  ${formatSize(t.bytes)}\n`,
+      );
+    io.stdout(`${tensors.length} tensors, ${formatSize(tensors.reduce((n, t) => n + t.bytes, 0))}\n`);
     return 0;
-  }
-  const target = positionals[0];
-  if (positionals.length !== 1 || target === undefined) {
-    throw new OciError(
-      "INVALID_ARGUMENT",
-      `Cannot list tensors: give one reference or file\n${TENSORS_USAGE}`,
-    );
-  }
-  let index: Map<string, TensorEntry>;
-  if (/\.(safetensors|bin|pt|pth|npz)$/i.test(target)) {
-    index = await localIndex(target);
-  } else {
-    const ref = parseReference(target);
-    index = await remoteTensorIndex(ref, await clientOptions(values, ref.registry, io));
-  }
-  const tensors = [...index.values()].map((t) => ({
-    name: t.name,
-    dtype: t.dtype,
-    shape: t.shape,
-    bytes: t.length,
-    file: t.file,
-  }));
-  if (values.json) {
-    io.stdout(`${JSON.stringify({ tensors })}\n`);
-    return 0;
-  }
-  const width = Math.max(4, ...tensors.map((t) => t.name.length));
-  for (const t of tensors)
-    io.stdout(
-      `${t.name.padEnd(width)}  ${t.dtype.padEnd(7)}  [${t.shape.join(", ")}]  ${formatSize(t.bytes)}\n`,
-    );
-  io.stdout(`${tensors.length} tensors, ${formatSize(tensors.reduce((n, t) => n + t.bytes, 0))}\n`);
-  return 0;
-}
+  },
+});
