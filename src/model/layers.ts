@@ -1,6 +1,7 @@
 import type { Compression } from "../archive/tar.js";
 import type { Descriptor, ImageManifest } from "../oci/manifest.js";
 import { ModelMediaType } from "../oci/media-types.js";
+import { isWeightPath } from "../tensors/files.js";
 import { layerPaths } from "./format.js";
 
 /** How the pull treats a layer. */
@@ -13,13 +14,6 @@ export interface PlannedLayer {
   compression: Compression | undefined;
   /** Weights (skipped by a config-only pull). */
   weights: boolean;
-}
-
-const WEIGHT_FILE = /\.(safetensors|gguf|bin|pt|pth|ckpt|onnx|npz|h5|msgpack)$/i;
-
-/** True for a weight file name (not an index such as `model.safetensors.index.json`). */
-export function isWeightPath(path: string): boolean {
-  return WEIGHT_FILE.test(path);
 }
 
 function compressionOf(mediaType: string): Compression | undefined {

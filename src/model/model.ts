@@ -2,7 +2,7 @@ import { OciError } from "../errors.js";
 import { readJson } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import { iterateTensors, readTensor, type Tensor, tensorIndex } from "../tensors/reader.js";
-import type { TensorEntry } from "../tensors/tensor-index.js";
+import type { TensorEntry } from "../tensors/types.js";
 import type { ModelFormat } from "./format.js";
 import { type ModelInfo, modelInfo } from "./info.js";
 import type { ModelFileInfo, ModelRecord } from "./record.js";

@@ -7,8 +7,8 @@ import type { Descriptor, ImageManifest } from "../oci/manifest.js";
 import { MediaType, ModelMediaType } from "../oci/media-types.js";
 import { pushBytes } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
+import { isWeightPath, tensorFileKind } from "../tensors/files.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
-import { isWeightPath } from "./layers.js";
 import { CONFIG_JSON_LIMIT } from "./model.js";
 
 /** A file to pack: its path in the model folder and a way to read it (more than once). */
@@ -90,7 +90,7 @@ async function storeFile(
 async function weightFacts(weights: PackFile[]) {
   let parameters = 0;
   const bytesByDtype = new Map<string, number>();
-  for (const file of weights.filter((f) => f.path.endsWith(".safetensors"))) {
+  for (const file of weights.filter((f) => tensorFileKind(f.path) === "safetensors")) {
     const header: SafetensorsHeader = await readHeader(
       async (o, l) => readAll(await file.stream(o, l)),
       file.size,

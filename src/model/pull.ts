@@ -8,9 +8,10 @@ import { createRegistryClient, type RegistryClient, type RegistryClientOptions }
 import { copyBlob, createRemoteStore } from "../registry/remote-store.js";
 import { createDefaultStore } from "../store/default.js";
 import type { Store } from "../store/types.js";
+import { isWeightPath } from "../tensors/files.js";
 import type { PullEvent } from "./events.js";
 import { detectFormat } from "./format.js";
-import { isWeightPath, type PlannedLayer, planLayers } from "./layers.js";
+import { type PlannedLayer, planLayers } from "./layers.js";
 import { checkConfigSizes, configJsonFile, type Model, modelFromRecord } from "./model.js";
 import { findRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
 

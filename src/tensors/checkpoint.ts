@@ -1,14 +1,10 @@
+import { tensorFileKind } from "./files.js";
 import { invalidCheckpoint } from "./invalid.js";
 import { parseNpyHeader } from "./npy.js";
 import { readTorchPickle } from "./pickle.js";
 import { DTYPE_SIZES } from "./safetensors.js";
-import type { TensorEntry, TensorFile } from "./tensor-index.js";
+import type { TensorEntry, TensorFile } from "./types.js";
 import { readZip } from "./zip.js";
-
-/** Zip-container checkpoints: PyTorch `.bin`/`.pt`/`.pth`, NumPy `.npz`. */
-export function isCheckpointPath(path: string): boolean {
-  return /\.(bin|pt|pth|npz)$/i.test(path);
-}
 
 /** The largest data.pkl read: a state dict of a million tensors pickles to some 100 MiB. */
 const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
@@ -25,15 +21,15 @@ function contiguous(shape: number[], stride: number[]): boolean {
 }
 
 /**
- * Indexes the tensors of a zip-container checkpoint by random access. Stored entries become byte
- * ranges of the file (tensors stream without copying); deflated ones name their `member`, and only
- * the head of each is inflated here.
+ * Indexes the tensors of a zip-container checkpoint (PyTorch `.bin`/`.pt`/`.pth`, NumPy `.npz`) by
+ * random access. Stored entries become byte ranges of the file (tensors stream without copying);
+ * deflated ones name their `member`, and only the head of each is inflated here.
  */
 export async function indexCheckpoint(file: TensorFile): Promise<TensorEntry[]> {
   const what = file.path;
   const members = await readZip((o, l) => file.read(o, l), file.size, what);
   const out: TensorEntry[] = [];
-  if (file.path.toLowerCase().endsWith(".npz")) {
+  if (tensorFileKind(file.path) === "npz") {
     for (const member of members.filter((m) => m.name.endsWith(".npy"))) {
       const stored = member.method === 0;
       const npy = parseNpyHeader(

@@ -1,31 +1,17 @@
 import { OciError } from "../errors.js";
-import { indexCheckpoint, isCheckpointPath } from "./checkpoint.js";
-import { readHeader, type TensorInfo } from "./safetensors.js";
-
-/** A tensor and the file it lives in. */
-export interface TensorEntry extends TensorInfo {
-  file: string;
-  /**
-   * A deflated zip member holding the data (checkpoints): `offset` is then within the member's
-   * decompressed bytes, not the file.
-   */
-  member?: string;
-}
-
-/** A safetensors file to index: its size and a ranged reader (a store, or the registry with `Range`). */
-export interface TensorFile {
-  path: string;
-  size: number;
-  read(offset: number, length: number): Promise<Uint8Array>;
-}
+import { indexCheckpoint } from "./checkpoint.js";
+import { tensorFileKind } from "./files.js";
+import { readHeader } from "./safetensors.js";
+import type { TensorEntry, TensorFile } from "./types.js";
 
 export async function readBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /**
- * Builds the tensor index of safetensors files from their headers alone (two small ranged reads
- * per file), in file order. Refuses a name found in two files, and checks
+ * Builds the tensor index of tensor files from their headers alone (two small ranged reads per
+ * safetensors file; a checkpoint's zip directory and data.pkl), in file order. A file not named as
+ * a checkpoint (`tensorFileKind`) is read as safetensors. Refuses a name found in two files, and checks
  * `model.safetensors.index.json`'s `weight_map` when given.
  */
 export async function buildTensorIndex(
@@ -34,9 +20,11 @@ export async function buildTensorIndex(
 ): Promise<Map<string, TensorEntry>> {
   const index = new Map<string, TensorEntry>();
   for (const file of files) {
-    const tensors = isCheckpointPath(file.path)
-      ? await indexCheckpoint(file)
-      : (await readHeader((offset, length) => file.read(offset, length), file.size, file.path)).tensors;
+    const kind = tensorFileKind(file.path);
+    const tensors =
+      kind === "torch" || kind === "npz"
+        ? await indexCheckpoint(file)
+        : (await readHeader((offset, length) => file.read(offset, length), file.size, file.path)).tensors;
     for (const tensor of tensors) {
       const other = index.get(tensor.name);
       if (other) {

@@ -1,8 +1,9 @@
 /// <reference types="@webgpu/types" />
 import { abortError, OciError, throwIfAborted } from "../errors.js";
 import type { Model } from "../model/model.js";
+import { tensorFileKind } from "../tensors/files.js";
 import { readEntry } from "../tensors/reader.js";
-import type { TensorEntry } from "../tensors/tensor-index.js";
+import type { TensorEntry } from "../tensors/types.js";
 import { encodeToF32 } from "./convert.js";
 
 export interface UploadOptions {
@@ -112,7 +113,7 @@ export async function uploadToGPU(
     for (const path of model.weights) {
       const tensors = selected.filter((t) => t.file === path).sort((a, b) => a.offset - b.offset);
       if (tensors.length === 0) continue;
-      if (!path.endsWith(".safetensors")) {
+      if (tensorFileKind(path) !== "safetensors") {
         // Checkpoints (.bin/.pt/.npz): tensors may share storage or sit in deflated members.
         for (const t of tensors) {
           throwIfAborted(signal, "upload the model");

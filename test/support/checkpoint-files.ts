@@ -1,5 +1,5 @@
 // Writers of zip checkpoints and torch pickles for tests, byte by byte, so a test can write the lie it needs.
-import type { TensorFile } from "../../src/tensors/tensor-index.js";
+import type { TensorFile } from "../../src/tensors/types.js";
 
 const encoder = new TextEncoder();
 

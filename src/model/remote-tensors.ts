@@ -1,0 +1,31 @@
+import { parseReference, type Reference } from "../reference.js";
+import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import { isTensorFile } from "../tensors/files.js";
+import { buildTensorIndex, readBytes } from "../tensors/tensor-index.js";
+import type { TensorEntry, TensorFile } from "../tensors/types.js";
+import { planLayers } from "./layers.js";
+
+/**
+ * The tensor index of a model in a registry, from header bytes fetched with `Range`: no weights are
+ * downloaded.
+ */
+export async function remoteTensorIndex(
+  reference: string | Reference,
+  options: RegistryClientOptions & { client?: RegistryClient; signal?: AbortSignal } = {},
+): Promise<Map<string, TensorEntry>> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const client = options.client ?? createRegistryClient(options);
+  const signal = options.signal ? { signal: options.signal } : {};
+  const { manifest } = await client.getManifest(ref, signal);
+  const files = planLayers(manifest)
+    .filter((l) => !l.archive && l.path !== undefined && isTensorFile(l.path))
+    .map(
+      (l): TensorFile => ({
+        path: l.path as string,
+        size: l.descriptor.size,
+        read: async (offset, length) =>
+          readBytes(await client.fetchBlobRange(ref, l.descriptor, { offset, length, ...signal })),
+      }),
+    );
+  return buildTensorIndex(files);
+}

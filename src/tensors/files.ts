@@ -1,0 +1,33 @@
+/**
+ * The tensor files this library reads, by name: safetensors, and the zip-container checkpoints —
+ * PyTorch `.bin`/`.pt`/`.pth` (`torch.save`) and NumPy `.npz`.
+ */
+export type TensorFileKind = "safetensors" | "torch" | "npz";
+
+/**
+ * What kind of tensor file `path` names (case-insensitive), or `undefined` for any other file:
+ * GGUF, ONNX and the other weights this library stores but does not index, and index files such as
+ * `model.safetensors.index.json`.
+ */
+export function tensorFileKind(path: string): TensorFileKind | undefined {
+  const extension = /\.(safetensors|bin|pt|pth|npz)$/i.exec(path)?.[1]?.toLowerCase();
+  if (extension === undefined) return undefined;
+  if (extension === "safetensors" || extension === "npz") return extension;
+  return "torch";
+}
+
+/** True for a file whose tensors this library indexes and reads (see `tensorFileKind`). */
+export function isTensorFile(path: string): boolean {
+  return tensorFileKind(path) !== undefined;
+}
+
+/** Weights stored and pulled as such, but not read tensor by tensor here. */
+const OTHER_WEIGHT_FILE = /\.(gguf|ckpt|onnx|h5|msgpack)$/i;
+
+/**
+ * True for a weight file name (not an index such as `model.safetensors.index.json`): a tensor file,
+ * or GGUF, `.ckpt`, ONNX, Keras `.h5`, Flax `.msgpack`.
+ */
+export function isWeightPath(path: string): boolean {
+  return isTensorFile(path) || OTHER_WEIGHT_FILE.test(path);
+}

@@ -1,0 +1,39 @@
+import type { TensorInfo } from "./safetensors.js";
+
+/** A tensor and the file it lives in. */
+export interface TensorEntry extends TensorInfo {
+  file: string;
+  /**
+   * A deflated zip member holding the data (checkpoints): `offset` is then within the member's
+   * decompressed bytes, not the file.
+   */
+  member?: string;
+}
+
+/** A tensor file to index: its size and a ranged reader (a store, or the registry with `Range`). */
+export interface TensorFile {
+  path: string;
+  size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** One file of a `TensorSource`: its size and its bytes, whole or a range of them. */
+export interface TensorSourceFile {
+  size: number;
+  stream(options?: { offset?: number; length?: number }): Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
+ * What the tensor reader reads: a stored model's files. A pulled `Model` is one; so is any object
+ * with these members.
+ */
+export interface TensorSource {
+  /** The model's reference, named in errors. */
+  readonly reference: string;
+  /** Paths of the weight files, in load order; the tensor files among them are read. */
+  readonly weights: readonly string[];
+  /** Every file, by path (searched for `model.safetensors.index.json`). */
+  readonly files: ReadonlyMap<string, unknown>;
+  /** A file by path. */
+  file(path: string): TensorSourceFile;
+}
