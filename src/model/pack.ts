@@ -1,12 +1,13 @@
 import { packTar } from "modern-tar";
 import { safeEntryPath } from "../archive/tar.js";
-import type { CreateHasher } from "../digest/hasher.js";
+import { type CreateHasher, digestStream } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { OciError } from "../errors.js";
 import type { Descriptor, ImageManifest } from "../oci/manifest.js";
 import { MediaType, ModelMediaType } from "../oci/media-types.js";
 import { pushBytes } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
+import { readAll } from "../streams.js";
 import { isWeightPath, tensorFileKind } from "../tensors/files.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
 import { CONFIG_JSON_LIMIT } from "./model.js";
@@ -55,16 +56,6 @@ const isDoc = (path: string) =>
   /(^|\/)(readme|license|licence|notice)[^/]*$/i.test(path) || path.endsWith(".md");
 const isLicense = (path: string) => /(^|\/)licen[cs]e[^/]*$/i.test(path);
 
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-async function hashFile(file: PackFile, createHasher: CreateHasher): Promise<string> {
-  const hasher = await createHasher("sha256");
-  for await (const chunk of await file.stream()) await hasher.update(chunk);
-  return `sha256:${await hasher.digest()}`;
-}
-
 /** Stores a file as a blob (hashing it first, then streaming it in). */
 async function storeFile(
   store: Store,
@@ -73,7 +64,7 @@ async function storeFile(
   options: PackModelOptions,
   annotations?: Record<string, string>,
 ) {
-  const digest = await hashFile(file, options.createHasher ?? createDefaultHasher);
+  const digest = await digestStream(await file.stream(), options.createHasher ?? createDefaultHasher);
   const descriptor: Descriptor = {
     mediaType,
     digest,

@@ -1,5 +1,5 @@
 import { safeEntryPath, walkTar } from "../archive/tar.js";
-import { type CreateHasher, parseDigest } from "../digest/hasher.js";
+import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { abortError, OciError, throwIfAborted } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
@@ -117,17 +117,6 @@ function join(job: Job, jobs: Job[], options: PullModelOptions, action: string):
   });
 }
 
-async function hashStream(
-  body: ReadableStream<Uint8Array>,
-  digestOf: string,
-  createHasher: CreateHasher,
-): Promise<string> {
-  const { algorithm } = parseDigest(digestOf);
-  const hasher = await createHasher(algorithm);
-  for await (const chunk of body) await hasher.update(chunk);
-  return `${algorithm}:${await hasher.digest()}`;
-}
-
 /**
  * Extracts an archive layer held in the store: a first pass checks every entry and hashes every
  * file, a second stores the files by digest. Nothing is stored unless the whole archive is sound.
@@ -145,7 +134,7 @@ async function extractLayer(
   await walkTar(await store.fetch(layer.descriptor), {
     ...walk,
     onFile: async (file, body) => {
-      const digest = await hashStream(body, layer.descriptor.digest, createHasher);
+      const digest = await digestStream(body, createHasher, parseDigest(layer.descriptor.digest).algorithm);
       files.push({
         path: file.path,
         digest,

@@ -1,7 +1,8 @@
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import { readAll } from "../streams.js";
 import { isTensorFile } from "../tensors/files.js";
-import { buildTensorIndex, readBytes } from "../tensors/tensor-index.js";
+import { buildTensorIndex } from "../tensors/tensor-index.js";
 import type { TensorEntry, TensorFile } from "../tensors/types.js";
 import { planLayers } from "./layers.js";
 
@@ -24,7 +25,7 @@ export async function remoteTensorIndex(
         path: l.path as string,
         size: l.descriptor.size,
         read: async (offset, length) =>
-          readBytes(await client.fetchBlobRange(ref, l.descriptor, { offset, length, ...signal })),
+          readAll(await client.fetchBlobRange(ref, l.descriptor, { offset, length, ...signal })),
       }),
     );
   return buildTensorIndex(files);

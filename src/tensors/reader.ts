@@ -1,7 +1,8 @@
 import { OciError } from "../errors.js";
+import { readAll } from "../streams.js";
 import { isTensorFile, tensorFileKind } from "./files.js";
 import type { Dtype } from "./safetensors.js";
-import { buildTensorIndex, readBytes } from "./tensor-index.js";
+import { buildTensorIndex } from "./tensor-index.js";
 import type { TensorEntry, TensorFile, TensorSource } from "./types.js";
 import { readZip } from "./zip.js";
 
@@ -29,7 +30,7 @@ function tensorFiles(source: TensorSource): TensorFile[] {
     return {
       path,
       size: file.size,
-      read: async (offset, length) => readBytes(await file.stream({ offset, length })),
+      read: async (offset, length) => readAll(await file.stream({ offset, length })),
     };
   });
 }
@@ -122,9 +123,9 @@ export async function readTensor(
 export async function readEntry(source: Pick<TensorSource, "file">, entry: TensorEntry): Promise<Uint8Array> {
   const file = source.file(entry.file);
   if (entry.member === undefined)
-    return readBytes(await file.stream({ offset: entry.offset, length: entry.length }));
+    return readAll(await file.stream({ offset: entry.offset, length: entry.length }));
   const members = await readZip(
-    async (offset, length) => readBytes(await file.stream({ offset, length })),
+    async (offset, length) => readAll(await file.stream({ offset, length })),
     file.size,
     entry.file,
   );

@@ -4,10 +4,6 @@ import { tensorFileKind } from "./files.js";
 import { readHeader } from "./safetensors.js";
 import type { TensorEntry, TensorFile } from "./types.js";
 
-export async function readBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 /**
  * Builds the tensor index of tensor files from their headers alone (two small ranged reads per
  * safetensors file; a checkpoint's zip directory and data.pkl), in file order. A file not named as
