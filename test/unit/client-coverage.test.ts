@@ -321,6 +321,23 @@ describe("index resolution", () => {
     );
   });
 
+  it("takes first what the `prefers` policy names, by the child's config when the entry says nothing", async () => {
+    const windowsConfig = "application/vnd.oci.image.config.v1+json";
+    const prefersWindows = (mediaType: string | undefined) => mediaType === "application/vnd.example.windows";
+    const tagged = [
+      ...images.slice(0, 2),
+      { manifest: windows, artifactType: "application/vnd.example.windows" },
+      { manifest: modelManifest },
+    ];
+    // The policy replaces the model default: the model entry is no longer special.
+    expect((await resolve(tagged, { prefers: prefersWindows })).digest).toBe(sha(windows.bytes));
+    const byConfig = await resolve(images, { prefers: (t) => t === windowsConfig });
+    expect(byConfig.digest).toBe(sha(amd64.bytes)); // every image config matches: the first probed wins
+    expect((await resolve([...images, { manifest: modelManifest }], { prefers: () => false })).digest).toBe(
+      sha(amd64.bytes),
+    );
+  });
+
   it("stops at the platform match when it is itself a model (one child fetched)", async () => {
     const entries: Entry[] = [
       ...images.slice(0, 2),
