@@ -1,5 +1,6 @@
 import { open, stat } from "node:fs/promises";
 import { buildTensorIndex, parseReference, remoteTensorIndex, type TensorEntry } from "../../index.js";
+import { isTensorFile } from "../../tensors/files.js";
 import { defineCommand, UsageError } from "./command.js";
 import { formatSize } from "./format.js";
 import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
@@ -44,7 +45,7 @@ export const tensorsCommand = defineCommand({
     if (positionals.length !== 1 || target === undefined)
       throw new UsageError("Cannot list tensors: give one reference or file");
     let index: Map<string, TensorEntry>;
-    if (/\.(safetensors|bin|pt|pth|npz)$/i.test(target)) {
+    if (isTensorFile(target)) {
       index = await localIndex(target);
     } else {
       const ref = parseReference(target);
