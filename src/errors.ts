@@ -25,11 +25,14 @@ export const ERROR_CODES = [
   "GPU_LIMIT",
 ] as const;
 
+/** One of `ERROR_CODES`: what went wrong, stable across releases (README.md says when each is thrown). */
 export type OciErrorCode = (typeof ERROR_CODES)[number];
 
+/** What an `OciError` carries besides its code and message. */
 export interface OciErrorOptions {
   /** HTTP status of the response that caused the error, when there was one. */
   status?: number;
+  /** What caused it: a fetch failure, a storage exception, a decoder's error. */
   cause?: unknown;
 }
 
@@ -55,7 +58,13 @@ export class OciError extends Error {
   }
 }
 
-/** True when `error` is an `OciError`, optionally with the given code. */
+/**
+ * True when `error` is an `OciError`, optionally with the given code.
+ *
+ * @param error Anything caught.
+ * @param code When given, the code it must have.
+ * @returns Whether `error` is an `OciError` (with `code`, when given).
+ */
 export function isOciError(error: unknown, code?: OciErrorCode): error is OciError {
   return error instanceof OciError && (code === undefined || error.code === code);
 }

@@ -82,6 +82,9 @@ function domainProblem(domain: string): string | undefined {
  * Parses a reference following the distribution/reference grammar, with Docker Hub normalisation.
  *
  * @throws {OciError} `INVALID_REFERENCE`, saying what is wrong.
+ * @param input `[registry/]repository[:tag][@digest]`.
+ * @returns The reference, normalised (`docker.io`, `library/`, tag `latest` when neither tag nor digest is given).
+ *
  * @example
  * ```ts
  * const ref = parseReference("ai/smollm2:360M");

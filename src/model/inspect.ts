@@ -19,6 +19,7 @@ export interface ModelSummary {
   layers: { mediaType: string; digest: string; size: number; path: string | null }[];
 }
 
+/** Options of `inspectModel`: those of the registry client, or a client to reuse. */
 export interface InspectModelOptions extends RegistryClientOptions {
   /** A client to reuse (its options win over the ones given here). */
   client?: RegistryClient;
@@ -27,6 +28,10 @@ export interface InspectModelOptions extends RegistryClientOptions {
 
 /**
  * Fetches and verifies a model's manifest and describes it: format, layers, file names.
+ *
+ * @param reference `[registry/]repository[:tag][@digest]`, or a parsed `Reference`.
+ * @param options How to reach the registry, and an abort signal.
+ * @returns The summary; no layer is downloaded.
  *
  * @example
  * ```ts

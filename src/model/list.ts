@@ -12,7 +12,12 @@ export interface StoredModel {
   size: number;
 }
 
-/** Every model in a store. */
+/**
+ * Every model in a store.
+ *
+ * @param store The store to list.
+ * @returns Each model recorded in it.
+ */
 export async function listModels(store: Store): Promise<StoredModel[]> {
   const byRecord = new Map<string, StoredModel>();
   for (const [name, descriptor] of await store.tags()) {
@@ -40,6 +45,9 @@ export async function listModels(store: Store): Promise<StoredModel[]> {
 /**
  * Forgets a model: its names go, then `gc` frees every blob no other model needs.
  * Returns false when the store did not have it.
+ *
+ * @param reference The reference the model was pulled under.
+ * @param options The store, and `gc: false` to keep the blobs for a later `gc()`.
  */
 export async function removeModel(
   reference: string | Reference,

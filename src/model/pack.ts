@@ -20,9 +20,12 @@ export interface PackFile {
   stream(offset?: number, length?: number): Promise<ReadableStream<Uint8Array>>;
 }
 
+/** The artifact format `packModel` writes: Docker model-spec v0.1 or v0.2, or CNCF ModelPack. */
 export type PackFormat = "docker-v0.1" | "docker-v0.2" | "modelpack";
 
+/** Options of `packModel`. */
 export interface PackModelOptions {
+  /** Default `docker-v0.1`. */
   format?: PackFormat;
   /** The store the manifest graph is written to. */
   store: Store;
@@ -30,10 +33,13 @@ export interface PackModelOptions {
   tag?: string;
   /** Model name for the config (ModelPack `descriptor.name`). */
   name?: string;
+  /** Hash implementation (default: feature-detected). */
   createHasher?: CreateHasher;
+  /** Called as each file is hashed and stored. */
   onProgress?: (event: { path: string; bytes: number; total: number }) => void;
 }
 
+/** What `packModel` wrote: the manifest's descriptor, the manifest, and its exact bytes. */
 export interface PackResult {
   descriptor: Descriptor;
   manifest: ImageManifest;
@@ -134,6 +140,10 @@ async function configTar(files: PackFile[]): Promise<Uint8Array> {
  * Packs a model folder into an OCI manifest graph in a store, in one of the real formats. Weight
  * files are streamed (hashed, then stored), never held whole; the result is deterministic — packing
  * the same files twice gives the same manifest digest.
+ *
+ * @param input The model folder's files (`packFilesFromDirectory` from `oci-model-loader/node` reads one).
+ * @param options The store to write to, the format, a tag.
+ * @returns The manifest written; `pushModel` sends it to a registry.
  *
  * @example
  * ```ts

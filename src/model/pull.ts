@@ -5,8 +5,9 @@ import { abortError, OciError, throwIfAborted } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import { copyBlob, createRemoteStore } from "../registry/remote-store.js";
+import { createRemoteStore } from "../registry/remote-store.js";
 import { createDefaultStore } from "../store/default.js";
+import { copyGraph } from "../store/graph.js";
 import type { Store } from "../store/types.js";
 import { isWeightPath } from "../tensors/files.js";
 import type { PullEvent } from "./events.js";
@@ -15,6 +16,10 @@ import { type PlannedLayer, planLayers } from "./layers.js";
 import { checkConfigSizes, configJsonFile, type Model, modelFromRecord } from "./model.js";
 import { findRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
 
+/**
+ * Options of `pullModel`: those of the registry client (credentials, proxy, fetch, hasher, plain
+ * http, retries, timeout, platform) and where and how to pull.
+ */
 export interface PullModelOptions extends RegistryClientOptions {
   /** Where the model goes. Default `createDefaultStore()` (OPFS, else IndexedDB, else memory). */
   store?: Store;
@@ -24,7 +29,9 @@ export interface PullModelOptions extends RegistryClientOptions {
   weights?: boolean;
   /** Layers fetched at a time. Default 4. */
   concurrency?: number;
+  /** Aborts this caller's pull (`ABORTED`, or `TIMEOUT` for a timeout signal); see `pullModel`. */
   signal?: AbortSignal;
+  /** Called with each `PullEvent` of the pull, in order. */
   onProgress?: (event: PullEvent) => void;
   /** Limits for archive layers. */
   archive?: { maxEntries?: number; maxTotalBytes?: number };
@@ -195,15 +202,6 @@ function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
   };
 }
 
-/** Runs `task` over `items`, `limit` at a time, stopping at the first failure. */
-async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await task(items[next++] as T);
-  });
-  await Promise.all(workers);
-}
-
 function satisfies(record: ModelRecord, weights: boolean): boolean {
   return !weights || record.pending.length === 0;
 }
@@ -280,44 +278,44 @@ async function pull(
     storedBytes,
   });
 
-  const remote = createRemoteStore(ref, { client });
+  // The graph under the manifest, the weights left out when not wanted; the manifest goes in last.
+  const manifestDescriptor = {
+    mediaType: result.mediaType,
+    digest: result.digest,
+    size: result.bytes.byteLength,
+  };
+  const paths = new Map(wanted.map((l) => [l.descriptor.digest, l.path]));
+  const copying = new Set([manifest.config.digest, ...paths.keys()]);
   const loaded = new Map<string, number>();
   let fetchedBytes = 0;
-  const fresh = new Set<string>();
   const overall = () => [...loaded.values()].reduce((n, v) => n + v, 0);
-  const fetchOne = async (blob: Descriptor, path: string | undefined) => {
-    throwIfAborted(signal, action);
-    emit({
-      type: "layer-start",
-      digest: blob.digest,
-      path,
-      size: blob.size,
-      fromCache: present.has(blob.digest),
-    });
-    const copied = await copyBlob(remote, store, blob, {
-      ...(signal ? { signal } : {}),
-      onProgress: (bytes, total) => {
-        loaded.set(blob.digest, bytes);
+  const copied = await copyGraph(createRemoteStore(ref, { client }), store, manifestDescriptor, {
+    rootBytes: result.bytes,
+    filter: (d) => copying.has(d.digest),
+    concurrency: Math.max(1, options.concurrency ?? 4),
+    ...(signal ? { signal } : {}),
+    onProgress: (event) => {
+      const { digest, size } = event.descriptor;
+      const path = paths.get(digest);
+      if (event.type === "start") {
+        emit({ type: "layer-start", digest, path, size, fromCache: present.has(digest) });
+      } else if (event.type === "progress") {
+        loaded.set(digest, event.bytes);
         emit({
           type: "progress",
-          digest: blob.digest,
-          loaded: bytes,
-          total,
+          digest,
+          loaded: event.bytes,
+          total: event.total,
           overallLoaded: overall(),
           overallTotal: totalBytes,
         });
-      },
-    });
-    fetchedBytes += copied.fetched;
-    if (!copied.existed) fresh.add(blob.digest);
-    emit({ type: "layer-done", digest: blob.digest, path });
-  };
-
-  await fetchOne(manifest.config, undefined);
-  const byDigest = new Map(wanted.map((l) => [l.descriptor.digest, l]));
-  await pool([...byDigest.values()], Math.max(1, options.concurrency ?? 4), (l) =>
-    fetchOne(l.descriptor, l.path),
-  );
+      } else {
+        fetchedBytes += event.result.fetched;
+        emit({ type: "layer-done", digest, path });
+      }
+    },
+  });
+  const fresh = (digest: string) => copied.get(digest)?.existed === false;
 
   const files: ModelFileInfo[] = [];
   for (const layer of wanted) {
@@ -329,8 +327,9 @@ async function pull(
     try {
       files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
     } catch (error) {
-      // Commit nothing of an unsafe layer this pull brought in.
-      if (fresh.has(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
+      if (fresh(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      if (fresh(manifestDescriptor.digest)) await store.delete(manifestDescriptor);
       throw error;
     }
   }
@@ -338,12 +337,6 @@ async function pull(
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);
 
-  const manifestDescriptor = {
-    mediaType: result.mediaType,
-    digest: result.digest,
-    size: result.bytes.byteLength,
-  };
-  await store.push(manifestDescriptor, new Blob([result.bytes as Uint8Array<ArrayBuffer>]).stream());
   const record: ModelRecord = {
     reference: ref.toString(),
     digest: result.digest,
@@ -372,6 +365,10 @@ async function pull(
  * and `onProgress` stay each caller's own: an aborted caller is detached at once (its promise
  * rejects with `ABORTED` or `TIMEOUT`) and the download stops only when every caller sharing it has
  * aborted.
+ *
+ * @param reference `[registry/]repository[:tag][@digest]`, or a parsed `Reference`.
+ * @param options Where to store it, how to reach the registry, progress and abort.
+ * @returns The pulled model, read from the store.
  *
  * @example
  * ```ts
@@ -420,6 +417,10 @@ export function pullModel(reference: string | Reference, options: PullModelOptio
 
 /**
  * Opens a model already in the store, without any network request. `NOT_FOUND` when it was never pulled.
+ *
+ * @param reference The reference it was pulled under.
+ * @param options The store to look in (default `createDefaultStore()`).
+ * @returns The model, read from the store.
  */
 export async function openModel(
   reference: string | Reference,

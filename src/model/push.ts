@@ -4,7 +4,9 @@ import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import type { Store } from "../store/types.js";
 
+/** Options of `pushModel`: those of the registry client, or a client to reuse, and how to upload. */
 export interface PushModelOptions extends RegistryClientOptions {
+  /** A client to reuse (its options win over the ones given here). */
   client?: RegistryClient;
   /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
   mountFrom?: string;
@@ -14,10 +16,13 @@ export interface PushModelOptions extends RegistryClientOptions {
    */
   chunkSize?: number;
   signal?: AbortSignal;
+  /** Called as each blob is sent, mounted (`skipped`) or found present. */
   onProgress?: (event: { digest: string; bytes: number; total: number; skipped: boolean }) => void;
 }
 
+/** What `pushModel` did. */
 export interface PushModelResult {
+  /** Digest of the manifest pushed. */
   digest: string;
   /** Blobs uploaded, mounted, and already present. */
   uploaded: number;
@@ -31,6 +36,12 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
  * Pushes a manifest graph from a store to a registry: children first, blobs the registry has are
  * skipped (`HEAD`), mounted from `mountFrom` where possible, small ones sent in one request and large
  * ones in chunks; the manifest last, under the reference's tag (or digest).
+ *
+ * @param store The store holding the manifest graph (as `packModel` or `pullModel` left it).
+ * @param source A name (tag) in the store, or the manifest's descriptor.
+ * @param reference Where to push: `registry/repository:tag` (or `@digest`).
+ * @param options Credentials and the rest of the registry client's options, mounting, progress.
+ * @returns The manifest's digest and what was uploaded, mounted or skipped.
  *
  * @example
  * ```ts

@@ -9,6 +9,10 @@ import { planLayers } from "./layers.js";
 /**
  * The tensor index of a model in a registry, from header bytes fetched with `Range`: no weights are
  * downloaded.
+ *
+ * @param reference The model in the registry.
+ * @param options How to reach the registry (or a client to reuse), and an abort signal.
+ * @returns Tensor name → file, dtype, shape, offset and length.
  */
 export async function remoteTensorIndex(
   reference: string | Reference,

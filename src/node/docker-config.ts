@@ -22,6 +22,10 @@ function keyHost(key: string): string {
 /**
  * Reads credentials for `registry` from the Docker config's `auths` (`auth` = base64 `user:password`,
  * or `username`/`password`). Credential helpers (`credsStore`) are not run. Undefined when absent.
+ *
+ * @param registry The registry host, as in a reference (`docker.io`, `ghcr.io`, `localhost:5000`).
+ * @param path The config file (default `dockerConfigPath()`).
+ * @returns The credential, or undefined.
  */
 export async function readDockerCredential(
   registry: string,

@@ -367,6 +367,10 @@ class FsBackend implements StoreBackend {
  * A store on disk in the OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), so
  * `skopeo copy oci:DIR:NAME …` reads what it holds. Downloads in progress stay in `DIR/ingest/`.
  *
+ * @param dir The layout's folder (created when missing).
+ * @param options Store options (default hasher `node:crypto`, 512 KiB chunks).
+ * @returns The store.
+ *
  * @example
  * ```ts
  * const store = createFsStore(`${process.env.HOME}/.cache/oci-model`);

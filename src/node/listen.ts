@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 
+/** A server started by `serveRegistryProxy` or `serveLayout`. */
 export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8787`. */
   url: string;

@@ -3,7 +3,13 @@ import { join, relative, sep } from "node:path";
 import type { PackFile } from "../index.js";
 import { fileStream } from "./file-stream.js";
 
-/** A file on disk as a `PackFile` (read as often as packing needs, ranges included). */
+/**
+ * A file on disk as a `PackFile` (read as often as packing needs, ranges included).
+ *
+ * @param path Where the file is on disk.
+ * @param name Its path in the model (`/`-separated).
+ * @param size Its size in bytes.
+ */
 export function packFileFromDisk(path: string, name: string, size: number): PackFile {
   return {
     path: name,
@@ -12,7 +18,12 @@ export function packFileFromDisk(path: string, name: string, size: number): Pack
   };
 }
 
-/** Every regular file below `dir` (hidden files and folders left out), as `PackFile`s with `/` paths. */
+/**
+ * Every regular file below `dir` (hidden files and folders left out), as `PackFile`s with `/` paths.
+ *
+ * @param dir The model folder.
+ * @returns Its files, for `packModel`.
+ */
 export async function packFilesFromDirectory(dir: string): Promise<PackFile[]> {
   const out: PackFile[] = [];
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {

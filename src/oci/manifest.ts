@@ -14,6 +14,7 @@ export interface Descriptor {
   data?: string;
 }
 
+/** The platform of a manifest in an index: what `RegistryClientOptions.platform` is matched against. */
 export interface Platform {
   architecture: string;
   os: string;
@@ -43,6 +44,7 @@ export interface ImageIndex {
   annotations?: Record<string, string>;
 }
 
+/** An image manifest or an image index (manifest list), as parsed and validated. */
 export type Manifest = ImageManifest | ImageIndex;
 
 /** Bigger manifests are refused before they are read (the distribution spec's own limit). */

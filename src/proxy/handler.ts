@@ -8,6 +8,7 @@ import { BlobCache, blobDigest } from "./blob-cache.js";
 import { addCorsHeaders, allowedOrigin, preflight } from "./cors.js";
 import { upstreamHosts } from "./hosts.js";
 
+/** Options of `createRegistryProxy`. */
 export interface RegistryProxyOptions {
   /**
    * Upstream hosts (`host` or `host:port`) and presets (`dockerhub`, `ghcr`, `quay`, `gcr`, `mcr`,
@@ -59,6 +60,10 @@ export interface WaitUntil {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+/**
+ * The proxy as a fetch handler. Pass Workers' `ExecutionContext` (anything with `waitUntil`) so that
+ * a blob being cached is finished after the response went out.
+ */
 export type RegistryProxy = (request: Request, context?: WaitUntil) => Promise<Response>;
 
 const HOP_BY_HOP = new Set([
@@ -100,6 +105,10 @@ function refuse(status: number, message: string, origin: string | undefined): Re
  * `<proxy>/<upstream-host>/<path>` is forwarded to `https://<upstream-host>/<path>` for allowed
  * hosts only, with CORS, challenge realms rewritten through the proxy, blob redirects followed
  * here (keeping `Range`, dropping `Authorization` on a host change) and an optional verified blob cache.
+ *
+ * @param options The upstream hosts it may reach (required), origins, cache, limits.
+ * @returns The fetch handler.
+ * @throws {OciError} `INVALID_ARGUMENT` for an `allow` or `plainHttp` entry that is not a host.
  *
  * @example
  * ```ts

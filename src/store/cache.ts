@@ -241,6 +241,10 @@ class CacheBackend implements StoreBackend {
  * A store in the Cache API: in browsers (`caches.open`) and on Cloudflare Workers
  * (`caches.default`). Give a cache, or a name to open one with `caches.open`.
  *
+ * @param cache A Cache API cache, or the name of one to open with `caches.open` (default `oci-model-loader`).
+ * @param options The store options, and `name` to tell stores in one cache apart.
+ * @returns The store.
+ *
  * @example
  * ```ts
  * const store = createCacheStore(caches.default); // Workers

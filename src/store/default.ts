@@ -6,6 +6,10 @@ import type { Store, StoreOptions } from "./types.js";
 /**
  * The best store this runtime has, by feature detection: OPFS, else IndexedDB, else memory.
  * (In Node, use `createFsStore` from `oci-model-loader/node`.)
+ *
+ * @param name The store's name (its OPFS folder or IndexedDB database).
+ * @param options Passed to the store chosen.
+ * @returns The store.
  */
 export function createDefaultStore(name = "default", options: StoreOptions = {}): Store {
   const storage = (globalThis as { navigator?: { storage?: { getDirectory?: unknown } } }).navigator?.storage;

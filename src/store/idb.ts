@@ -163,6 +163,10 @@ class IdbBackend implements StoreBackend {
  * A store in IndexedDB (one database per store name): blobs kept as pieces of up to `chunkSize`
  * bytes, made visible by one record written when the digest matched.
  *
+ * @param name The store's database name.
+ * @param options Hasher, chunk size, checkpoint spacing, quota estimate.
+ * @returns The store.
+ *
  * @example
  * ```ts
  * const store = createIdbStore("models");

@@ -109,6 +109,9 @@ class MemoryBackend implements StoreBackend {
 /**
  * A store in memory: for tests, short-lived workers, and places without durable storage.
  *
+ * @param options Hasher, chunk size, checkpoint spacing, quota estimate.
+ * @returns An empty store.
+ *
  * @example
  * ```ts
  * const store = createMemoryStore();

@@ -361,6 +361,10 @@ class OpfsBackend implements StoreBackend {
  * A store in the Origin Private File System (`navigator.storage.getDirectory()`), one folder per
  * store name. Durable, large, fast; the default in browsers that have it.
  *
+ * @param name The store's folder in the origin's private file system.
+ * @param options Hasher, chunk size, checkpoint spacing, quota estimate.
+ * @returns The store.
+ *
  * @example
  * ```ts
  * const store = createOpfsStore("models");

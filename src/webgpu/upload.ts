@@ -6,6 +6,7 @@ import { readEntry } from "../tensors/reader.js";
 import type { TensorEntry } from "../tensors/types.js";
 import { encodeToF32 } from "./convert.js";
 
+/** Options of `uploadToGPU`. */
 export interface UploadOptions {
   /** Which tensors to upload (default: all). */
   filter?: (tensor: TensorEntry) => boolean;
@@ -32,6 +33,10 @@ function elementCount(t: TensorEntry): number {
 /**
  * Asks the adapter for a device with its highest buffer limits (the defaults cap buffers at 256 MiB
  * and storage bindings at 128 MiB), so large tensors fit.
+ *
+ * @param adapter From `navigator.gpu.requestAdapter()`.
+ * @param descriptor Anything else to ask for; its `requiredLimits` win.
+ * @returns The device.
  */
 export function requestModelDevice(
   adapter: GPUAdapter,
@@ -53,9 +58,16 @@ export function requestModelDevice(
  * widened to F32 by a compute shader. Limits are checked first (`GPU_LIMIT`, naming the tensor).
  * Returns the buffers by tensor name; converted tensors are F32, others keep their dtype (padded to 4 bytes).
  *
+ * @param device A device, best from `requestModelDevice`.
+ * @param model A pulled model.
+ * @param options Which tensors, conversion, chunk size, progress, abort.
+ * @returns A buffer per tensor name.
+ *
  * @example
  * ```ts
- * const device = await requestModelDevice(await navigator.gpu.requestAdapter());
+ * const adapter = await navigator.gpu.requestAdapter();
+ * if (!adapter) throw new Error("no WebGPU");
+ * const device = await requestModelDevice(adapter);
  * const buffers = await uploadToGPU(device, model, { convert: true, onProgress: (p) => console.log(p.loaded / p.total) });
  * ```
  */
