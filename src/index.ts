@@ -62,12 +62,15 @@ export type {
 export { createRegistryClient, RegistryClient } from "./registry/client.js";
 export type { Credential, CredentialProvider } from "./registry/credentials.js";
 export type { ProxyOption } from "./registry/proxy-url.js";
+export type { RemoteStoreOptions } from "./registry/remote-store.js";
 export { createRemoteStore } from "./registry/remote-store.js";
 export type { IngestState, StoreBackend } from "./store/backend.js";
 export type { CacheStorageLike } from "./store/cache.js";
 export { createCacheStore } from "./store/cache.js";
 export { createDefaultStore, persistStorage } from "./store/default.js";
 export { createStore } from "./store/engine.js";
+export type { CopyEvent, CopyGraphOptions } from "./store/graph.js";
+export { copyGraph } from "./store/graph.js";
 export { createIdbStore } from "./store/idb.js";
 export { createMemoryStore } from "./store/memory.js";
 export { createOpfsStore } from "./store/opfs.js";
@@ -84,6 +87,7 @@ export type {
   StoreUsage,
   VerifyOptions,
   VerifyResult,
+  WritableStore,
 } from "./store/types.js";
 export type { TypedArray } from "./tensors/dtypes.js";
 export { toFloat32, typedArray } from "./tensors/dtypes.js";

@@ -11,7 +11,7 @@ export { parseManifest } from "./oci/manifest.js";
 export { digestProblem, registryApiHost } from "./reference.js";
 export type { Challenge } from "./registry/challenge.js";
 export { parseChallenges } from "./registry/challenge.js";
-export { copyBlob } from "./registry/remote-store.js";
+export { copyBlob } from "./store/graph.js";
 export type { SafetensorsHeader } from "./tensors/safetensors.js";
 export { DTYPE_SIZES, HEADER_LIMIT, parseHeader, readHeader } from "./tensors/safetensors.js";
 export { buildTensorIndex } from "./tensors/tensor-index.js";

@@ -1,12 +1,12 @@
 import { safeEntryPath, walkTar } from "../archive/tar.js";
 import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
-import { abortError, OciError, throwIfAborted } from "../errors.js";
-import type { Descriptor } from "../oci/manifest.js";
+import { abortError, OciError } from "../errors.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
-import { copyBlob, createRemoteStore } from "../registry/remote-store.js";
+import { createRemoteStore } from "../registry/remote-store.js";
 import { createDefaultStore } from "../store/default.js";
+import { copyGraph } from "../store/graph.js";
 import type { Store } from "../store/types.js";
 import { isWeightPath } from "../tensors/files.js";
 import type { PullEvent } from "./events.js";
@@ -201,15 +201,6 @@ function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
   };
 }
 
-/** Runs `task` over `items`, `limit` at a time, stopping at the first failure. */
-async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await task(items[next++] as T);
-  });
-  await Promise.all(workers);
-}
-
 function satisfies(record: ModelRecord, weights: boolean): boolean {
   return !weights || record.pending.length === 0;
 }
@@ -286,44 +277,44 @@ async function pull(
     storedBytes,
   });
 
-  const remote = createRemoteStore(ref, { client });
+  // The graph under the manifest, the weights left out when not wanted; the manifest goes in last.
+  const manifestDescriptor = {
+    mediaType: result.mediaType,
+    digest: result.digest,
+    size: result.bytes.byteLength,
+  };
+  const paths = new Map(wanted.map((l) => [l.descriptor.digest, l.path]));
+  const copying = new Set([manifest.config.digest, ...paths.keys()]);
   const loaded = new Map<string, number>();
   let fetchedBytes = 0;
-  const fresh = new Set<string>();
   const overall = () => [...loaded.values()].reduce((n, v) => n + v, 0);
-  const fetchOne = async (blob: Descriptor, path: string | undefined) => {
-    throwIfAborted(signal, action);
-    emit({
-      type: "layer-start",
-      digest: blob.digest,
-      path,
-      size: blob.size,
-      fromCache: present.has(blob.digest),
-    });
-    const copied = await copyBlob(remote, store, blob, {
-      ...(signal ? { signal } : {}),
-      onProgress: (bytes, total) => {
-        loaded.set(blob.digest, bytes);
+  const copied = await copyGraph(createRemoteStore(ref, { client }), store, manifestDescriptor, {
+    rootBytes: result.bytes,
+    filter: (d) => copying.has(d.digest),
+    concurrency: Math.max(1, options.concurrency ?? 4),
+    ...(signal ? { signal } : {}),
+    onProgress: (event) => {
+      const { digest, size } = event.descriptor;
+      const path = paths.get(digest);
+      if (event.type === "start") {
+        emit({ type: "layer-start", digest, path, size, fromCache: present.has(digest) });
+      } else if (event.type === "progress") {
+        loaded.set(digest, event.bytes);
         emit({
           type: "progress",
-          digest: blob.digest,
-          loaded: bytes,
-          total,
+          digest,
+          loaded: event.bytes,
+          total: event.total,
           overallLoaded: overall(),
           overallTotal: totalBytes,
         });
-      },
-    });
-    fetchedBytes += copied.fetched;
-    if (!copied.existed) fresh.add(blob.digest);
-    emit({ type: "layer-done", digest: blob.digest, path });
-  };
-
-  await fetchOne(manifest.config, undefined);
-  const byDigest = new Map(wanted.map((l) => [l.descriptor.digest, l]));
-  await pool([...byDigest.values()], Math.max(1, options.concurrency ?? 4), (l) =>
-    fetchOne(l.descriptor, l.path),
-  );
+      } else {
+        fetchedBytes += event.result.fetched;
+        emit({ type: "layer-done", digest, path });
+      }
+    },
+  });
+  const fresh = (digest: string) => copied.get(digest)?.existed === false;
 
   const files: ModelFileInfo[] = [];
   for (const layer of wanted) {
@@ -335,8 +326,9 @@ async function pull(
     try {
       files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
     } catch (error) {
-      // Commit nothing of an unsafe layer this pull brought in.
-      if (fresh.has(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
+      if (fresh(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      if (fresh(manifestDescriptor.digest)) await store.delete(manifestDescriptor);
       throw error;
     }
   }
@@ -344,12 +336,6 @@ async function pull(
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);
 
-  const manifestDescriptor = {
-    mediaType: result.mediaType,
-    digest: result.digest,
-    size: result.bytes.byteLength,
-  };
-  await store.push(manifestDescriptor, new Blob([result.bytes as Uint8Array<ArrayBuffer>]).stream());
   const record: ModelRecord = {
     reference: ref.toString(),
     digest: result.digest,

@@ -16,12 +16,12 @@ import {
 } from "./manifests.js";
 import type { ProxyOption } from "./proxy-url.js";
 import { listTags } from "./tags.js";
-import { mountBlob, type PushBlobOptions, pushBlob } from "./uploads.js";
+import { type BlobContent, mountBlob, type PushBlobOptions, pushBlob } from "./uploads.js";
 
 export type { RepositoryRef, RequestOptions } from "./api.js";
 export type { FetchBlobOptions } from "./blobs.js";
 export type { GetManifestOptions, IndexPolicy, ManifestResult } from "./manifests.js";
-export type { PushBlobOptions } from "./uploads.js";
+export type { BlobContent, PushBlobOptions } from "./uploads.js";
 
 export interface RegistryClientOptions {
   /** The fetch to use (default: the global one). Wrap it to add logging or a custom agent. */
@@ -167,13 +167,14 @@ export class RegistryClient {
 
   /**
    * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream PATCH
-   * by PATCH (see `chunkSize`). The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
+   * by PATCH (see `chunkSize`); a function giving the bytes from an offset PATCH by PATCH, resuming a
+   * cut upload where the registry says it got to. The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
    * Returns false when the blob was already there.
    */
   pushBlob(
     repository: RepositoryRef,
     descriptor: Pick<Descriptor, "digest" | "size">,
-    content: Uint8Array | Blob | ReadableStream<Uint8Array>,
+    content: BlobContent,
     options: PushBlobOptions = {},
   ): Promise<boolean> {
     return pushBlob(this.#api, repository, descriptor, content, options);

@@ -1,25 +1,143 @@
-import type { Descriptor } from "../oci/manifest.js";
+import { OciError } from "../errors.js";
+import { type Descriptor, MANIFEST_SIZE_LIMIT } from "../oci/manifest.js";
 import { parseReference, type Reference, withDigest } from "../reference.js";
-import type { BlobRef, FetchOptions, PushOptions, PushResult, ReadOnlyStore, Store } from "../store/types.js";
+import { isManifestDescriptor } from "../store/graph.js";
+import type {
+  BlobRef,
+  BlobSource,
+  FetchOptions,
+  PushOptions,
+  PushResult,
+  WritableStore,
+} from "../store/types.js";
+import { readAtMost } from "../streams.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "./client.js";
 
+export interface RemoteStoreOptions extends RegistryClientOptions {
+  /** A client to reuse instead of making one from the options. */
+  client?: RegistryClient;
+  /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
+  mountFrom?: string;
+  /**
+   * Bytes per PATCH for large blobs (lower it for registries that cap request bodies); blobs up to
+   * this size go in one request. Default 64 MiB streamed pieces in Node, 8 MiB buffered pieces in browsers.
+   */
+  chunkSize?: number;
+}
+
+/** Blobs up to this size are sent in one request when no `chunkSize` is given. */
+const ONE_REQUEST = 8 * 1024 * 1024;
+
 /**
- * A registry repository as the read side of a store: `fetch` of a whole blob is verified by the
- * client; `fetch` with `offset` or `length` gives the raw range (the receiving store verifies).
+ * A registry repository as a store that graphs are copied from and to (`copyGraph`): manifests and
+ * indexes by `/manifests/`, everything else by `/blobs/`. Reads of a whole blob or manifest are
+ * verified by the client; a ranged read gives the raw bytes (the receiving store verifies). A push
+ * uploads (resuming a cut upload where the registry says it got to), a tag puts the manifest under
+ * the name. A registry has no listing, delete or gc here.
  */
 export function createRemoteStore(
   repository: string | Reference,
-  options: RegistryClientOptions & { client?: RegistryClient } = {},
-): ReadOnlyStore {
+  options: RemoteStoreOptions = {},
+): WritableStore {
   const ref = typeof repository === "string" ? parseReference(repository) : repository;
   const client = options.client ?? createRegistryClient(options);
+  /** Manifests this store pushed, so tagging one needs no download. */
+  const pushedManifests = new Map<string, Uint8Array>();
+
+  const manifestBytes = async (descriptor: Descriptor, signal?: AbortSignal): Promise<Uint8Array> => {
+    const known = pushedManifests.get(descriptor.digest);
+    if (known) return known;
+    const fetched = await client.getManifest(withDigest(ref, descriptor.digest), {
+      resolveIndex: false,
+      ...(signal ? { signal } : {}),
+    });
+    return fetched.bytes;
+  };
+
+  const pushManifest = async (blob: BlobRef, source: BlobSource, options: PushOptions) => {
+    const { signal } = options;
+    const stream = typeof source === "function" ? await source(0) : source;
+    const bytes = await readAtMost(stream, MANIFEST_SIZE_LIMIT);
+    const action = `push manifest ${blob.digest} to ${ref.registry}/${ref.repository}`;
+    if (!bytes || bytes.byteLength !== blob.size) {
+      throw new OciError(
+        "SIZE_MISMATCH",
+        `Cannot ${action}: the content is not the descriptor's ${blob.size} bytes`,
+      );
+    }
+    const digest = await client.putManifest(
+      withDigest(ref, blob.digest),
+      bytes,
+      blob.mediaType as string,
+      signal ? { signal } : {},
+    );
+    if (digest !== blob.digest) {
+      throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the content hashes to ${digest}`);
+    }
+    pushedManifests.set(blob.digest, bytes);
+    options.onProgress?.(blob.size, blob.size);
+    return { existed: false, resumedFrom: 0, fetched: blob.size };
+  };
+
+  const pushBlob = async (
+    blob: BlobRef,
+    source: BlobSource,
+    pushOptions: PushOptions,
+  ): Promise<PushResult> => {
+    const { signal, onProgress } = pushOptions;
+    const withSignal = signal ? { signal } : {};
+    if (options.mountFrom && (await client.mountBlob(ref, options.mountFrom, blob, withSignal))) {
+      if (source instanceof ReadableStream) await source.cancel().catch(() => {});
+      onProgress?.(blob.size, blob.size);
+      return { existed: false, mounted: true, resumedFrom: 0, fetched: 0 };
+    }
+    let fetched = 0;
+    const counted = (stream: ReadableStream<Uint8Array>) =>
+      stream.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            fetched += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+    const from = (offset: number) =>
+      typeof source === "function" ? source(offset).then(counted) : Promise.resolve(counted(source));
+    let resumedFrom = 0;
+    const small = blob.size <= (options.chunkSize ?? ONE_REQUEST);
+    const content = small
+      ? new Uint8Array(await new Response(await from(0)).arrayBuffer())
+      : typeof source === "function"
+        ? (offset: number) => {
+            resumedFrom = offset;
+            return from(offset);
+          }
+        : await from(0);
+    const uploaded = await client.pushBlob(ref, blob, content, {
+      ...withSignal,
+      ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+      ...(onProgress ? { onProgress: (bytes: number) => onProgress(bytes, blob.size) } : {}),
+    });
+    if (!uploaded) {
+      if (source instanceof ReadableStream) await source.cancel().catch(() => {});
+      onProgress?.(blob.size, blob.size);
+    }
+    return { existed: !uploaded, resumedFrom, fetched };
+  };
+
   return {
-    exists: (blob) => client.blobExists(ref, blob),
-    fetch: (blob: BlobRef, fetchOptions: FetchOptions = {}) => {
+    exists: async (blob) =>
+      isManifestDescriptor(blob)
+        ? (await client.headManifest(withDigest(ref, blob.digest))) !== undefined
+        : client.blobExists(ref, blob),
+    fetch: async (blob: BlobRef, fetchOptions: FetchOptions = {}) => {
       const { signal } = fetchOptions;
-      if (fetchOptions.offset === undefined && fetchOptions.length === undefined) {
-        return client.fetchBlob(ref, blob, signal ? { signal } : {});
+      const whole = fetchOptions.offset === undefined && fetchOptions.length === undefined;
+      if (whole && isManifestDescriptor(blob)) {
+        const bytes = await manifestBytes(blob as Descriptor, signal);
+        return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
       }
+      if (whole) return client.fetchBlob(ref, blob, signal ? { signal } : {});
       return client.fetchBlobRange(ref, blob, {
         ...(signal ? { signal } : {}),
         ...(fetchOptions.offset === undefined ? {} : { offset: fetchOptions.offset }),
@@ -32,23 +150,17 @@ export function createRemoteStore(
         : parseReference(`${ref.registry}/${ref.repository}:${name}`);
       return client.headManifest(target);
     },
+    push: (blob, source, pushOptions = {}) =>
+      isManifestDescriptor(blob)
+        ? pushManifest(blob, source, pushOptions)
+        : pushBlob(blob, source, pushOptions),
+    tag: async (name, descriptor) => {
+      const bytes = await manifestBytes(descriptor);
+      await client.putManifest(
+        parseReference(`${ref.registry}/${ref.repository}:${name}`),
+        bytes,
+        descriptor.mediaType,
+      );
+    },
   };
-}
-
-/**
- * Copies one blob between stores, verified once (by the receiving store), resuming an earlier
- * interrupted copy with a ranged read of the rest.
- */
-export function copyBlob(
-  source: ReadOnlyStore,
-  target: Store,
-  blob: BlobRef,
-  options: PushOptions = {},
-): Promise<PushResult> {
-  const { signal } = options;
-  return target.push(
-    blob,
-    (offset) => source.fetch(blob, { offset, length: blob.size - offset, ...(signal ? { signal } : {}) }),
-    options,
-  );
 }

@@ -20,6 +20,20 @@ const DEFAULT_CHUNK = 8 * 1024 * 1024;
 const STREAMED_PIECE = 64 * 1024 * 1024;
 
 /**
+ * What `pushBlob` sends: bytes or a `Blob` (one request), a stream (PATCH by PATCH), or a function
+ * giving the bytes from an offset (PATCH by PATCH, and a cut upload resumes where the registry says
+ * it got to).
+ */
+export type BlobContent =
+  | Uint8Array
+  | Blob
+  | ReadableStream<Uint8Array>
+  | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
+
+/** Times a cut upload is resumed before the error is given up to the caller. */
+const RESUMES = 3;
+
+/**
  * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream PATCH
  * by PATCH (see `chunkSize`). The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
  * Returns false when the blob was already there.
@@ -28,7 +42,7 @@ export async function pushBlob(
   api: RegistryApi,
   repository: RepositoryRef,
   descriptor: Pick<Descriptor, "digest" | "size">,
-  content: Uint8Array | Blob | ReadableStream<Uint8Array>,
+  content: BlobContent,
   options: PushBlobOptions = {},
 ): Promise<boolean> {
   const ref = toRepository(repository);
@@ -42,9 +56,9 @@ export async function pushBlob(
     );
   }
   if (await blobExistsForPush(api, ref, descriptor, signal)) return false;
-  let location = await startUpload(api, ref, "", action, signal);
+  const location = await startUpload(api, ref, "", action, signal);
   const scopes = pushScope(ref);
-  if (!(content instanceof ReadableStream)) {
+  if (content instanceof Uint8Array || content instanceof Blob) {
     const done = new URL(location);
     done.searchParams.set("digest", descriptor.digest);
     const response = await api.transport.request(done, {
@@ -61,8 +75,25 @@ export async function pushBlob(
     options.onProgress?.(descriptor.size);
     return true;
   }
-  location = await upload(api, location, ref, descriptor.size, content, action, options);
-  const done = new URL(location);
+  const session = { location, offset: 0 };
+  if (content instanceof ReadableStream) {
+    await upload(api, session, ref, descriptor.size, content, action, options);
+  } else {
+    for (let resumes = 0; ; resumes++) {
+      try {
+        await upload(api, session, ref, descriptor.size, await content(session.offset), action, options);
+        break;
+      } catch (error) {
+        const code = (error as OciError).code;
+        if (resumes >= RESUMES || (code !== "NETWORK" && code !== "TIMEOUT")) throw error;
+        Object.assign(
+          session,
+          await resumePoint(api, ref, session.location, descriptor.size, action, signal),
+        );
+      }
+    }
+  }
+  const done = new URL(session.location);
   done.searchParams.set("digest", descriptor.digest);
   const response = await api.transport.request(done, {
     registry: ref.registry,
@@ -76,34 +107,47 @@ export async function pushBlob(
   return true;
 }
 
+/** Where an upload stands: the location for its next request and the bytes the registry holds. */
+interface UploadSession {
+  location: string;
+  offset: number;
+}
+
 /**
- * Sends a stream of exactly `size` bytes PATCH by PATCH, each piece with its Content-Range and
+ * Sends the rest of a blob, bytes `session.offset` to `size` (a stream of exactly those), PATCH by
+ * PATCH, each piece with its Content-Range and
  * Content-Length. Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
  * source, so reading, sending and the registry's hashing overlap (as one streamed request, Node
  * 20's fetch held nearly the whole body in memory: the piece bounds that). Elsewhere each piece is
  * gathered into one reused buffer first. A source shorter or longer than `size` is `SIZE_MISMATCH`,
- * and is cancelled.
+ * and is cancelled. `session` follows each PATCH the registry accepted, so a caller whose upload was
+ * cut knows where to ask the registry how far it got.
  */
 async function upload(
   api: RegistryApi,
-  start: string,
+  session: UploadSession,
   ref: Reference,
   size: number,
   content: ReadableStream<Uint8Array>,
   action: string,
   options: PushBlobOptions,
-): Promise<string> {
+): Promise<void> {
   const streamed = streamsRequestBodies();
   const pieceSize = options.chunkSize ?? (streamed ? STREAMED_PIECE : DEFAULT_CHUNK);
   const reader = content.getReader();
   let carry: Uint8Array | undefined;
+  /** The source ended (as opposed to the request failing while it was read). */
+  let ended = false;
   const next = async (): Promise<Uint8Array | undefined> => {
     const held = carry;
     carry = undefined;
     if (held) return held;
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return undefined;
+      if (done) {
+        ended = true;
+        return undefined;
+      }
       if (value.byteLength > 0) return value;
     }
   };
@@ -128,8 +172,7 @@ async function upload(
       `Cannot ${action}: the content ended after ${got} bytes, not the descriptor's ${size}`,
     );
   const buffer = streamed ? undefined : new Uint8Array(Math.min(pieceSize, size));
-  let location = start;
-  let sent = 0;
+  let sent = session.offset;
   try {
     while (sent < size) {
       const length = Math.min(pieceSize, size - sent);
@@ -151,7 +194,7 @@ async function upload(
         });
       }
       const response = await api.transport
-        .request(new URL(location), {
+        .request(new URL(session.location), {
           registry: ref.registry,
           scopes: pushScope(ref),
           action,
@@ -165,16 +208,17 @@ async function upload(
           signal: options.signal,
         })
         .catch((error: unknown) => {
-          throw got < length ? short(sent + got) : error;
+          throw ended && got < length ? short(sent + got) : error;
         });
       if (got < length) {
         discard(response);
         throw short(sent + got);
       }
       if (response.status !== 202) throw await responseError(response, action);
-      location = new URL(response.headers.get("location") ?? location, location).href;
+      session.location = new URL(response.headers.get("location") ?? session.location, session.location).href;
       discard(response);
       sent += length;
+      session.offset = sent;
       options.onProgress?.(sent);
     }
     if (await next()) {
@@ -189,7 +233,43 @@ async function upload(
   } finally {
     reader.releaseLock();
   }
-  return location;
+}
+
+/**
+ * After a cut upload: asks the registry how many bytes it holds (`GET` on the upload location,
+ * `Range: 0-<last>`) and where to go on. A registry that lost the session, or kept part of a cut
+ * request and so holds bytes its session state disagrees with (Distribution answers that with
+ * `BLOB_UPLOAD_INVALID`), gets a new session from byte 0.
+ */
+async function resumePoint(
+  api: RegistryApi,
+  ref: Reference,
+  location: string,
+  size: number,
+  action: string,
+  signal: AbortSignal | undefined,
+): Promise<UploadSession> {
+  const response = await api.requestUrl(new URL(location), ref, {
+    action,
+    scopes: pushScope(ref),
+    signal,
+  });
+  if (response.status === 404 || response.status === 400) {
+    discard(response);
+    return { location: await startUpload(api, ref, "", action, signal), offset: 0 };
+  }
+  if (response.status !== 204 && response.status !== 200) throw await responseError(response, action);
+  discard(response);
+  const last = /^(?:bytes=)?0-(\d+)$/.exec(response.headers.get("range") ?? "")?.[1];
+  // Distribution says "0-0" for an empty upload as for one of 1 byte: read it as empty.
+  const offset = last === undefined || last === "0" ? 0 : Number(last) + 1;
+  if (!Number.isSafeInteger(offset) || offset > size) {
+    throw new OciError(
+      "REGISTRY_ERROR",
+      `Cannot ${action}: the registry says it holds ${offset} of ${size} bytes`,
+    );
+  }
+  return { location: new URL(response.headers.get("location") ?? location, location).href, offset };
 }
 
 async function blobExistsForPush(

@@ -1,11 +1,11 @@
 import { type CreateHasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
-import { type Descriptor, isIndex, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
-import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
-import { ByteRangeStream } from "../streams.js";
+import { type Descriptor, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
+import { ByteRangeStream, readAll } from "../streams.js";
 import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
+import { isManifestDescriptor, successors } from "./graph.js";
 import { guardBackend } from "./guard.js";
 import { isLocked, withLock } from "./lock.js";
 import type {
@@ -316,16 +316,14 @@ export function createStore(
     );
   }
 
+  /** What gc keeps alive below a descriptor: its successors, and a referrer's subject. */
   async function children(descriptor: Descriptor): Promise<Descriptor[]> {
-    if (!isManifestMediaType(descriptor.mediaType) && !isIndexMediaType(descriptor.mediaType)) return [];
+    if (!isManifestDescriptor(descriptor)) return [];
     if (descriptor.size > MANIFEST_SIZE_LIMIT || !(await backend.has(descriptor.digest))) return [];
-    const bytes = new Uint8Array(
-      await new Response(await backend.read(descriptor.digest, 0, descriptor.size)).arrayBuffer(),
-    );
+    const bytes = await readAll(await backend.read(descriptor.digest, 0, descriptor.size));
     try {
       const manifest = parseManifest(bytes, descriptor.mediaType);
-      const below = isIndex(manifest) ? manifest.manifests : [manifest.config, ...manifest.layers];
-      return manifest.subject ? [...below, manifest.subject] : below;
+      return manifest.subject ? [...successors(manifest), manifest.subject] : successors(manifest);
     } catch {
       return [];
     }

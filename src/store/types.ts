@@ -33,6 +33,8 @@ export interface PushResult {
   resumedFrom: number;
   /** Bytes read from the source by this push. */
   fetched: number;
+  /** A registry linked the blob from another repository instead (`createRemoteStore`'s `mountFrom`). */
+  mounted?: boolean;
 }
 
 export interface StoreUsage {
@@ -67,27 +69,31 @@ export interface VerifyResult {
 
 /** The read side: local stores and the remote registry repository. */
 export interface ReadOnlyStore {
-  exists(blob: Pick<BlobRef, "digest">): Promise<boolean>;
+  exists(blob: Pick<BlobRef, "digest" | "mediaType">): Promise<boolean>;
   /** The blob's bytes (a committed, verified blob), or a range of them. `NOT_FOUND` when absent. */
   fetch(blob: BlobRef, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
   /** The descriptor a name (tag) points at, or undefined. */
   resolve(name: string): Promise<Descriptor | undefined>;
 }
 
-/**
- * A content-addressed store of blobs, in the shape of oras-go's: a blob becomes visible only after
- * its size and digest matched; interrupted pushes resume; names point at descriptors.
- */
-export interface Store extends ReadOnlyStore {
+/** What a graph copy writes to: a local store, or a registry repository (`createRemoteStore`). */
+export interface WritableStore extends ReadOnlyStore {
   /**
    * Stores a blob, verifying size and digest while writing; commits only on a match. Idempotent:
    * a blob already present is not read again. Concurrent pushes of one digest (calls, tabs) read it once.
    */
   push(blob: BlobRef, source: BlobSource, options?: PushOptions): Promise<PushResult>;
-  /** Removes a blob (tags that point at it stay; see `gc`). */
-  delete(blob: Pick<BlobRef, "digest">): Promise<void>;
   /** Points a name at a descriptor (replacing what it pointed at). */
   tag(name: string, descriptor: Descriptor): Promise<void>;
+}
+
+/**
+ * A content-addressed store of blobs, in the shape of oras-go's: a blob becomes visible only after
+ * its size and digest matched; interrupted pushes resume; names point at descriptors.
+ */
+export interface Store extends WritableStore {
+  /** Removes a blob (tags that point at it stay; see `gc`). */
+  delete(blob: Pick<BlobRef, "digest">): Promise<void>;
   untag(name: string): Promise<void>;
   /** Every name and the descriptor it points at. */
   tags(): Promise<Map<string, Descriptor>>;
