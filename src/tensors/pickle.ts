@@ -115,7 +115,8 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
   };
   const line = () => {
     const end = bytes.indexOf(10, at);
-    if (end < 0) throw new OciError("INVALID_CHECKPOINT", "Cannot load the checkpoint: data.pkl ends early");
+    if (end === -1)
+      throw new OciError("INVALID_CHECKPOINT", "Cannot load the checkpoint: data.pkl ends early");
     const text = utf8(bytes.subarray(at, end));
     at = end + 1;
     return text;
@@ -198,9 +199,7 @@ export function readTorchPickle(bytes: Uint8Array): Map<string, TensorRef> {
         push(new Map());
         break;
       case 0x5d: // EMPTY_LIST
-        push([]);
-        break;
-      case 0x29: // EMPTY_TUPLE
+      case 0x29: // EMPTY_TUPLE (tuples are lists here)
         push([]);
         break;
       case 0x74: // TUPLE

@@ -49,15 +49,24 @@ function tensorWith(p: Pickle, shape: (p: Pickle) => void, name = "FloatStorage"
   return p.tuple([]).op(0x74, 0x52);
 }
 
-/** `{"t": tensor}` whose shape is one tuple of the values `values` pushes, read back. */
-function shapeOf(values: (p: Pickle) => void): unknown[] {
+/**
+ * `{"t": tensor}` whose shape is one tuple of the values `values` pushes, read back; from `at` bytes into
+ * a larger buffer of junk when `at` is given (as data.pkl is a window of the archive it was read from).
+ */
+function shapeOf(values: (p: Pickle) => void, at?: number): unknown[] {
   const p = new Pickle().op(0x7d).str("t");
   tensorWith(p, (q) => {
     q.op(0x28);
     values(q);
     q.op(0x74);
   }).op(0x73);
-  return readTorchPickle(p.bytes()).get("t")?.shape as unknown[];
+  let bytes = p.bytes();
+  if (at !== undefined) {
+    const host = new Uint8Array(at + bytes.byteLength + 16).fill(0xa5);
+    host.set(bytes, at);
+    bytes = host.subarray(at, at + bytes.byteLength);
+  }
+  return readTorchPickle(bytes).get("t")?.shape as unknown[];
 }
 
 describe("readTorchPickle decodes each opcode torch.save emits", () => {
@@ -84,6 +93,22 @@ describe("readTorchPickle decodes each opcode torch.save emits", () => {
           .op(0x43, 2, 7, 8, 0x42, ...u32(3), 1, 2, 3),
       ),
     ).toEqual([1.5, null, true, false, "hé", "héx", new Uint8Array([7, 8]), new Uint8Array([1, 2, 3])]);
+  });
+
+  it("a pickle that starts partway into a larger buffer: every multi-byte field read from where it is", () => {
+    const float = new Uint8Array(8);
+    new DataView(float.buffer).setFloat64(0, -2.25);
+    for (const at of [1, 3, 8])
+      expect(
+        shapeOf(
+          (p) =>
+            p
+              .op(0x4d, 0x02, 0x01, 0x4a, ...u32(-5 >>> 0), 0x47, ...float)
+              .op(0x58, ...u32(3), ...enc.encode("abc"))
+              .op(0x4b, 9, 0x72, ...u32(70_000), 0x6a, ...u32(70_000)),
+          at,
+        ),
+      ).toEqual([258, -5, -2.25, "abc", 9, 9]);
   });
 
   it("tuples: EMPTY_TUPLE, TUPLE1, TUPLE2, TUPLE3 in order; lists by APPEND and APPENDS", () => {
@@ -368,6 +393,8 @@ describe("readTorchPickle refuses, and says why", () => {
       new Pickle().op(0x8c, 1, 0xff),
       "Cannot load the checkpoint: data.pkl holds a string that is not UTF-8",
     );
+    // the decoder's own error stays attached, for whoever debugs the file
+    expect(refusal(new Pickle().op(0x8c, 1, 0xff).bytes()).cause).toBeInstanceOf(TypeError);
     refusedAsInvalid(
       new Pickle().op(0x63, 0xc3, 0x0a, 0x61, 0x0a),
       "Cannot load the checkpoint: data.pkl holds a string that is not UTF-8",
