@@ -1,11 +1,32 @@
 // readZip by itself: what it lists and reads from an honest archive, byte for byte, and each lie it refuses
 // with its code and reason. The archives are written here field by field, so a test can write any lie.
-import { describe, expect, it } from "vitest";
-import { isOciError, type OciError } from "../../src/index.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { isOciError, OciError } from "../../src/index.js";
 import { readZip, type ZipLimits } from "../../src/tensors/zip.js";
 import { concatZip, crc32, deflateRaw } from "../support/checkpoint-files.js";
 
 const enc = new TextEncoder();
+
+// readZip inflates on the calling thread: it never starts a web worker (a blob: URL that a page's
+// content security policy may refuse, and a thread per archive). Every test below holds to it.
+let workersStarted = 0;
+beforeAll(() => {
+  vi.stubGlobal(
+    "Worker",
+    class {
+      constructor() {
+        workersStarted++;
+        throw new Error("no web workers here");
+      }
+    },
+  );
+});
+afterAll(() => {
+  vi.unstubAllGlobals();
+});
+afterEach(() => {
+  expect(workersStarted, "web workers started").toBe(0);
+});
 
 /** Bytes that deflate cannot shrink. */
 function noise(n: number, seed = 1): Uint8Array {
@@ -50,6 +71,7 @@ function extraRecord(id: number, length: number): Uint8Array {
 async function buildZip(members: Member[], options: { centralOrder?: number[] } = {}) {
   const parts: Uint8Array[] = [];
   const records: Uint8Array[] = [];
+  const headerAt: number[] = [];
   const dataAt: number[] = [];
   const stored: Uint8Array[] = [];
   let at = 0;
@@ -99,16 +121,20 @@ async function buildZip(members: Member[], options: { centralOrder?: number[] } 
     record.set(name, 46);
     records.push(record);
     parts.push(header, data);
+    headerAt.push(at);
     dataAt.push(at + header.byteLength);
     at += header.byteLength + data.byteLength;
   }
   const order = options.centralOrder ?? members.map((_, i) => i);
   const central = order.map((i) => records[i] as Uint8Array);
   const bytes = concatZip(parts, central, members.length, at);
-  return { bytes, dataAt, stored, directory: at };
+  return { bytes, headerAt, dataAt, stored, directory: at };
 }
 
-/** A ranged reader over `bytes` that fails the test on any read outside the archive. */
+/**
+ * A ranged reader over `bytes` that fails the test on any read outside the archive, or one that starts
+ * at its end (a Range an HTTP server answers with 416).
+ */
 function reader(bytes: Uint8Array) {
   const outside: [number, number][] = [];
   const reads: [number, number][] = [];
@@ -116,7 +142,7 @@ function reader(bytes: Uint8Array) {
     reads.push([offset, length]);
     if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0))
       outside.push([offset, length]);
-    else if (offset + length > bytes.byteLength) outside.push([offset, length]);
+    else if (offset + length > bytes.byteLength || offset >= bytes.byteLength) outside.push([offset, length]);
     return bytes.slice(offset, offset + length);
   };
   return { read, outside, reads };
@@ -232,6 +258,45 @@ describe("readZip lists and reads an honest archive exactly", () => {
       expect(await e.read()).toEqual(pattern([40, 50, 60, 70][i] as number));
   });
 
+  it("zip64 sizes where only one of a local header's sizes is 0xffffffff; a zip64 record where neither is, unread", async () => {
+    const body = pattern(16);
+    // The header's uncompressed size (at 22), then its compressed size (at 18), back to 16: the other
+    // one alone says zip64.
+    for (const field of [22, 18]) {
+      const zip = await buildZip([{ name: "a", body, zip64: true }]);
+      new DataView(zip.bytes.buffer).setUint32(field, 16, true);
+      const [entry] = await open(zip.bytes);
+      expect([entry?.compressedSize, entry?.size, await entry?.read()]).toEqual([16, 16, body]);
+    }
+    // a record with id 1 (its sizes 0) in a header whose own sizes hold: the header's sizes stand
+    const plain = await buildZip([{ name: "a", body, extra: extraRecord(1, 16) }]);
+    const [entry] = await open(plain.bytes);
+    expect([entry?.size, await entry?.read()]).toEqual([16, body]);
+  });
+
+  it("a local header in one ranged read, and a second only for an extra field over 256 bytes", async () => {
+    const long = `archive/data/${"n".repeat(27)}`;
+    const zip = await buildZip([
+      { name: "x", body: pattern(50) }, // at 0, where zip.js itself looks for a split archive's signature
+      { name: "y", body: pattern(60), extra: extraRecord(0x5455, 232), zip64: true }, // 256 bytes of extra
+      { name: "z", body: pattern(70), extra: extraRecord(0x5455, 233), zip64: true }, // 257
+      { name: long, body: pattern(80), extra: extraRecord(0xcafe, 280), zip64: true }, // 304
+    ]);
+    const r = reader(zip.bytes);
+    const entries = await readZip(r.read, zip.bytes.byteLength, "m.pt");
+    expect(entries.map((e) => [e.name, e.size, e.dataOffset])).toEqual([
+      ["x", 50, zip.dataAt[0]],
+      ["y", 60, zip.dataAt[1]],
+      ["z", 70, zip.dataAt[2]],
+      [long, 80, zip.dataAt[3]],
+    ]);
+    const headerReads = zip.headerAt.map(
+      (at, i) => r.reads.filter(([offset]) => offset >= at && offset < (zip.dataAt[i] as number)).length,
+    );
+    expect(headerReads.slice(1)).toEqual([1, 2, 2]);
+    expect(r.outside).toEqual([]);
+  });
+
   it("a local header that leaves its sizes to a data descriptor (flag 3) is not held to them", async () => {
     const zip = await buildZip([{ name: "a", body: pattern(100), flags: 8, local: { sizes: [0, 0] } }]);
     const [entry] = await open(zip.bytes);
@@ -263,8 +328,27 @@ describe("readZip lists and reads an honest archive exactly", () => {
 });
 
 describe("readZip refuses what two zip readers could read differently, and zip bombs", () => {
-  it("bytes that are not a zip", async () => {
+  it("bytes that are not a zip, with what zip.js made of them as the cause", async () => {
     await refused(noise(200), "it is not a readable zip archive");
+    expect((await refusal(noise(200))).cause).toBeInstanceOf(Error);
+  });
+
+  it("a zip64 end record that its locator puts at or past the end of the archive", async () => {
+    for (const past of [0, 100]) {
+      const locator = new Uint8Array(20);
+      const l = new DataView(locator.buffer);
+      l.setUint32(0, 0x07064b50, true);
+      l.setBigUint64(8, BigInt(20 + 22 + past), true);
+      l.setUint32(16, 1, true);
+      const end = new Uint8Array(22);
+      const e = new DataView(end.buffer);
+      e.setUint32(0, 0x06054b50, true);
+      e.setUint16(8, 0xffff, true);
+      e.setUint16(10, 0xffff, true);
+      e.setUint32(12, 0xffffffff, true);
+      e.setUint32(16, 0xffffffff, true);
+      await refused(new Uint8Array([...locator, ...end]), "it is not a readable zip archive");
+    }
   });
 
   it("a name given twice", async () => {
@@ -294,6 +378,32 @@ describe("readZip refuses what two zip readers could read differently, and zip b
       await refused((await buildZip([two[0] as Member, { ...(two[1] as Member), offset }])).bytes, reason);
   });
 
+  it("a local header without its signature", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(16) }]);
+    new DataView(zip.bytes.buffer).setUint32(0, 0x08074b50, true); // a data descriptor's
+    await refused(zip.bytes, "entry a points outside the archive or at no local header");
+  });
+
+  it("a local header in the archive's comment, its last 30 bytes: it has no room for data", async () => {
+    // An entry with an empty name and no data, its central record first, its local header last.
+    const record = new Uint8Array(46);
+    const c = new DataView(record.buffer);
+    c.setUint32(0, 0x02014b50, true);
+    c.setUint16(4, 20, true);
+    c.setUint16(6, 20, true);
+    c.setUint32(42, 46 + 22, true);
+    const header = new Uint8Array(30);
+    const h = new DataView(header.buffer);
+    h.setUint32(0, 0x04034b50, true);
+    h.setUint16(4, 20, true);
+    const zip = concatZip([], [record], 1, 0);
+    new DataView(zip.buffer).setUint16(zip.byteLength - 2, 30, true); // the end record's comment length
+    await refused(
+      new Uint8Array([...zip, ...header]),
+      "entry  runs past its data into the central directory or the end of the archive",
+    );
+  });
+
   it("a local header whose name, method or sizes disagree with the central directory", async () => {
     const reason = "entry a's local header disagrees with the central directory";
     const body = pattern(16);
@@ -312,6 +422,17 @@ describe("readZip refuses what two zip readers could read differently, and zip b
           ])
         ).bytes,
         reason,
+      );
+    // a local name that is a prefix of the central one, or differs in one byte of two
+    for (const name of ["a", "ac"])
+      await refused(
+        (
+          await buildZip([
+            { name: "ab", body, local: { name } },
+            { name: "z", body },
+          ])
+        ).bytes,
+        reason.replace("entry a's", "entry ab's"),
       );
     // zip64 sizes that disagree, or an extra record too short to hold them
     await refused(
@@ -334,10 +455,18 @@ describe("readZip refuses what two zip readers could read differently, and zip b
     );
   });
 
-  it("a local header whose extra field runs past the end of the archive", async () => {
+  it("a local header whose extra field runs past the end of the archive, or to it", async () => {
     const zip = await buildZip([{ name: "a", body: pattern(16), zip64: true }]);
-    new DataView(zip.bytes.buffer).setUint16(28, 0xfff0, true);
-    await refused(zip.bytes, "entry a points outside the archive or at no local header");
+    const size = zip.bytes.byteLength;
+    for (const [x, reason] of [
+      [0xfff0, "entry a points outside the archive or at no local header"],
+      [size - 31 + 1, "entry a points outside the archive or at no local header"],
+      [size - 31, "entry a runs past its data into the central directory or the end of the archive"],
+    ] as const) {
+      const bytes = zip.bytes.slice();
+      new DataView(bytes.buffer).setUint16(28, x, true);
+      await refused(bytes, reason);
+    }
   });
 
   it("a stored entry whose two sizes differ", async () => {
@@ -467,6 +596,100 @@ describe("reading an entry", () => {
       junk?.read() as Promise<Uint8Array>,
       "Cannot read m.pt entry a: it does not decompress cleanly",
     );
+    // what zip.js found wrong stays attached
+    const cause = await (junk as { read(): Promise<Uint8Array> }).read().catch((e: OciError) => e.cause);
+    expect(cause).toBeInstanceOf(Error);
+  });
+
+  it("refuses an entry that inflates past a declared size at the end of a chunk zip.js hands over", async () => {
+    // zip.js hands inflated bytes over 256 KiB at a time: the declared size is two chunks, the data three.
+    const chunk = 256 * 1024;
+    const body = pattern(3 * chunk);
+    const compressed = (await deflateRaw(body)).byteLength;
+    const lie = await buildZip([
+      {
+        name: "a",
+        body,
+        deflate: true,
+        sizes: [compressed, 2 * chunk],
+        local: { sizes: [compressed, 2 * chunk] },
+      },
+    ]);
+    const [entry] = (await open(lie.bytes)) as [Awaited<ReturnType<typeof open>>[0]];
+    await readRefused(entry.read(), "Cannot read m.pt entry a: it does not decompress cleanly");
+    await readRefused(
+      entry.read(chunk, 2 * chunk),
+      "Cannot read m.pt entry a: it does not decompress cleanly",
+    );
+  });
+
+  it("a window stops inflating once it has its bytes: a corrupt tail fails only what reads it", async () => {
+    const chunk = 256 * 1024;
+    const body = pattern(2 * chunk + 1000);
+    const zip = await buildZip([{ name: "a", body, deflate: true }]);
+    const data = zip.dataAt[0] as number;
+    const compressed = zip.stored[0]?.byteLength as number;
+    zip.bytes.fill(0xff, data + compressed - 40, data + compressed - 5);
+    const [entry] = (await open(zip.bytes)) as [Awaited<ReturnType<typeof open>>[0]];
+    // up to the end of the first chunk zip.js hands over, and no further
+    for (const [from, to] of [
+      [0, 1],
+      [1000, 2000],
+      [5, chunk],
+      [0, chunk],
+    ] as const)
+      expect(await entry.read(from, to)).toEqual(body.subarray(from, to));
+    await readRefused(entry.read(), "Cannot read m.pt entry a: it does not decompress cleanly");
+  });
+
+  it("a stored entry's window is read from the store as it is: those bytes and no others", async () => {
+    const body = noise(5000);
+    const zip = await buildZip([{ name: "a", body }]);
+    const r = reader(zip.bytes);
+    const [entry] = (await readZip(r.read, zip.bytes.byteLength, "m.pt")) as [
+      Awaited<ReturnType<typeof open>>[0],
+    ];
+    r.reads.length = 0;
+    expect(await entry.read(1000, 1200)).toEqual(body.subarray(1000, 1200));
+    expect(r.reads).toEqual([[(zip.dataAt[0] as number) + 1000, 200]]);
+  });
+
+  it("a store's error while an entry inflates comes through as it is", async () => {
+    const zip = await buildZip([{ name: "a", body: pattern(5000), deflate: true }]);
+    const data = zip.dataAt[0] as number;
+    const failure = new OciError("STORAGE", "Cannot read the blob: it went away");
+    const read = async (offset: number, length: number) => {
+      if (offset === data) throw failure;
+      return zip.bytes.slice(offset, offset + length);
+    };
+    const [entry] = (await readZip(read, zip.bytes.byteLength, "m.pt")) as [
+      Awaited<ReturnType<typeof open>>[0],
+    ];
+    await expect(entry.read()).rejects.toBe(failure);
+  });
+
+  it("a failed load of zip.js is tried again by the next read", async () => {
+    vi.resetModules();
+    let failures = 1;
+    vi.doMock("@zip.js/zip.js/index-native.js", async (importOriginal) => {
+      if (failures-- > 0) throw new Error("zip.js did not load");
+      return await importOriginal();
+    });
+    try {
+      const fresh = await import("../../src/tensors/zip.js");
+      const zip = await buildZip([{ name: "a", body: pattern(10) }]);
+      const r = reader(zip.bytes);
+      const first = await fresh.readZip(r.read, zip.bytes.byteLength, "m.pt").then(
+        () => new Error("accepted"),
+        (e: Error) => e,
+      );
+      // (Vitest wraps what a mock's factory throws)
+      expect(String(first.cause ?? first)).toContain("zip.js did not load");
+      const entries = await fresh.readZip(r.read, zip.bytes.byteLength, "m.pt");
+      expect(await entries[0]?.read()).toEqual(pattern(10));
+    } finally {
+      vi.doUnmock("@zip.js/zip.js/index-native.js");
+    }
   });
 
   it("a store's read error comes through as it is", async () => {
