@@ -10,25 +10,6 @@ export {
 } from "./digest/hashers.js";
 export type { OciErrorCode, OciErrorOptions } from "./errors.js";
 export { ERROR_CODES, isOciError, OciError } from "./errors.js";
-// Not public, still imported from here by tests and src/node (issue 20): they come from ./internals.ts
-// and leave this file once those imports name "oci-model-loader/internals" (../internals.js) instead.
-export {
-  buildTensorIndex,
-  copyBlob,
-  createVerifyStream,
-  DTYPE_SIZES,
-  detectFormat,
-  digestBytes,
-  digestProblem,
-  HEADER_LIMIT,
-  layerPaths,
-  modelInfo,
-  parseChallenges,
-  parseHeader,
-  parseManifest,
-  readHeader,
-  registryApiHost,
-} from "./internals.js";
 export type { PullEvent } from "./model/events.js";
 export type { ModelFormat } from "./model/format.js";
 export type { ModelInfo } from "./model/info.js";

@@ -1,4 +1,5 @@
-import { type Descriptor, digestProblem, MediaType, type Store } from "../index.js";
+import { type Descriptor, MediaType, type Store } from "../index.js";
+import { digestProblem } from "../internals.js";
 import { parseRange } from "../proxy/blob-cache.js";
 import { createFsStore } from "./fs-store.js";
 import { listen, type RunningServer } from "./listen.js";

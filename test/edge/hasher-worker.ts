@@ -1,5 +1,6 @@
 // A test worker: which hasher does the core pick inside workerd, and does it hash right?
-import { createDefaultHasher, createWasmHasher, digestBytes } from "../../src/index.js";
+import { createDefaultHasher, createWasmHasher } from "../../src/index.js";
+import { digestBytes } from "../../src/internals.js";
 
 export default {
   async fetch(): Promise<Response> {

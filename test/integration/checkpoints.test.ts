@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  buildTensorIndex,
   createMemoryStore,
   type Model,
   type OciError,
@@ -14,6 +13,7 @@ import {
   toFloat32,
   typedArray,
 } from "../../src/index.js";
+import { buildTensorIndex } from "../../src/internals.js";
 import { packFilesFromDirectory } from "../../src/node/index.js";
 import { run } from "../support/process.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";

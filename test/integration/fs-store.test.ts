@@ -3,13 +3,8 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  copyBlob,
-  createMemoryStore,
-  createRegistryClient,
-  createRemoteStore,
-  type Store,
-} from "../../src/index.js";
+import { createMemoryStore, createRegistryClient, createRemoteStore, type Store } from "../../src/index.js";
+import { copyBlob } from "../../src/internals.js";
 import { createFsStore } from "../../src/node/index.js";
 import { blobOf, readAll } from "../support/blobs.js";
 import { pushWithSkopeo, sameBytes, sampleModel } from "../support/layout.js";

@@ -2,7 +2,8 @@
 // weights straight from the committed safetensors file.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseHeader, toFloat32 } from "../../src/index.js";
+import { toFloat32 } from "../../src/index.js";
+import { parseHeader } from "../../src/internals.js";
 
 export async function loadReference(): Promise<(context: number[]) => Float32Array> {
   const file = new Uint8Array(

@@ -1,6 +1,6 @@
 // A reference safetensors writer for tests (web APIs only), and f16/bf16 encoders.
 import type { Dtype } from "../../src/index.js";
-import { DTYPE_SIZES } from "../../src/index.js";
+import { DTYPE_SIZES } from "../../src/internals.js";
 
 export interface TensorSpec {
   name: string;

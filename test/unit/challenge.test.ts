@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { OciError, parseChallenges } from "../../src/index.js";
+import { OciError } from "../../src/index.js";
+import { parseChallenges } from "../../src/internals.js";
 
 describe("parseChallenges (RFC 7235)", () => {
   it("reads a Docker Hub style Bearer challenge", () => {

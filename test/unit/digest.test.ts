@@ -4,10 +4,10 @@ import {
   type CreateHasher,
   createDefaultHasher,
   createJsHasher,
-  createVerifyStream,
   createWasmHasher,
   type OciError,
 } from "../../src/index.js";
+import { createVerifyStream } from "../../src/internals.js";
 import { createNodeHasher } from "../../src/node/index.js";
 
 const data = randomBytes(300_000);

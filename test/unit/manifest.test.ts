@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  detectFormat,
-  type ImageManifest,
-  layerPaths,
-  type OciError,
-  parseManifest,
-} from "../../src/index.js";
+import type { ImageManifest, OciError } from "../../src/index.js";
+import { detectFormat, layerPaths, parseManifest } from "../../src/internals.js";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { modelInfo } from "../../src/index.js";
+import { modelInfo } from "../../src/internals.js";
 
 describe("modelInfo", () => {
   it("reads Docker model-spec configs", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { OciError, parseReference, registryApiHost } from "../../src/index.js";
+import { OciError, parseReference } from "../../src/index.js";
+import { registryApiHost } from "../../src/internals.js";
 
 const D = `sha256:${"a1".repeat(32)}`;
 const D512 = `sha512:${"0f".repeat(64)}`;

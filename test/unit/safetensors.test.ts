@@ -1,15 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  buildTensorIndex,
-  DTYPE_SIZES,
-  type Dtype,
-  HEADER_LIMIT,
-  type OciError,
-  parseHeader,
-  readHeader,
-  toFloat32,
-} from "../../src/index.js";
+import { type Dtype, type OciError, toFloat32 } from "../../src/index.js";
+import { buildTensorIndex, DTYPE_SIZES, HEADER_LIMIT, parseHeader, readHeader } from "../../src/internals.js";
 import { headerLength } from "../../src/tensors/safetensors.js";
 import { bf16Bytes, f16Bytes, f32Bytes, writeSafetensors } from "../support/safetensors.js";
 

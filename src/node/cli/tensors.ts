@@ -1,5 +1,6 @@
 import { open, stat } from "node:fs/promises";
-import { buildTensorIndex, parseReference, remoteTensorIndex, type TensorEntry } from "../../index.js";
+import { parseReference, remoteTensorIndex, type TensorEntry } from "../../index.js";
+import { buildTensorIndex } from "../../internals.js";
 import { isTensorFile } from "../../tensors/files.js";
 import { defineCommand, UsageError } from "./command.js";
 import { formatSize } from "./format.js";
