@@ -1,7 +1,7 @@
 /** Tags: the list, page by page. */
 import { OciError } from "../errors.js";
 import { MANIFEST_SIZE_LIMIT } from "../oci/manifest.js";
-import { pullScope, type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
+import { type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { readCapped, responseError } from "./http.js";
 
 const MAX_TAG_PAGES = 10_000;
@@ -25,12 +25,7 @@ export async function listTags(
     if (seen.has(url.href))
       throw new OciError("REGISTRY_ERROR", `Cannot ${action}: the next page link loops back to ${url.href}`);
     seen.add(url.href);
-    const response = await api.transport.request(url, {
-      registry: ref.registry,
-      scopes: pullScope(ref),
-      action,
-      signal: options.signal,
-    });
+    const response = await api.requestUrl(url, ref, { action, signal: options.signal });
     if (!response.ok) throw await responseError(response, action);
     const bytes = await readCapped(response, MANIFEST_SIZE_LIMIT, "REGISTRY_ERROR", action);
     total += bytes.byteLength;

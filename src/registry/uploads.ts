@@ -57,21 +57,22 @@ export async function pushBlob(
   }
   if (await blobExistsForPush(api, ref, descriptor, signal)) return false;
   const location = await startUpload(api, ref, "", action, signal);
-  const scopes = pushScope(ref);
-  if (content instanceof Uint8Array || content instanceof Blob) {
-    const done = new URL(location);
+  /** Ends the upload: the final PUT naming the digest, with the bytes when they go in one request. */
+  const finish = async (at: string, body?: BodyInit) => {
+    const done = new URL(at);
     done.searchParams.set("digest", descriptor.digest);
-    const response = await api.transport.request(done, {
-      registry: ref.registry,
-      scopes,
+    const response = await api.requestUrl(done, ref, {
       action,
       method: "PUT",
-      headers: { "content-type": "application/octet-stream" },
-      body: content as BodyInit,
+      scopes: pushScope(ref),
+      ...(body === undefined ? {} : { headers: { "content-type": "application/octet-stream" }, body }),
       signal,
     });
     if (response.status !== 201) throw await responseError(response, action);
     discard(response);
+  };
+  if (content instanceof Uint8Array || content instanceof Blob) {
+    await finish(location, content as BodyInit);
     options.onProgress?.(descriptor.size);
     return true;
   }
@@ -93,17 +94,7 @@ export async function pushBlob(
       }
     }
   }
-  const done = new URL(session.location);
-  done.searchParams.set("digest", descriptor.digest);
-  const response = await api.transport.request(done, {
-    registry: ref.registry,
-    scopes,
-    action,
-    method: "PUT",
-    signal,
-  });
-  if (response.status !== 201) throw await responseError(response, action);
-  discard(response);
+  await finish(session.location);
   return true;
 }
 
@@ -193,9 +184,8 @@ async function upload(
           options.onProgress?.(sent + got);
         });
       }
-      const response = await api.transport
-        .request(new URL(session.location), {
-          registry: ref.registry,
+      const response = await api
+        .requestUrl(new URL(session.location), ref, {
           scopes: pushScope(ref),
           action,
           method: "PATCH",
@@ -332,8 +322,7 @@ export async function mountBlob(
   const location = await startUpload(api, ref, query, action, options.signal, scopes);
   if (location === "") return true;
   // Declined: cancel the upload session the registry opened instead.
-  const cancel = await api.transport.request(new URL(location), {
-    registry: ref.registry,
+  const cancel = await api.requestUrl(new URL(location), ref, {
     scopes,
     action,
     method: "DELETE",
