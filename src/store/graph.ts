@@ -46,6 +46,9 @@ export function copyBlob(
   );
 }
 
+/** Indexes of indexes of… deeper than this are refused (a source could make them up without end). */
+const MAX_DEPTH = 8;
+
 /** What `copyGraph` reports of each blob (manifests are not reported). */
 export type CopyEvent =
   | { type: "start"; descriptor: Descriptor }
@@ -96,8 +99,11 @@ export async function copyGraph(
     });
   };
 
-  const copyManifest = async (descriptor: Descriptor) => {
+  const copyManifest = async (descriptor: Descriptor, depth: number) => {
     throwIfAborted(signal, action);
+    if (depth > MAX_DEPTH) {
+      throw new OciError("MANIFEST_INVALID", `Cannot ${action}: manifests nest more than ${MAX_DEPTH} deep`);
+    }
     const bytes =
       descriptor === root && options.rootBytes
         ? options.rootBytes
@@ -106,23 +112,24 @@ export async function copyGraph(
     const below = successors(manifest).filter((d) => !filter || filter(d));
     // A manifest's config first: small, and a source that fails on it fails before the layers start.
     const first = isIndex(manifest) ? undefined : below.find((d) => d === manifest.config);
-    if (first) await copy(first);
-    await Promise.all(below.filter((d) => d !== first).map(copy));
+    const next = (d: Descriptor) => copy(d, depth + 1);
+    if (first) await next(first);
+    await Promise.all(below.filter((d) => d !== first).map(next));
     const body = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
     results.set(descriptor.digest, await target.push(descriptor, body, withSignal));
   };
 
-  const copy = (descriptor: Descriptor): Promise<void> => {
+  const copy = (descriptor: Descriptor, depth: number): Promise<void> => {
     let copying = copies.get(descriptor.digest);
     if (!copying) {
-      copying = isManifestDescriptor(descriptor) ? copyManifest(descriptor) : copyLeaf(descriptor);
+      copying = isManifestDescriptor(descriptor) ? copyManifest(descriptor, depth) : copyLeaf(descriptor);
       copies.set(descriptor.digest, copying);
     }
     return copying;
   };
 
   try {
-    await copy(root);
+    await copy(root, 0);
   } finally {
     limit.close();
   }

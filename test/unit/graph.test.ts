@@ -150,6 +150,34 @@ describe("copyGraph", () => {
     expect((error as OciError).message).toContain("over the 4194304-byte limit");
   });
 
+  it("refuses indexes nested past the depth limit before copying anything below them", async () => {
+    const source = createMemoryStore();
+    const leaf = await blobOf(10, "x");
+    await source.push(leaf.descriptor, new Blob([leaf.bytes as Uint8Array<ArrayBuffer>]).stream());
+    let root = await put(
+      source,
+      json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: leaf.descriptor, layers: [] }),
+      MediaType.OciManifest,
+    );
+    const depthOf = async (levels: number) => {
+      for (let i = 0; i < levels; i++) {
+        root = await put(
+          source,
+          json({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [root] }),
+          MediaType.OciIndex,
+        );
+      }
+      return root;
+    };
+    const target = createMemoryStore();
+    await copyGraph(source, target, await depthOf(8)); // 8 indexes over the manifest: copied
+    expect(await target.exists(leaf.descriptor)).toBe(true);
+    const deeper = createMemoryStore();
+    const error = await copyGraph(source, deeper, await depthOf(1)).catch((e: unknown) => e);
+    expect((error as OciError).message).toMatch(/manifests nest more than 8 deep$/);
+    expect(await deeper.exists(leaf.descriptor)).toBe(false);
+  });
+
   it("stops when aborted", async () => {
     const g = await graph();
     const controller = new AbortController();
