@@ -1,4 +1,4 @@
-// oci-model-loader: the web-standard core. Re-exports only: what README.md documents, and the types
+// oci-model-loader: the web-standard core. Re-exports only: what README.md and docs/api.md document, and the types
 // those need. Parsers and helpers for tests and tools are in ./internals.ts ("oci-model-loader/internals").
 
 export type { CreateHasher, DigestAlgorithm, Hasher } from "./digest/hasher.js";
