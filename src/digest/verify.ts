@@ -32,7 +32,9 @@ export interface VerifyStreamOptions {
  *
  * @example
  * ```ts
- * const verified = response.body!.pipeThrough(createVerifyStream({ digest, size }));
+ * declare const layer: Descriptor; // the digest and size the bytes must match
+ * declare const response: Response; // the blob's GET
+ * const verified = response.body?.pipeThrough(createVerifyStream(layer));
  * ```
  */
 export function createVerifyStream(

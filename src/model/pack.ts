@@ -147,7 +147,10 @@ async function configTar(files: PackFile[]): Promise<Uint8Array> {
  *
  * @example
  * ```ts
+ * const files = await packFilesFromDirectory("./tiny-llm"); // from oci-model-loader/node
+ * const store = createMemoryStore();
  * const { descriptor } = await packModel(files, { format: "modelpack", store, tag: "v1" });
+ * await pushModel(store, descriptor, "ghcr.io/acme/tiny-llm:v1");
  * ```
  */
 export async function packModel(input: PackFile[], options: PackModelOptions): Promise<PackResult> {

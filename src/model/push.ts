@@ -38,7 +38,11 @@ export interface PushModelResult {
  *
  * @example
  * ```ts
- * await pushModel(store, "v1", "ghcr.io/acme/tiny-llm:v1", { credentials });
+ * declare const store: Store; // holds the model under the tag "v1" (packModel, pullModel…)
+ * declare const token: string;
+ * await pushModel(store, "v1", "ghcr.io/acme/tiny-llm:v1", {
+ *   credentials: { "ghcr.io": { username: "acme", password: token } },
+ * });
  * ```
  */
 export async function pushModel(

@@ -112,9 +112,9 @@ function refuse(status: number, message: string, origin: string | undefined): Re
  *
  * @example
  * ```ts
- * import { createRegistryProxy } from "oci-model-loader/proxy";
+ * import { createRegistryProxy, type WaitUntil } from "oci-model-loader/proxy";
  * const proxy = createRegistryProxy({ allow: ["dockerhub", "ghcr"] });
- * export default { fetch: (request, env, ctx) => proxy(request, ctx) };
+ * export default { fetch: (request: Request, _env: unknown, ctx: WaitUntil) => proxy(request, ctx) };
  * ```
  */
 export function createRegistryProxy(options: RegistryProxyOptions): RegistryProxy {

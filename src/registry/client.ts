@@ -68,7 +68,10 @@ export interface RegistryClientOptions {
  * ```ts
  * const client = createRegistryClient();
  * const { manifest } = await client.getManifest("ghcr.io/acme/model:v1");
- * const stream = await client.fetchBlob("ghcr.io/acme/model", manifest.layers[0]);
+ * for (const layer of manifest.layers) {
+ *   const stream = await client.fetchBlob("ghcr.io/acme/model", layer); // verified as it is read
+ *   console.log(layer.digest, (await new Response(stream).arrayBuffer()).byteLength);
+ * }
  * ```
  */
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {

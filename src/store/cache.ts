@@ -247,7 +247,7 @@ class CacheBackend implements StoreBackend {
  *
  * @example
  * ```ts
- * const store = createCacheStore(caches.default); // Workers
+ * const store = createCacheStore(await caches.open("models")); // on Workers: caches.default
  * ```
  */
 export function createCacheStore(

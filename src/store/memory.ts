@@ -114,8 +114,10 @@ class MemoryBackend implements StoreBackend {
  *
  * @example
  * ```ts
+ * declare const layer: Descriptor; // the digest and size the bytes must match
+ * declare const body: ReadableStream<Uint8Array>;
  * const store = createMemoryStore();
- * await store.push({ digest, size }, stream);
+ * await store.push(layer, body);
  * ```
  */
 export function createMemoryStore(options: StoreOptions = {}): Store {

@@ -65,10 +65,14 @@ export function requestModelDevice(
  *
  * @example
  * ```ts
+ * const model = await openModel("ghcr.io/acme/tiny-llm:v1");
  * const adapter = await navigator.gpu.requestAdapter();
  * if (!adapter) throw new Error("no WebGPU");
  * const device = await requestModelDevice(adapter);
- * const buffers = await uploadToGPU(device, model, { convert: true, onProgress: (p) => console.log(p.loaded / p.total) });
+ * const buffers = await uploadToGPU(device, model, {
+ *   convert: true, // F16 and BF16 widened to F32 on the GPU
+ *   onProgress: (p) => console.log(p.loaded / p.total),
+ * });
  * ```
  */
 export async function uploadToGPU(
