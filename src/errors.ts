@@ -47,10 +47,18 @@ export interface OciErrorOptions {
  * ```
  */
 export class OciError extends Error {
+  /** Always `"OciError"`. */
   override readonly name = "OciError";
+  /** What went wrong: match on this. */
   readonly code: OciErrorCode;
+  /** The HTTP status of the response that caused the error, when there was one. */
   readonly status: number | undefined;
 
+  /**
+   * @param code What went wrong.
+   * @param message "Cannot <action>: <reason>", saying what to do.
+   * @param options The HTTP status and the cause, when there are any.
+   */
   constructor(code: OciErrorCode, message: string, options: OciErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;

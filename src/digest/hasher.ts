@@ -8,6 +8,7 @@ export type DigestAlgorithm = "sha256" | "sha512";
  * Hashers that can pause and resume across sessions implement `save`/`load`.
  */
 export interface Hasher {
+  /** Hashes the next bytes. Await what it returns before the next call. */
   update(data: Uint8Array): void | Promise<void>;
   /** Finishes the hash and returns it as lowercase hex. The hasher is unusable afterwards. */
   digest(): Promise<string>;

@@ -4,11 +4,13 @@ import type { ModelFormat } from "./format.js";
 export interface ModelInfo {
   /** Weight file format: `safetensors`, `gguf`, … */
   format?: string;
+  /** The model family as the config names it (`llama`, `qwen2`, …). */
   architecture?: string;
   /** Parameter count as written (`360M`, `7B`). */
   parameters?: string;
   /** Quantization or precision (`Q4_K_M`, `bfloat16`). */
   quantization?: string;
+  /** The context length in tokens. */
   contextSize?: number;
 }
 

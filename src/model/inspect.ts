@@ -6,16 +6,23 @@ import { detectFormat, layerPaths, type ModelFormat } from "./format.js";
 export interface ModelSummary {
   /** The reference as given, normalised. */
   reference: string;
+  /** The registry host (`docker.io`, `ghcr.io`, `localhost:5000`). */
   registry: string;
+  /** The repository path in it (`ai/smollm2`). */
   repository: string;
   /** Digest of the (resolved) manifest. */
   digest: string;
+  /** The manifest's media type. */
   mediaType: string;
+  /** The manifest's `artifactType`; null when it states none. */
   artifactType: string | null;
+  /** The artifact format, told from the media types. */
   format: ModelFormat;
   /** The index the manifest was chosen from, when the reference named one. */
   index: { digest: string; mediaType: string } | null;
+  /** The config blob's descriptor. */
   config: { mediaType: string; digest: string; size: number };
+  /** The layers in manifest order, each with the file path it unpacks to (null when it names none). */
   layers: { mediaType: string; digest: string; size: number; path: string | null }[];
 }
 
@@ -23,6 +30,7 @@ export interface ModelSummary {
 export interface InspectModelOptions extends RegistryClientOptions {
   /** A client to reuse (its options win over the ones given here). */
   client?: RegistryClient;
+  /** Aborts the manifest request. */
   signal?: AbortSignal;
 }
 

@@ -7,6 +7,7 @@ import { findRecord, type ModelRecord, RECORD_MEDIA_TYPE, recordNames } from "./
 export interface StoredModel {
   /** The names it can be opened by (the reference pulled, and it pinned to its digest). */
   names: string[];
+  /** What the store keeps about it: reference, manifest digest, format, files. */
   record: ModelRecord;
   /** Bytes of its files. */
   size: number;
@@ -44,10 +45,10 @@ export async function listModels(store: Store): Promise<StoredModel[]> {
 
 /**
  * Forgets a model: its names go, then `gc` frees every blob no other model needs.
- * Returns false when the store did not have it.
  *
  * @param reference The reference the model was pulled under.
  * @param options The store, and `gc: false` to keep the blobs for a later `gc()`.
+ * @returns True when the model was removed, false when the store did not have it.
  */
 export async function removeModel(
   reference: string | Reference,

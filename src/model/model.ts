@@ -15,8 +15,11 @@ export interface ModelFile extends ModelFileInfo {
     length?: number;
     signal?: AbortSignal;
   }): Promise<ReadableStream<Uint8Array>>;
+  /** The whole file, decoded as UTF-8. */
   text(): Promise<string>;
+  /** The whole file, parsed as JSON; `T` is what the caller expects, not checked. */
   json<T = unknown>(): Promise<T>;
+  /** The whole file, in memory. */
   arrayBuffer(): Promise<ArrayBuffer>;
 }
 
@@ -25,9 +28,13 @@ export interface ModelFile extends ModelFileInfo {
  * touches the network.
  */
 export class Model {
+  /** The reference it was pulled under, normalised (`docker.io/ai/smollm2:360M`). */
   readonly reference: string;
+  /** The digest of its manifest: pin to it with `name@digest`. */
   readonly digest: string;
+  /** Its manifest's media type. */
   readonly mediaType: string;
+  /** The artifact format: Docker model-spec v0.1 or v0.2, ModelPack, KitOps, or `unknown`. */
   readonly format: ModelFormat;
   /** The model's OCI config blob, parsed, as the format wrote it. */
   readonly modelConfig: Record<string, unknown>;
@@ -41,8 +48,17 @@ export class Model {
   readonly weights: readonly string[];
   /** False after a config-only pull: some weights are not in the store yet. */
   readonly complete: boolean;
+  /** The store its files are read from. */
   readonly store: Store;
 
+  /**
+   * A view over a model record; `pullModel` and `openModel` make one.
+   *
+   * @param store The store holding the record and the files.
+   * @param record What the pull recorded: reference, manifest digest, files.
+   * @param modelConfig The OCI config blob, parsed.
+   * @param config The model's `config.json`, parsed, when it has one.
+   */
   constructor(
     store: Store,
     record: ModelRecord,
@@ -77,7 +93,13 @@ export class Model {
     return readTensor(this, name);
   }
 
-  /** A file by path. `NOT_FOUND` when the model has no such file. */
+  /**
+   * A file by path, read from the store when asked (nothing is read here).
+   *
+   * @param path Its path in the model folder, as in `files` (`config.json`).
+   * @returns The file: its digest and size, and readers of its bytes.
+   * @throws {OciError} `NOT_FOUND` when the model has no such file.
+   */
   file(path: string): ModelFile {
     const info = this.files.get(path);
     if (!info) {

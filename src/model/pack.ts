@@ -14,7 +14,9 @@ import { CONFIG_JSON_LIMIT } from "./model.js";
 
 /** A file to pack: its path in the model folder and a way to read it (more than once). */
 export interface PackFile {
+  /** Its path in the model folder, `/`-separated and relative (`config.json`, `weights/model.safetensors`). */
   path: string;
+  /** Its length in bytes. */
   size: number;
   /** The bytes from `offset` (default 0), `length` of them (default: to the end). */
   stream(offset?: number, length?: number): Promise<ReadableStream<Uint8Array>>;
@@ -41,8 +43,11 @@ export interface PackModelOptions {
 
 /** What `packModel` wrote: the manifest's descriptor, the manifest, and its exact bytes. */
 export interface PackResult {
+  /** The manifest's descriptor: what `pushModel` and `copyGraph` take as the root. */
   descriptor: Descriptor;
+  /** The manifest, parsed. */
   manifest: ImageManifest;
+  /** The manifest's bytes as stored (their digest is `descriptor.digest`). */
   bytes: Uint8Array;
 }
 

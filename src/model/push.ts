@@ -6,7 +6,9 @@ import { createRemoteStore } from "../registry/remote-store.js";
 import { copyGraph } from "../store/graph.js";
 import type { Store } from "../store/types.js";
 
+/** Options of `pushModel`: those of the registry client (or a client to reuse), and how to upload. */
 export interface PushModelOptions extends RegistryClientOptions {
+  /** A client to reuse (its options win over the ones given here). */
   client?: RegistryClient;
   /** A repository on the same registry that may already hold the blobs: they are mounted, not uploaded. */
   mountFrom?: string;
@@ -17,15 +19,24 @@ export interface PushModelOptions extends RegistryClientOptions {
   chunkSize?: number;
   /** Blobs uploaded at a time. Default 4. */
   concurrency?: number;
+  /** Aborts the push; blobs already uploaded are skipped by the next push. */
   signal?: AbortSignal;
+  /**
+   * Called as each blob's bytes go up (`bytes` of `total`), and once for a blob the registry had
+   * or mounted (`skipped: true`, `bytes === total`).
+   */
   onProgress?: (event: { digest: string; bytes: number; total: number; skipped: boolean }) => void;
 }
 
+/** What `pushModel` did. */
 export interface PushModelResult {
+  /** The digest of the root manifest pushed. */
   digest: string;
-  /** Blobs uploaded, mounted, and already present. */
+  /** Blobs uploaded. */
   uploaded: number;
+  /** Blobs mounted from `mountFrom`. */
   mounted: number;
+  /** Blobs the registry already had. */
   skipped: number;
 }
 
@@ -35,6 +46,12 @@ export interface PushModelResult {
  * where possible, small ones sent in one request and large ones in pieces, a cut upload resumed
  * where the registry says it got to; each manifest after what it points at; the root last under
  * the reference's tag (or by its digest).
+ *
+ * @param store The store holding the model.
+ * @param source The name (tag) of the model in `store`, or its root manifest's descriptor.
+ * @param reference Where to push: `registry/repository:tag`, or by digest.
+ * @returns The root digest, and how many blobs were uploaded, mounted or skipped.
+ * @throws {OciError} `NOT_FOUND` when `store` has no such name.
  *
  * @example
  * ```ts

@@ -11,9 +11,13 @@ export const RECORD_MEDIA_TYPE = "application/vnd.oci-model-loader.model.v1+json
 
 /** One file of a model: where its bytes are in the store. */
 export interface ModelFileInfo {
+  /** Its path in the model folder (`config.json`, `model-00001-of-00002.safetensors`). */
   path: string;
+  /** The digest of the blob holding its bytes. */
   digest: string;
+  /** Its length in bytes. */
   size: number;
+  /** The media type of its layer; `application/octet-stream` for a file unpacked from an archive layer. */
   mediaType: string;
   /** A weight file (safetensors, gguf, …), in load order within `Model.weights`. */
   weight: boolean;
@@ -21,15 +25,21 @@ export interface ModelFileInfo {
 
 /** What the store keeps about a pulled model (the config blob of the record manifest). */
 export interface ModelRecord {
+  /** The reference it was pulled under, normalised (`docker.io/ai/smollm2:360M`). */
   reference: string;
+  /** The digest of its manifest (the one chosen from an index). */
   digest: string;
+  /** Its manifest's media type. */
   mediaType: string;
+  /** The artifact format, told from the manifest. */
   format: ModelFormat;
   /** The model's OCI config blob. */
   config: Descriptor;
+  /** Every file of the model, weights in load order. */
   files: ModelFileInfo[];
   /** Weight layers not stored yet (a config-only pull). */
   pending: Descriptor[];
+  /** When it was pulled: an ISO 8601 date-time. */
   pulledAt: string;
 }
 

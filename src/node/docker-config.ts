@@ -8,7 +8,12 @@ interface DockerConfig {
   auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
 }
 
-/** The Docker config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
+/**
+ * The Docker config file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+ *
+ * @param env The environment to read `DOCKER_CONFIG` from (default `process.env`).
+ * @returns The file's path (it may not exist).
+ */
 export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.DOCKER_CONFIG ?? join(homedir(), ".docker"), "config.json");
 }

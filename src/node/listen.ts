@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8787`. */
   url: string;
+  /** Stops listening and closes open connections; resolves when the server is closed. */
   close(): Promise<void>;
 }
 

@@ -9,6 +9,7 @@ import { fileStream } from "./file-stream.js";
  * @param path Where the file is on disk.
  * @param name Its path in the model (`/`-separated).
  * @param size Its size in bytes.
+ * @returns A `PackFile` that opens the file for each read.
  */
 export function packFileFromDisk(path: string, name: string, size: number): PackFile {
   return {

@@ -15,6 +15,9 @@ function error(status: number, code: string, message: string): Response {
  * A read-only distribution API over a store holding an OCI layout: `/v2/`, manifests by tag (the
  * layout's ref names) or digest, blobs with `Range`, `tags/list`. Every repository name maps onto
  * the same layout. For local use (development, the demo), not a registry.
+ *
+ * @param store A store over the layout (`createFsStore(dir)`): its tags are the ref names.
+ * @returns A fetch handler, for any server that takes one (`serveLayout` runs it on Node).
  */
 export function createLayoutHandler(store: Store): (request: Request) => Promise<Response> {
   const manifestType = async (digest: string, size: number): Promise<string> => {
@@ -84,7 +87,13 @@ export function createLayoutHandler(store: Store): (request: Request) => Promise
   };
 }
 
-/** Serves an OCI layout directory read-only over the distribution API (`oci-model serve`). */
+/**
+ * Serves an OCI layout directory read-only over the distribution API (`oci-model serve`).
+ *
+ * @param dir The OCI layout directory.
+ * @param options Where to listen: `port` (default 5050; 0 picks a free one) and `host` (default `127.0.0.1`).
+ * @returns The running server: its URL and `close()`.
+ */
 export function serveLayout(
   dir: string,
   options: { port?: number; host?: string } = {},

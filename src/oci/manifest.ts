@@ -4,43 +4,69 @@ import { isIndexMediaType, isManifestMediaType, MediaType } from "./media-types.
 
 /** An OCI content descriptor. */
 export interface Descriptor {
+  /** The media type of the content it points at. */
   mediaType: string;
+  /** The content's digest, `algorithm:hex` (`sha256:…`): what it is fetched by and verified against. */
   digest: string;
+  /** The content's length in bytes. */
   size: number;
+  /** Other places the content may be downloaded from. */
   urls?: string[];
+  /** Arbitrary metadata (`org.opencontainers.image.title` names a layer's file). */
   annotations?: Record<string, string>;
+  /** The artifact type of the manifest it points at, in an index. */
   artifactType?: string;
+  /** The platform of the manifest it points at, in an index. */
   platform?: Platform;
+  /** The content itself, base64: small blobs embedded in the manifest. */
   data?: string;
 }
 
 /** The platform of a manifest in an index: what `RegistryClientOptions.platform` is matched against. */
 export interface Platform {
+  /** The CPU architecture, as Go names it (`amd64`, `arm64`). */
   architecture: string;
+  /** The operating system, as Go names it (`linux`, `windows`). */
   os: string;
+  /** The CPU variant (`v8` for `arm64`). */
   variant?: string;
+  /** The operating system version (Windows builds). */
   "os.version"?: string;
+  /** Required operating system features. */
   "os.features"?: string[];
 }
 
 /** An image/artifact manifest (OCI or Docker v2 schema 2). */
 export interface ImageManifest {
+  /** Always 2. */
   schemaVersion: 2;
+  /** The manifest's own media type (OCI image manifest, or Docker v2 schema 2). */
   mediaType: string;
+  /** What kind of artifact it is, when it is not an image (a model format's type). */
   artifactType?: string;
+  /** The config blob: for a model, the format's description of it. */
   config: Descriptor;
+  /** The content blobs, in order: for a model, its files or archives of them. */
   layers: Descriptor[];
+  /** The manifest this one refers to (a signature's, an SBOM's subject). */
   subject?: Descriptor;
+  /** Arbitrary metadata. */
   annotations?: Record<string, string>;
 }
 
 /** An image index / manifest list. */
 export interface ImageIndex {
+  /** Always 2. */
   schemaVersion: 2;
+  /** The index's own media type (OCI image index, or Docker manifest list). */
   mediaType: string;
+  /** What kind of artifact it is, when it is not an image index. */
   artifactType?: string;
+  /** The manifests it lists, each with its platform or artifact type. */
   manifests: Descriptor[];
+  /** The manifest this one refers to. */
   subject?: Descriptor;
+  /** Arbitrary metadata. */
   annotations?: Record<string, string>;
 }
 

@@ -57,6 +57,7 @@ export interface RegistryProxyOptions {
 
 /** Lets the handler finish work (caching) after the response went out (Workers `ExecutionContext`). */
 export interface WaitUntil {
+  /** Keeps the runtime alive until `promise` settles, after the response went out. */
   waitUntil(promise: Promise<unknown>): void;
 }
 

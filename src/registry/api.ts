@@ -6,7 +6,9 @@ import { type RegistryRequest, Transport, type TransportOptions } from "./transp
 /** A repository: a parsed reference or a reference string (its tag or digest is ignored). */
 export type RepositoryRef = Reference | string;
 
+/** What every registry client request takes. */
 export interface RequestOptions {
+  /** Aborts the request (`ABORTED`, or `TIMEOUT` for `AbortSignal.timeout`). */
   signal?: AbortSignal;
 }
 

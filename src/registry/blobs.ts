@@ -7,6 +7,7 @@ import { ByteRangeStream } from "../streams.js";
 import { type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { discard, responseError } from "./http.js";
 
+/** Options of `RegistryClient.fetchBlob`: where to resume from, and progress. */
 export interface FetchBlobOptions extends RequestOptions {
   /** Fetch from this byte offset (`Range`); the bytes before it must come with `hasher` or `prefix`. */
   offset?: number;

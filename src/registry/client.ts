@@ -23,6 +23,7 @@ export type { FetchBlobOptions } from "./blobs.js";
 export type { GetManifestOptions, IndexPolicy, ManifestResult } from "./manifests.js";
 export type { BlobContent, PushBlobOptions } from "./uploads.js";
 
+/** How a `RegistryClient` reaches registries: fetch, credentials, hasher, retries, timeouts, proxy. */
 export interface RegistryClientOptions {
   /** The fetch to use (default: the global one). Wrap it to add logging or a custom agent. */
   fetch?: typeof fetch;
@@ -59,10 +60,10 @@ export interface RegistryClientOptions {
 }
 
 /**
- * A fetch-only OCI distribution client: manifests (verified, indexes resolved), verified blob
- * streams with resume, tags, and the push primitives. Runs unchanged in browsers, workers and Node.
- * Each part lives in its own module (manifests.ts, blobs.ts, uploads.ts, tags.ts); this is their
- * one face, holding what they share (see api.ts).
+ * Creates a `RegistryClient`: a fetch-only OCI distribution client for browsers, workers and Node.
+ *
+ * @param options How to reach registries; every option has a default.
+ * @returns A client; it caches auth tokens, so reuse it across requests.
  *
  * @example
  * ```ts
@@ -78,10 +79,17 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   return new RegistryClient(options);
 }
 
+/**
+ * A fetch-only OCI distribution client: manifests (verified, indexes resolved), verified blob
+ * streams with resume, tags, and the push primitives. Runs unchanged in browsers, workers and Node.
+ * Each part lives in its own module (manifests.ts, blobs.ts, uploads.ts, tags.ts); this is their
+ * one face, holding what they share (see api.ts).
+ */
 export class RegistryClient {
   readonly #api: RegistryApi;
   readonly #policy: IndexPolicy;
 
+  /** @param options How to reach registries; every option has a default. */
   constructor(options: RegistryClientOptions = {}) {
     this.#policy = { prefers: options.prefers ?? isModelMediaType, platform: options.platform };
     this.#api = new RegistryApi(
@@ -109,6 +117,10 @@ export class RegistryClient {
    * reference's digest and the registry's `Docker-Content-Digest`, and resolves an index to one
    * manifest (a model artifact first — see `prefers` —, else the configured platform, else the
    * first entry).
+   *
+   * @param reference `registry/repository:tag` or `…@digest`, or a parsed `Reference`.
+   * @param options `resolveIndex: false` to get an index itself; an abort signal.
+   * @returns The manifest, its digest and exact bytes, and the index it was chosen from.
    */
   getManifest(
     reference: RepositoryRef,
@@ -124,7 +136,12 @@ export class RegistryClient {
     return headManifest(this.#api, reference, options);
   }
 
-  /** Uploads a manifest under the reference's tag (or digest) and returns its digest. */
+  /**
+   * Uploads a manifest under the reference's tag (or digest) and returns its digest.
+   *
+   * @param bytes The manifest's exact bytes (what its digest is of).
+   * @param mediaType Sent as `Content-Type`: the manifest's `mediaType`.
+   */
   putManifest(
     reference: RepositoryRef,
     bytes: Uint8Array,
@@ -138,6 +155,10 @@ export class RegistryClient {
    * Streams a blob, verified: the stream errors with `SIZE_MISMATCH` as soon as it runs past the
    * descriptor's size or ends short, and with `DIGEST_MISMATCH` at the end. With `offset` it asks
    * only for the rest (`Range`) and continues the hash from `hasher` or a re-hash of `prefix`.
+   *
+   * @param repository The repository (a reference's tag or digest is ignored).
+   * @param descriptor The blob's digest and size, which the stream is verified against.
+   * @returns The blob's bytes from `offset` (default 0) to the end.
    */
   fetchBlob(
     repository: RepositoryRef,
@@ -150,6 +171,8 @@ export class RegistryClient {
   /**
    * Raw bytes `[offset, offset + length)` of a blob, not verified (a store verifies what it ingests,
    * a tensor reader checks what it parses). `Range` is sent; a server that ignores it is handled.
+   *
+   * @param options `offset` (default 0) and `length` (default: to the end).
    */
   fetchBlobRange(
     repository: RepositoryRef,
@@ -172,7 +195,9 @@ export class RegistryClient {
    * Uploads a blob unless the registry has it: in one request for bytes or a `Blob`; a stream PATCH
    * by PATCH (see `chunkSize`); a function giving the bytes from an offset PATCH by PATCH, resuming a
    * cut upload where the registry says it got to. The registry checks the digest; a mismatch is `DIGEST_MISMATCH`.
-   * Returns false when the blob was already there.
+   *
+   * @param descriptor The digest and size the content must have.
+   * @returns True when it was uploaded, false when the blob was already there.
    */
   pushBlob(
     repository: RepositoryRef,
@@ -185,7 +210,10 @@ export class RegistryClient {
 
   /**
    * Asks the registry to link a blob from another repository on the same registry (no upload).
-   * Returns false when the registry declined (the caller then pushes the bytes).
+   *
+   * @param repository The repository to link the blob into.
+   * @param from The repository path that has it (`acme/base-model`), on the same registry.
+   * @returns True when mounted, false when the registry declined (the caller then pushes the bytes).
    */
   mountBlob(
     repository: RepositoryRef,

@@ -16,6 +16,7 @@ import { digestProblem, manifestReference, type Reference, withDigest } from "..
 import { pushScope, type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { discard, readCapped, responseError } from "./http.js";
 
+/** Options of `RegistryClient.getManifest`. */
 export interface GetManifestOptions extends RequestOptions {
   /** Resolve an index to one of its manifests (default true). */
   resolveIndex?: boolean;
@@ -25,8 +26,11 @@ export interface GetManifestOptions extends RequestOptions {
 export interface ManifestResult<M extends Manifest = Manifest> {
   /** The reference, pinned to the manifest's digest. */
   reference: Reference;
+  /** The manifest's digest (of `bytes`). */
   digest: string;
+  /** The manifest's media type. */
   mediaType: string;
+  /** The manifest, parsed and validated. */
   manifest: M;
   /** The exact bytes that hash to `digest`. */
   bytes: Uint8Array;

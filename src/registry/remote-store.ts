@@ -13,6 +13,7 @@ import type {
 import { readAtMost } from "../streams.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "./client.js";
 
+/** Options of `createRemoteStore`: those of the registry client (or a client to reuse), and how to upload. */
 export interface RemoteStoreOptions extends RegistryClientOptions {
   /** A client to reuse instead of making one from the options. */
   client?: RegistryClient;
@@ -34,6 +35,10 @@ const ONE_REQUEST = 8 * 1024 * 1024;
  * verified by the client; a ranged read gives the raw bytes (the receiving store verifies). A push
  * uploads (resuming a cut upload where the registry says it got to), a tag puts the manifest under
  * the name. A registry has no listing, delete or gc here.
+ *
+ * @param repository The repository, `registry/repository` (a tag or digest in it is ignored).
+ * @param options How to reach the registry, or a client to reuse; `mountFrom` and `chunkSize` for pushes.
+ * @returns The repository as a store: `resolve` a tag, `fetch` blobs, and `push`/`tag` to upload.
  */
 export function createRemoteStore(
   repository: string | Reference,

@@ -5,6 +5,7 @@ import type { Reference } from "../reference.js";
 import { pushScope, type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { discard, responseError, streamsRequestBodies } from "./http.js";
 
+/** Options of `RegistryClient.pushBlob`: the piece size of a chunked upload, and progress. */
 export interface PushBlobOptions extends RequestOptions {
   /**
    * Bytes per PATCH when uploading a stream; lower it for registries that cap request bodies (100 MB
@@ -12,6 +13,7 @@ export interface PushBlobOptions extends RequestOptions {
    * piece is streamed), else 8 MiB (browsers: each piece is buffered).
    */
   chunkSize?: number;
+  /** Called with the bytes the registry has so far, as pieces go up. */
   onProgress?: (bytes: number) => void;
 }
 

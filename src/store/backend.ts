@@ -2,7 +2,9 @@ import type { Descriptor } from "../oci/manifest.js";
 
 /** An interrupted push: how far it got and, when the hasher could save it, its state there. */
 export interface IngestState {
+  /** Bytes durable in the ingest area. */
   offset: number;
+  /** The hasher's `save()` after those bytes; absent when the hasher cannot save (the prefix is re-hashed). */
   hasherState?: Uint8Array;
   /** ms since the epoch of the last checkpoint. */
   updatedAt: number;
@@ -15,8 +17,11 @@ export interface IngestState {
 export interface StoreBackend {
   /** Committed blobs. */
   has(digest: string): Promise<boolean>;
+  /** `length` bytes of a committed blob from `offset` (the engine checks the range first). */
   read(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
+  /** Deletes a committed blob; absent is not an error. */
   remove(digest: string): Promise<void>;
+  /** Every committed blob, with its size. */
   blobs(): Promise<{ digest: string; size: number }[]>;
 
   /** The ingest area: never visible as a blob. */
@@ -34,12 +39,15 @@ export interface StoreBackend {
   ): Promise<void>;
   /** Records that the first `state.offset` bytes are durable, with the hasher state after them. */
   ingestCheckpoint(digest: string, state: IngestState): Promise<void>;
+  /** Bytes of an ingest, to re-hash a prefix when no hasher state was saved. */
   ingestRead(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
   /** Makes the ingest of `size` bytes the committed blob, atomically. */
   ingestCommit(digest: string, size: number): Promise<void>;
+  /** Deletes an ingest and its state (gc, or a push whose bytes did not match). */
   ingestDiscard(digest: string): Promise<void>;
   /** The push of `digest` is over for now (it failed or was aborted): let go of open resources. */
   ingestRelease?(digest: string): Promise<void>;
+  /** Every ingest with its state (for `gc` and `usage`). */
   ingests(): Promise<{ digest: string; state: IngestState }[]>;
 
   /**
@@ -54,6 +62,7 @@ export interface StoreBackend {
 
   /** Names: read and replaced whole (the store serialises writers). */
   readTags(): Promise<Map<string, Descriptor>>;
+  /** Replaces every name with `tags`. */
   writeTags(tags: Map<string, Descriptor>): Promise<void>;
 
   /** Space left for this medium, when it can tell. */

@@ -8,12 +8,15 @@ import type { Store, StoreOptions } from "./types.js";
 
 /** The part of the Cache API the proxy cache and this store use (Workers `caches.default`, a browser `CacheStorage` entry…). */
 export interface CacheLike {
+  /** The entry stored for a request, or undefined. */
   match(request: RequestInfo | URL): Promise<Response | undefined>;
+  /** Stores a response for a request, replacing any entry; resolves once its body is stored. */
   put(request: RequestInfo | URL, response: Response): Promise<void>;
 }
 
 /** The Cache API methods this store uses (browsers' `caches.open(…)`, Workers' `caches.default`). */
 export interface CacheStorageLike extends CacheLike {
+  /** Removes an entry; true when there was one. */
   delete(request: RequestInfo | URL): Promise<boolean>;
 }
 

@@ -21,7 +21,8 @@ export function createDefaultStore(name = "default", options: StoreOptions = {})
 
 /**
  * Asks the browser to keep this origin's storage when space runs low (`navigator.storage.persist()`).
- * Resolves false where it is refused or unsupported.
+ *
+ * @returns True when storage is persisted; false where it is refused or unsupported.
  */
 export async function persistStorage(): Promise<boolean> {
   const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean> } } }).navigator

@@ -58,6 +58,12 @@ function checkBlob(blob: BlobRef, action: string): void {
  * Makes a verified, resumable `Store` of a storage backend: bytes go to the ingest area with
  * checkpoints (offset and hasher state), are hashed as they arrive, and are committed only when size
  * and digest matched. An interrupted push is resumed by the next push of the same digest.
+ *
+ * @param medium The storage backend, with an `id` that names it in lock names (two stores on the
+ *   same medium must share it, so that their pushes and gc exclude each other).
+ * @param options Hasher, chunk size, checkpoint spacing, quota estimate.
+ * @returns The store.
+ * @throws {OciError} `INVALID_ARGUMENT` for a `chunkSize` or `checkpointBytes` that is not a positive integer.
  */
 export function createStore(
   medium: StoreBackend & { readonly id: string },

@@ -55,6 +55,7 @@ export type CopyEvent =
   | { type: "progress"; descriptor: Descriptor; bytes: number; total: number }
   | { type: "done"; descriptor: Descriptor; result: PushResult };
 
+/** Options of `copyGraph`. */
 export interface CopyGraphOptions {
   /** Blobs copied at a time. Default 4. */
   concurrency?: number;
@@ -62,7 +63,9 @@ export interface CopyGraphOptions {
   filter?: (descriptor: Descriptor) => boolean;
   /** The root's bytes, when the caller has them already (verified against its digest). */
   rootBytes?: Uint8Array;
+  /** Aborts the copy; what was pushed stays, and the next copy skips or resumes it. */
   signal?: AbortSignal;
+  /** Called as each blob starts, makes progress and is done. */
   onProgress?: (event: CopyEvent) => void;
 }
 
@@ -70,8 +73,12 @@ export interface CopyGraphOptions {
  * Copies the graph under `root` from `source` to `target`: every blob once, `concurrency` at a time
  * (a manifest's config before its layers), each verified by the store it goes into and resumed where
  * an earlier copy stopped; each manifest only after everything it points at, so a manifest in
- * `target` always has its successors. Stops at the first failure. Returns what each push did, by
- * digest.
+ * `target` always has its successors. Stops at the first failure.
+ *
+ * @param source Where the graph is read from: a store, or a registry (`createRemoteStore`).
+ * @param target Where it is written: a store, or a registry repository.
+ * @param root The descriptor of the manifest or index at the top of the graph.
+ * @returns What each push did, by digest.
  */
 export async function copyGraph(
   source: ReadOnlyStore,

@@ -12,20 +12,25 @@ export type BlobSource =
   | ReadableStream<Uint8Array>
   | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
 
+/** Options of `ReadOnlyStore.fetch`: a byte range, and an abort signal. */
 export interface FetchOptions {
   /** First byte to read. Default 0. */
   offset?: number;
   /** How many bytes to read. Default: to the end. */
   length?: number;
+  /** Aborts the read. */
   signal?: AbortSignal;
 }
 
+/** Options of `WritableStore.push`. */
 export interface PushOptions {
+  /** Aborts the push; a local store keeps the bytes that arrived, and the next push of the blob resumes there. */
   signal?: AbortSignal;
   /** Called with the bytes held so far (resumed bytes included) as they are written. */
   onProgress?: (bytes: number, total: number) => void;
 }
 
+/** What a push did: found the blob, resumed, or read it from the source. */
 export interface PushResult {
   /** True when the store already had the blob: nothing was read from the source. */
   existed: boolean;
@@ -37,9 +42,11 @@ export interface PushResult {
   mounted?: boolean;
 }
 
+/** What a store holds, as `Store.usage` tells it. */
 export interface StoreUsage {
   /** Bytes of committed blobs. */
   bytes: number;
+  /** How many committed blobs. */
   blobs: number;
   /** Bytes waiting in the ingest area (interrupted downloads). */
   ingestBytes: number;
@@ -47,21 +54,29 @@ export interface StoreUsage {
   quota?: { usage: number; quota: number };
 }
 
+/** What `Store.gc` removed. */
 export interface GcResult {
+  /** Digests of the blobs removed (no name reached them). */
   removedBlobs: string[];
+  /** Digests of the interrupted pushes discarded (untouched for longer than `ingestMaxAgeMs`). */
   removedIngests: string[];
+  /** Bytes freed, blobs and ingests together. */
   freedBytes: number;
 }
 
+/** Options of `Store.verify`. */
 export interface VerifyOptions {
+  /** Stops the check; what was removed so far stays removed. */
   signal?: AbortSignal;
   /** Called after each blob with the bytes checked so far and the bytes of all blobs. */
   onProgress?: (bytes: number, total: number) => void;
 }
 
+/** What `Store.verify` found. */
 export interface VerifyResult {
   /** Blobs re-hashed. */
   checked: number;
+  /** Bytes re-hashed. */
   bytes: number;
   /** Blobs whose bytes no longer hash to their name (or could not be read back), now removed. */
   removed: { digest: string; reason: string }[];
@@ -69,6 +84,7 @@ export interface VerifyResult {
 
 /** The read side: local stores and the remote registry repository. */
 export interface ReadOnlyStore {
+  /** Whether the store has the blob (committed, for a local store). */
   exists(blob: Pick<BlobRef, "digest" | "mediaType">): Promise<boolean>;
   /** The blob's bytes (a committed, verified blob), or a range of them. `NOT_FOUND` when absent. */
   fetch(blob: BlobRef, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
@@ -94,13 +110,20 @@ export interface WritableStore extends ReadOnlyStore {
 export interface Store extends WritableStore {
   /** Removes a blob (tags that point at it stay; see `gc`). */
   delete(blob: Pick<BlobRef, "digest">): Promise<void>;
+  /** Removes a name (the blobs it reached stay until `gc`). */
   untag(name: string): Promise<void>;
   /** Every name and the descriptor it points at. */
   tags(): Promise<Map<string, Descriptor>>;
   /** Every committed blob. */
   list(): Promise<{ digest: string; size: number }[]>;
+  /** Bytes and blobs held, bytes of interrupted pushes, and the runtime's quota. */
   usage(): Promise<StoreUsage>;
-  /** Removes blobs that no name reaches (through manifests and indexes) and stale ingests. */
+  /**
+   * Removes blobs that no name reaches (through manifests and indexes) and stale ingests. Blobs and
+   * ingests that a push in progress holds are kept.
+   *
+   * @param options `ingestMaxAgeMs`: interrupted pushes untouched this long are discarded (default 1 hour).
+   */
   gc(options?: { ingestMaxAgeMs?: number }): Promise<GcResult>;
   /**
    * Re-hashes every committed blob and removes (and reports) any whose bytes no longer match its

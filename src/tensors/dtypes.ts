@@ -1,5 +1,6 @@
 import type { Dtype } from "./safetensors.js";
 
+/** The typed arrays `typedArray` returns, one per element width and kind. */
 export type TypedArray =
   | Float64Array
   | Float32Array
@@ -35,6 +36,10 @@ const VIEWS: Partial<Record<Dtype, View & { BYTES_PER_ELEMENT: number }>> = {
 /**
  * A typed-array view of little-endian tensor bytes (a copy when they are not aligned).
  * F16 and BF16 come as raw `Uint16Array` bits (see `toFloat32`); F8 as raw `Uint8Array`.
+ *
+ * @param dtype The tensor's safetensors dtype: picks the array type.
+ * @param bytes The tensor's bytes, a whole number of elements.
+ * @returns A view of `bytes`, or of a copy when `bytes` does not start at a multiple of the element size.
  */
 export function typedArray(dtype: Dtype, bytes: Uint8Array): TypedArray {
   const View = VIEWS[dtype] as View & { BYTES_PER_ELEMENT: number };
@@ -53,7 +58,13 @@ function halfToFloat(h: number): number {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
-/** F16, BF16 or F32 tensor bytes as `Float32Array` (exact: every f16 and bf16 value is an f32). */
+/**
+ * F16, BF16 or F32 tensor bytes as `Float32Array` (exact: every f16 and bf16 value is an f32).
+ *
+ * @param dtype How `bytes` encode each value.
+ * @param bytes The tensor's little-endian bytes.
+ * @returns A new array for F16 and BF16; for F32, a view of `bytes` (a copy when not aligned).
+ */
 export function toFloat32(dtype: "F16" | "BF16" | "F32", bytes: Uint8Array): Float32Array {
   if (dtype === "F32") return typedArray("F32", bytes) as Float32Array;
   const bits = typedArray(dtype, bytes) as Uint16Array;

@@ -8,9 +8,13 @@ import { readZip } from "./zip.js";
 
 /** A tensor as the iterator yields it. */
 export interface Tensor {
+  /** The tensor's name in its file. */
   name: string;
+  /** The path of the model file it is in. */
   file: string;
+  /** Its element type. */
   dtype: Dtype;
+  /** Its dimensions, outermost first. */
   shape: number[];
   /** Its bytes (little-endian, as stored). */
   data(): Promise<Uint8Array>;

@@ -19,12 +19,16 @@ export const DTYPE_SIZES = {
   BOOL: 1,
 } as const;
 
+/** A safetensors element type: `F32`, `BF16`, `I64`, `BOOL`… (the keys of `DTYPE_SIZES`). */
 export type Dtype = keyof typeof DTYPE_SIZES;
 
 /** One tensor of a safetensors file. Offsets are from the start of the file. */
 export interface TensorInfo {
+  /** The tensor's name in the header (`model.embed_tokens.weight`). */
   name: string;
+  /** Its element type. */
   dtype: Dtype;
+  /** Its dimensions, outermost first; `[]` for a scalar. */
   shape: number[];
   /** Byte offset of its data in the file. */
   offset: number;

@@ -2,6 +2,7 @@ import type { TensorInfo } from "./safetensors.js";
 
 /** A tensor and the file it lives in. */
 export interface TensorEntry extends TensorInfo {
+  /** The path of the model file it is in. */
   file: string;
   /**
    * A deflated zip member holding the data (checkpoints): `offset` is then within the member's

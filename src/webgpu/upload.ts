@@ -18,7 +18,9 @@ export interface UploadOptions {
   convert?: boolean | ((tensor: TensorEntry) => boolean);
   /** Bytes staged per `writeBuffer` (memory used while uploading). Default 4 MiB. */
   chunkSize?: number;
+  /** Stops the upload; the buffers made so far are destroyed. */
   signal?: AbortSignal;
+  /** Called as bytes are written: `loaded` of `total` bytes, and the tensor being written. */
   onProgress?: (progress: { loaded: number; total: number; tensor: string }) => void;
 }
 
