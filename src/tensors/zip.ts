@@ -15,7 +15,9 @@ export interface ZipEntryInfo {
   dataOffset: number;
   /**
    * The entry's bytes `[start, end)` (default: all of them), decompressed no further than `end`
-   * and never past the declared size; read whole, checked against the declared size and CRC.
+   * and never past the declared size. A deflated entry read whole is checked against its declared
+   * size and CRC; a stored one is read straight from the archive, whose bytes the store verified
+   * against its digest (a CRC would add nothing a forger could not match).
    */
   read(start?: number, end?: number): Promise<Uint8Array>;
 }
