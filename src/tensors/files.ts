@@ -1,18 +1,18 @@
 /**
- * The tensor files this library reads, by name: safetensors, and the zip-container checkpoints —
- * PyTorch `.bin`/`.pt`/`.pth` (`torch.save`) and NumPy `.npz`.
+ * The tensor files this library reads, by name: safetensors, the zip-container checkpoints —
+ * PyTorch `.bin`/`.pt`/`.pth` (`torch.save`) and NumPy `.npz` — and GGUF (llama.cpp).
  */
-export type TensorFileKind = "safetensors" | "torch" | "npz";
+export type TensorFileKind = "safetensors" | "torch" | "npz" | "gguf";
 
 /**
  * What kind of tensor file `path` names (case-insensitive), or `undefined` for any other file:
- * GGUF, ONNX and the other weights this library stores but does not index, and index files such as
+ * ONNX and the other weights this library stores but does not index, and index files such as
  * `model.safetensors.index.json`.
  */
 export function tensorFileKind(path: string): TensorFileKind | undefined {
-  const extension = /\.(safetensors|bin|pt|pth|npz)$/i.exec(path)?.[1]?.toLowerCase();
+  const extension = /\.(safetensors|bin|pt|pth|npz|gguf)$/i.exec(path)?.[1]?.toLowerCase();
   if (extension === undefined) return undefined;
-  if (extension === "safetensors" || extension === "npz") return extension;
+  if (extension === "safetensors" || extension === "npz" || extension === "gguf") return extension;
   return "torch";
 }
 

@@ -17,6 +17,7 @@ export async function buildTensorIndex(
   const index = new Map<string, TensorEntry>();
   for (const file of files) {
     const kind = tensorFileKind(file.path);
+    if (kind === "gguf") continue; // its reader lands next
     const tensors =
       kind === "torch" || kind === "npz"
         ? await indexCheckpoint(file)

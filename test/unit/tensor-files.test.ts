@@ -11,8 +11,9 @@ describe("one predicate says what a tensor file is", () => {
     ["weights.PTH", "torch", true],
     ["arrays.npz", "npz", true],
     ["ARRAYS.NPZ", "npz", true],
+    ["model.gguf", "gguf", true],
+    ["MODEL.GGUF", "gguf", true],
     // Weights stored and pulled, but not read tensor by tensor.
-    ["model.gguf", undefined, true],
     ["model.ckpt", undefined, true],
     ["model.onnx", undefined, true],
     ["tf_model.h5", undefined, true],
