@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -256,6 +256,38 @@ Run "oci-model <command> --help" for a command's options.
       await expect(fetch(`${url}/v2/`)).rejects.toThrow();
     } finally {
       await rm(layout, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the store commands", () => {
+  it.each([["ls"], ["gc"], ["verify"], ["rm", "ns/model:v1"]])(
+    "%s refuses a --store that names no store, and creates nothing there",
+    async (...args) => {
+      const dir = await mkdtemp(join(tmpdir(), "oml-cli-"));
+      try {
+        const missing = join(dir, "typo");
+        const { io, out } = fakeIo();
+        expect(await main([...args, "--store", missing], io)).toBe(1);
+        expect(out.stderr).toContain(`NOT_FOUND: Cannot`);
+        expect(out.stderr).toContain(`there is no store at ${missing}`);
+        await expect(stat(missing)).rejects.toThrow(/ENOENT/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it("reads the default store, not made yet, as empty, and does not make it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "oml-cli-"));
+    try {
+      const { io, out } = fakeIo();
+      io.env = { XDG_CACHE_HOME: dir };
+      expect(await main(["gc", "--json"], io)).toBe(0);
+      expect(JSON.parse(out.stdout)).toEqual({ removedBlobs: [], removedIngests: [], freedBytes: 0 });
+      await expect(stat(join(dir, "oci-model"))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

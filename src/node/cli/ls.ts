@@ -1,7 +1,7 @@
 import { listModels } from "../../index.js";
 import { defineCommand } from "./command.js";
 import { formatSize } from "./format.js";
-import { openStore, STORE_FLAG } from "./store-flag.js";
+import { openExistingStore, STORE_FLAG } from "./store-flag.js";
 
 /** `oci-model ls`: the models in the store, one a line or one JSON array. */
 export const lsCommand = defineCommand({
@@ -10,7 +10,7 @@ export const lsCommand = defineCommand({
   usage: "Usage: oci-model ls [--store DIR] [--json]\n\nLists the models in the store.",
   options: { ...STORE_FLAG, json: { type: "boolean" } },
   async run(values, _positionals, io) {
-    const models = await listModels(openStore(values.store, io));
+    const models = await listModels(await openExistingStore(values.store, io, "list the models"));
     if (values.json) {
       const rows = models.map((m) => ({
         reference: m.record.reference,

@@ -1,6 +1,6 @@
 import { OciError, removeModel } from "../../index.js";
 import { defineCommand, UsageError } from "./command.js";
-import { openStore, STORE_FLAG } from "./store-flag.js";
+import { openExistingStore, STORE_FLAG } from "./store-flag.js";
 
 /** `oci-model rm`: forgets a model and frees the blobs no other model needs. */
 export const rmCommand = defineCommand({
@@ -15,7 +15,9 @@ export const rmCommand = defineCommand({
     const [reference] = positionals;
     if (reference === undefined || positionals.length !== 1)
       throw new UsageError("Cannot remove: give one reference");
-    const removed = await removeModel(reference, { store: openStore(values.store, io) });
+    const removed = await removeModel(reference, {
+      store: await openExistingStore(values.store, io, `remove ${reference}`),
+    });
     if (!removed) throw new OciError("NOT_FOUND", `Cannot remove ${reference}: it is not in the store`);
     return 0;
   },

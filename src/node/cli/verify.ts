@@ -1,6 +1,6 @@
 import { defineCommand } from "./command.js";
 import { formatSize } from "./format.js";
-import { openStore, STORE_FLAG } from "./store-flag.js";
+import { openExistingStore, STORE_FLAG } from "./store-flag.js";
 
 /** `oci-model verify`: re-hashes the store's blobs and removes the damaged ones; exit 1 if any. */
 export const verifyCommand = defineCommand({
@@ -10,7 +10,7 @@ export const verifyCommand = defineCommand({
     "Usage: oci-model verify [--store DIR] [--json]\n\nRe-hashes every blob in the store and removes any whose bytes no longer match its digest\n(pull again to fetch them). Exits 1 when it removed something.",
   options: { ...STORE_FLAG, json: { type: "boolean" } },
   async run(values, _positionals, io) {
-    const result = await openStore(values.store, io).verify();
+    const result = await (await openExistingStore(values.store, io, "verify the store")).verify();
     if (values.json) io.stdout(`${JSON.stringify(result)}\n`);
     else {
       for (const { digest, reason } of result.removed) io.stdout(`removed ${digest}: ${reason}\n`);
