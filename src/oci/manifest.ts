@@ -118,7 +118,9 @@ function checkList(value: unknown, where: string, what: string): Descriptor[] {
 
 /**
  * Parses and validates manifest bytes. The media type comes from the body's `mediaType`, else the
- * response's `Content-Type`; when both are specific and disagree the manifest is refused.
+ * response's `Content-Type` when it names a manifest or index type, else the structure (`manifests`:
+ * an OCI index; otherwise an OCI manifest). When the body and a specific `Content-Type` disagree the
+ * manifest is refused.
  *
  * @throws {OciError} `MANIFEST_INVALID` naming the broken field.
  */
@@ -137,9 +139,14 @@ export function parseManifest(bytes: Uint8Array, contentType = "", what = ""): M
   if (bodyType && !GENERIC_CONTENT_TYPES.has(headerType) && headerType !== bodyType) {
     throw fail(what, `its mediaType ${bodyType} disagrees with the Content-Type ${headerType}`);
   }
-  let mediaType = bodyType ?? (GENERIC_CONTENT_TYPES.has(headerType) ? undefined : headerType);
-  if (mediaType === undefined)
-    mediaType = Array.isArray(body.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  // A manifest need not state its mediaType (image-spec made it a SHOULD only in 1.0.2; KitOps 1.7
+  // writes none): the Content-Type names it, and where that is generic or names no manifest type
+  // (a registry echoing an artifact type), its structure does, as Distribution and containers/image
+  // tell them apart: `manifests` makes an index, anything else an image manifest.
+  const headerNames = isManifestMediaType(headerType) || isIndexMediaType(headerType);
+  const mediaType =
+    bodyType ??
+    (headerNames ? headerType : Array.isArray(body.manifests) ? MediaType.OciIndex : MediaType.OciManifest);
   if (body.artifactType !== undefined && typeof body.artifactType !== "string") {
     throw fail(what, "artifactType is not a string");
   }

@@ -33,6 +33,46 @@ describe("parseManifest", () => {
   });
 
   it.each([
+    [
+      "the OCI manifest Content-Type",
+      "application/vnd.oci.image.manifest.v1+json",
+      "application/vnd.oci.image.manifest.v1+json",
+    ],
+    ["a generic Content-Type", "application/json", "application/vnd.oci.image.manifest.v1+json"],
+    ["no Content-Type", "", "application/vnd.oci.image.manifest.v1+json"],
+    // A registry that answers with the artifact type: the structure decides.
+    [
+      "an artifact type as Content-Type",
+      "application/vnd.kitops.modelkit.manifest.v1+json",
+      "application/vnd.oci.image.manifest.v1+json",
+    ],
+  ])(
+    "reads a manifest without a top-level mediaType (KitOps 1.7) served with %s",
+    (_, contentType, mediaType) => {
+      const { mediaType: _omitted, ...body } = manifest({
+        artifactType: "application/vnd.kitops.modelkit.manifest.v1+json",
+      });
+      const parsed = parseManifest(enc(body), contentType);
+      expect(parsed.mediaType).toBe(mediaType);
+      expect(parsed).toMatchObject({ artifactType: "application/vnd.kitops.modelkit.manifest.v1+json" });
+    },
+  );
+
+  it("reads an index without a top-level mediaType by its manifests, and checks it as one", () => {
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digest("1"), size: 3 }],
+    };
+    expect(parseManifest(enc(index), "application/octet-stream").mediaType).toBe(
+      "application/vnd.oci.image.index.v1+json",
+    );
+    const { mediaType: _, ...body } = manifest();
+    expect(refusal(enc(body), "application/vnd.oci.image.index.v1+json").message).toMatch(
+      /"manifests" is not an array/,
+    );
+  });
+
+  it.each([
     ["not JSON", enc("{nope"), /not valid JSON/],
     ["not an object", enc("[]"), /not a JSON object/],
     ["schemaVersion 1", enc(manifest({ schemaVersion: 1 as 2 })), /schemaVersion/],
