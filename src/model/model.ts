@@ -1,6 +1,8 @@
 import { OciError } from "../errors.js";
+import { ModelMediaType } from "../oci/media-types.js";
 import { readJson } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
+import { isWeightFile } from "../tensors/files.js";
 import { iterateTensors, readTensor, type Tensor, tensorIndex } from "../tensors/reader.js";
 import type { TensorEntry } from "../tensors/types.js";
 import type { ModelFormat } from "./format.js";
@@ -73,8 +75,11 @@ export class Model {
     this.modelConfig = modelConfig;
     this.info = modelInfo(record.format, modelConfig);
     this.config = config;
-    this.files = new Map(record.files.map((f) => [f.path, f]));
-    this.weights = record.files.filter((f) => f.weight).map((f) => f.path);
+    // Which files are weights follows each file's layer media type where a model format defines it
+    // (a projector or a license never is, whatever the pull that wrote the record marked).
+    const files = record.files.map((f) => ({ ...f, weight: isWeightFile(f.path, f.mediaType) }));
+    this.files = new Map(files.map((f) => [f.path, f]));
+    this.weights = files.filter((f) => f.weight).map((f) => f.path);
     this.complete = record.pending.length === 0;
   }
 
@@ -91,6 +96,28 @@ export class Model {
   /** One tensor's bytes, by a ranged read of its file. */
   readTensor(name: string): Promise<Uint8Array> {
     return readTensor(this, name);
+  }
+
+  /**
+   * The path of the model's chat template: the file of its chat template layer
+   * (`application/vnd.docker.ai.chat.template.jinja`, `template.jinja` when unannotated), else a
+   * `chat_template.jinja` (Hugging Face's own file) at the root; undefined when it has neither (a
+   * template inside `tokenizer_config.json` or GGUF metadata is not looked for here).
+   */
+  get chatTemplatePath(): string | undefined {
+    for (const [path, f] of this.files) if (f.mediaType === ModelMediaType.DockerChatTemplate) return path;
+    return this.files.has("chat_template.jinja") ? "chat_template.jinja" : undefined;
+  }
+
+  /**
+   * The model's chat template (Jinja) as text, read from the store: the file `chatTemplatePath`
+   * names; undefined when the model has none.
+   *
+   * @throws {OciError} `NOT_FOUND` when the template's blob is not in the store.
+   */
+  async chatTemplate(): Promise<string | undefined> {
+    const path = this.chatTemplatePath;
+    return path === undefined ? undefined : this.file(path).text();
   }
 
   /**

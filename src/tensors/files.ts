@@ -1,3 +1,5 @@
+import { modelLayerType } from "../oci/media-types.js";
+
 /**
  * The tensor files this library reads, by name: safetensors, the zip-container checkpoints —
  * PyTorch `.bin`/`.pt`/`.pth` (`torch.save`) and NumPy `.npz` — and GGUF (llama.cpp).
@@ -30,4 +32,17 @@ const OTHER_WEIGHT_FILE = /\.(gguf|ckpt|onnx|h5|msgpack)$/i;
  */
 export function isWeightPath(path: string): boolean {
   return isTensorFile(path) || OTHER_WEIGHT_FILE.test(path);
+}
+
+/**
+ * True for one of a model's weight files: by the media type of its layer where a model format
+ * defines it (Docker's `gguf.v3`, `safetensors`, `dduf`; ModelPack `weight`; KitOps `model`), so
+ * that a projector, a LoRA adapter, a chat template or a license is never one whatever its name
+ * (`mmproj-model-f16.gguf`); by its name (`isWeightPath`) where the media type does not say: a
+ * generic file (Docker's `model.file`), a file unpacked from an archive, an unknown type.
+ */
+export function isWeightFile(path: string, mediaType?: string): boolean {
+  const role = mediaType === undefined ? undefined : modelLayerType(mediaType)?.role;
+  if (role === undefined || role === "file") return isWeightPath(path);
+  return role === "weights";
 }
