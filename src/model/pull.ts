@@ -197,7 +197,7 @@ function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
     digest: layer.descriptor.digest,
     size: layer.descriptor.size,
     mediaType: layer.descriptor.mediaType,
-    weight: layer.weights,
+    weight: layer.modelWeight,
   };
 }
 
