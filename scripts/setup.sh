@@ -5,6 +5,20 @@
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
+# The GGUF fixtures' writer, scripts/gguf-fixtures.py, runs in a venv with llama.cpp's `gguf` package
+# and numpy (pip, from the configured index). The tests read the committed fixtures and need neither,
+# so a venv that cannot be made is reported, not fatal.
+FIXTURES_VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv-fixtures"
+fixtures_venv() {
+  "$FIXTURES_VENV/bin/python" -c "import gguf, numpy" >/dev/null 2>&1 && return 0
+  if { [ -x "$FIXTURES_VENV/bin/pip" ] || python3 -m venv "$FIXTURES_VENV" >/dev/null 2>&1; } &&
+    "$FIXTURES_VENV/bin/pip" install -q --disable-pip-version-check gguf numpy >/dev/null 2>&1; then
+    echo "setup: made $FIXTURES_VENV with gguf and numpy (for scripts/gguf-fixtures.py)" >&2
+  else
+    echo "setup: could not make $FIXTURES_VENV with gguf and numpy (python3 -m venv, pip install); only scripts/gguf-fixtures.py needs it" >&2
+  fi
+}
+
 declare -A package_of=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
@@ -20,12 +34,16 @@ for tool in "${!package_of[@]}"; do
 done
 # Genuine PyTorch and NumPy checkpoints are written by Debian's python3-torch and python3-numpy.
 /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  fixtures_venv
+  exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${missing[*]} (Debian packages)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fixtures_venv
   exit 0
 fi
 

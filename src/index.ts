@@ -26,7 +26,8 @@ export { openModel, pullModel } from "./model/pull.js";
 export type { PushModelOptions, PushModelResult } from "./model/push.js";
 export { pushModel } from "./model/push.js";
 export type { ModelFileInfo, ModelRecord } from "./model/record.js";
-export { remoteTensorIndex } from "./model/remote-tensors.js";
+export type { RemoteTensorIndexOptions, RemoteTensorOptions } from "./model/remote-tensors.js";
+export { remoteGgufMetadata, remoteTensorIndex } from "./model/remote-tensors.js";
 export type { Descriptor, ImageIndex, ImageManifest, Manifest, Platform } from "./oci/manifest.js";
 export { MediaType, ModelMediaType } from "./oci/media-types.js";
 export type { Reference } from "./reference.js";
@@ -72,7 +73,17 @@ export type {
 } from "./store/types.js";
 export type { TypedArray } from "./tensors/dtypes.js";
 export { toFloat32, typedArray } from "./tensors/dtypes.js";
+export type { GgmlType, TensorDtype } from "./tensors/ggml-types.js";
+export type {
+  GgufArray,
+  GgufItems,
+  GgufMetadata,
+  GgufScalar,
+  GgufValue,
+  GgufValueType,
+} from "./tensors/gguf.js";
 export type { Tensor } from "./tensors/reader.js";
+export { ggufMetadata } from "./tensors/reader.js";
 export type { Dtype, TensorInfo } from "./tensors/safetensors.js";
 export type { TensorEntry } from "./tensors/types.js";
 export type { UploadOptions } from "./webgpu/upload.js";

@@ -1,4 +1,4 @@
-import type { Dtype } from "./safetensors.js";
+import type { TensorDtype } from "./ggml-types.js";
 
 /** The typed arrays `typedArray` returns, one per element width and kind. */
 export type TypedArray =
@@ -15,7 +15,7 @@ export type TypedArray =
 
 type View = new (buffer: ArrayBuffer, offset: number, length: number) => TypedArray;
 
-const VIEWS: Partial<Record<Dtype, View & { BYTES_PER_ELEMENT: number }>> = {
+const VIEWS: Partial<Record<TensorDtype, View & { BYTES_PER_ELEMENT: number }>> = {
   F64: Float64Array,
   F32: Float32Array,
   I64: BigInt64Array,
@@ -35,14 +35,16 @@ const VIEWS: Partial<Record<Dtype, View & { BYTES_PER_ELEMENT: number }>> = {
 
 /**
  * A typed-array view of little-endian tensor bytes (a copy when they are not aligned).
- * F16 and BF16 come as raw `Uint16Array` bits (see `toFloat32`); F8 as raw `Uint8Array`.
+ * F16 and BF16 come as raw `Uint16Array` bits (see `toFloat32`); F8 as raw `Uint8Array`; the
+ * quantized ggml types of GGUF files (`Q8_0`, `Q4_K`…) as their raw block bytes, `bytes` itself.
  *
- * @param dtype The tensor's safetensors dtype: picks the array type.
- * @param bytes The tensor's bytes, a whole number of elements.
+ * @param dtype The tensor's dtype (a `TensorEntry`'s): picks the array type.
+ * @param bytes The tensor's bytes, a whole number of elements (or blocks).
  * @returns A view of `bytes`, or of a copy when `bytes` does not start at a multiple of the element size.
  */
-export function typedArray(dtype: Dtype, bytes: Uint8Array): TypedArray {
-  const View = VIEWS[dtype] as View & { BYTES_PER_ELEMENT: number };
+export function typedArray(dtype: TensorDtype, bytes: Uint8Array): TypedArray {
+  const View = VIEWS[dtype];
+  if (View === undefined) return bytes;
   const size = View.BYTES_PER_ELEMENT;
   const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
   return new View(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size);

@@ -1,7 +1,8 @@
 import { OciError } from "../errors.js";
 import { readAll } from "../streams.js";
 import { isTensorFile, tensorFileKind } from "./files.js";
-import type { Dtype } from "./safetensors.js";
+import type { TensorDtype } from "./ggml-types.js";
+import { type GgufMetadata, readGgufHeader } from "./gguf.js";
 import { buildTensorIndex } from "./tensor-index.js";
 import type { TensorEntry, TensorFile, TensorSource } from "./types.js";
 import { readZip } from "./zip.js";
@@ -12,8 +13,8 @@ export interface Tensor {
   name: string;
   /** The path of the model file it is in. */
   file: string;
-  /** Its element type. */
-  dtype: Dtype;
+  /** Its element type (a ggml type name for a GGUF tensor). */
+  dtype: TensorDtype;
   /** Its dimensions, outermost first. */
   shape: number[];
   /** Its bytes (little-endian, as stored). */
@@ -72,7 +73,8 @@ export async function* iterateTensors(source: TensorSource): AsyncGenerator<Tens
   for (const path of source.weights.filter(isTensorFile)) {
     const entries = [...index.values()].filter((t) => t.file === path);
     if (entries.length === 0) continue;
-    if (tensorFileKind(path) !== "safetensors") {
+    const kind = tensorFileKind(path);
+    if (kind !== "safetensors" && kind !== "gguf") {
       // Checkpoint tensors may share storage or sit in deflated members: read each by itself.
       for (const entry of entries) {
         const bytes = await readEntry(source, entry);
@@ -80,21 +82,26 @@ export async function* iterateTensors(source: TensorSource): AsyncGenerator<Tens
       }
       continue;
     }
-    const start = entries[0]?.offset ?? 0;
-    const reader = (await source.file(path).stream({ offset: start })).getReader();
+    // Safetensors data is contiguous; GGUF tensors are padded to the alignment, skipped here.
+    entries.sort((a, b) => a.offset - b.offset);
+    let position = entries[0]?.offset ?? 0;
+    const reader = (await source.file(path).stream({ offset: position })).getReader();
     let pending: Uint8Array = new Uint8Array(0);
-    const take = async (length: number): Promise<Uint8Array> => {
-      const out = new Uint8Array(length);
+    const take = async (length: number, keep = true): Promise<Uint8Array> => {
+      const out = new Uint8Array(keep ? length : 0);
       let filled = 0;
       while (filled < length) {
         if (pending.byteLength === 0) {
           const { done, value } = await reader.read();
           if (done)
-            throw new OciError("INVALID_SAFETENSORS", `Cannot read ${path}: it ended before its last tensor`);
+            throw new OciError(
+              kind === "gguf" ? "INVALID_CHECKPOINT" : "INVALID_SAFETENSORS",
+              `Cannot read ${path}: it ended before its last tensor`,
+            );
           pending = value;
         }
         const n = Math.min(length - filled, pending.byteLength);
-        out.set(pending.subarray(0, n), filled);
+        if (keep) out.set(pending.subarray(0, n), filled);
         pending = pending.subarray(n);
         filled += n;
       }
@@ -102,7 +109,9 @@ export async function* iterateTensors(source: TensorSource): AsyncGenerator<Tens
     };
     try {
       for (const entry of entries) {
+        await take(entry.offset - position, false);
         const bytes = await take(entry.length);
+        position = entry.offset + entry.length;
         yield tensorOf(entry, bytes);
       }
     } finally {
@@ -137,4 +146,26 @@ export async function readEntry(source: Pick<TensorSource, "file">, entry: Tenso
   if (!member)
     throw new OciError("INVALID_CHECKPOINT", `Cannot read ${entry.file}: member ${entry.member} is gone`);
   return member.read(entry.offset, entry.offset + entry.length);
+}
+
+/**
+ * The metadata of a stored model's GGUF file (its first, for a split model, or `path`): version,
+ * alignment, `general.architecture`, the context length, the chat template and every key/value, with
+ * arrays (the tokenizer's vocabulary, scores, merges) read on demand by `array(key)`. Reads the header
+ * alone. `NOT_FOUND` when the model has no GGUF file.
+ *
+ * @param source A pulled `Model`, or any `TensorSource`.
+ * @param path Which GGUF file (default: the first in load order).
+ * @returns The metadata; `INVALID_CHECKPOINT` when the header is not sound.
+ */
+export async function ggufMetadata(source: TensorSource, path?: string): Promise<GgufMetadata> {
+  const target = path ?? source.weights.find((p) => tensorFileKind(p) === "gguf");
+  if (target === undefined || !source.files.has(target))
+    throw new OciError(
+      "NOT_FOUND",
+      `Cannot read GGUF metadata: ${source.reference} has no ${path ? `file ${path}` : "GGUF file"}`,
+    );
+  const file = source.file(target);
+  const read = async (offset: number, length: number) => readAll(await file.stream({ offset, length }));
+  return (await readGgufHeader(read, file.size, target)).metadata;
 }

@@ -1,27 +1,43 @@
 import { OciError } from "../errors.js";
 import { indexCheckpoint } from "./checkpoint.js";
 import { tensorFileKind } from "./files.js";
+import { type GgufMetadata, type GgufTensorInfo, readGgufHeader } from "./gguf.js";
 import { readHeader } from "./safetensors.js";
 import type { TensorEntry, TensorFile } from "./types.js";
 
+async function readGguf(
+  read: (offset: number, length: number) => Promise<Uint8Array>,
+  file: TensorFile,
+  metadata: Map<string, GgufMetadata> | undefined,
+): Promise<GgufTensorInfo[]> {
+  const header = await readGgufHeader(read, file.size, file.path);
+  metadata?.set(file.path, header.metadata);
+  return header.tensors;
+}
+
 /**
  * Builds the tensor index of tensor files from their headers alone (two small ranged reads per
- * safetensors file; a checkpoint's zip directory and data.pkl), in file order. A file not named as
- * a checkpoint (`tensorFileKind`) is read as safetensors. Refuses a name found in two files, and checks
+ * safetensors file; a checkpoint's zip directory and data.pkl; a GGUF file's key/values and tensor
+ * infos), in file order. A file not named as a checkpoint or GGUF (`tensorFileKind`) is read as
+ * safetensors. Refuses a name found in two files, and checks
  * `model.safetensors.index.json`'s `weight_map` when given.
  */
 export async function buildTensorIndex(
   files: TensorFile[],
   weightMap?: Record<string, string>,
+  /** Filled with each GGUF file's metadata, by path, read from the same header bytes. */
+  ggufMetadata?: Map<string, GgufMetadata>,
 ): Promise<Map<string, TensorEntry>> {
   const index = new Map<string, TensorEntry>();
   for (const file of files) {
     const kind = tensorFileKind(file.path);
-    if (kind === "gguf") continue; // its reader lands next
-    const tensors =
+    const read = (offset: number, length: number) => file.read(offset, length);
+    const tensors: Omit<TensorEntry, "file">[] =
       kind === "torch" || kind === "npz"
         ? await indexCheckpoint(file)
-        : (await readHeader((offset, length) => file.read(offset, length), file.size, file.path)).tensors;
+        : kind === "gguf"
+          ? await readGguf(read, file, ggufMetadata)
+          : (await readHeader(read, file.size, file.path)).tensors;
     for (const tensor of tensors) {
       const other = index.get(tensor.name);
       if (other) {

@@ -1,7 +1,13 @@
+import type { TensorDtype } from "./ggml-types.js";
 import type { TensorInfo } from "./safetensors.js";
 
 /** A tensor and the file it lives in. */
-export interface TensorEntry extends TensorInfo {
+export interface TensorEntry extends Omit<TensorInfo, "dtype"> {
+  /**
+   * Its element type: a safetensors dtype, or a GGUF tensor's ggml type (`Q4_K`…), whose `length`
+   * is whole blocks.
+   */
+  dtype: TensorDtype;
   /** The path of the model file it is in. */
   file: string;
   /**
