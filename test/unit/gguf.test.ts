@@ -128,6 +128,26 @@ describe("GGUF files written by llama.cpp's gguf package", () => {
     expect(tensors).toEqual((await header(ggufFixture("aligned.gguf"))).tensors);
   });
 
+  it("a split model: every shard's tensors, in file order; a name in two shards is refused", async () => {
+    const shard = (path: string, names: string[]) => {
+      const bytes = writeGguf({
+        kvs: [kv.str("general.architecture", "llama")],
+        tensors: names.map((name) => ({ name, ne: [4], type: 0 })),
+      });
+      return { path, size: bytes.byteLength, read: memoryRead(bytes).read };
+    };
+    const first = shard("model-00001-of-00002.gguf", ["a", "b"]);
+    const index = await buildTensorIndex([first, shard("model-00002-of-00002.gguf", ["c"])]);
+    expect([...index.values()].map((t) => `${t.file}:${t.name}`)).toEqual([
+      "model-00001-of-00002.gguf:a",
+      "model-00001-of-00002.gguf:b",
+      "model-00002-of-00002.gguf:c",
+    ]);
+    await expect(buildTensorIndex([first, shard("model-00002-of-00002.gguf", ["b"])])).rejects.toThrow(
+      /tensor "b" is in both model-00001-of-00002\.gguf and model-00002-of-00002\.gguf/,
+    );
+  });
+
   it("reads a large header in growing chunks, skipping numeric arrays, and never the weights", async () => {
     const bytes = ggufFixture("large.gguf");
     const { read, counted } = memoryRead(bytes);
