@@ -83,7 +83,7 @@ export class Model {
     this.complete = record.pending.length === 0;
   }
 
-  /** Tensor name → file, dtype, shape, byte offset and length, from the safetensors headers. */
+  /** Tensor name → file, dtype, shape, byte offset and length, from the tensor files' headers (safetensors, GGUF, checkpoints). */
   tensorIndex(): Promise<Map<string, TensorEntry>> {
     return tensorIndex(this);
   }

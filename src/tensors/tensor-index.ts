@@ -41,8 +41,9 @@ export async function buildTensorIndex(
     for (const tensor of tensors) {
       const other = index.get(tensor.name);
       if (other) {
+        // Named after the format of the second file: safetensors', else the checkpoint code.
         throw new OciError(
-          "INVALID_SAFETENSORS",
+          kind === undefined || kind === "safetensors" ? "INVALID_SAFETENSORS" : "INVALID_CHECKPOINT",
           `Cannot index the model: tensor "${tensor.name}" is in both ${other.file} and ${file.path}`,
         );
       }

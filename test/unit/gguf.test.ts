@@ -143,9 +143,12 @@ describe("GGUF files written by llama.cpp's gguf package", () => {
       "model-00001-of-00002.gguf:b",
       "model-00002-of-00002.gguf:c",
     ]);
-    await expect(buildTensorIndex([first, shard("model-00002-of-00002.gguf", ["b"])])).rejects.toThrow(
-      /tensor "b" is in both model-00001-of-00002\.gguf and model-00002-of-00002\.gguf/,
-    );
+    await expect(buildTensorIndex([first, shard("model-00002-of-00002.gguf", ["b"])])).rejects.toMatchObject({
+      code: "INVALID_CHECKPOINT",
+      message: expect.stringMatching(
+        /tensor "b" is in both model-00001-of-00002\.gguf and model-00002-of-00002\.gguf/,
+      ),
+    });
   });
 
   it("reads a large header in growing chunks, skipping numeric arrays, and never the weights", async () => {
