@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the real components the tests start are installed:
 #   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium,
-#   python3-torch and python3-numpy (to write genuine checkpoints), strace (to see what reaches the disk).
+#   python3-torch and python3-numpy (to write genuine checkpoints), strace (to see what reaches the disk),
+#   zstd (to compress tar+zstd layers).
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ declare -A package_of=(
   [openssl]=openssl
   [chromium]=chromium
   [strace]=strace
+  [zstd]=zstd
 )
 
 missing=()
@@ -51,6 +53,6 @@ cat >&2 <<MSG
 setup: the tests need these Debian packages, which are not installed: ${missing[*]}
 Install them with:
   sudo apt-get install -y ${missing[*]}
-(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd, openssl on PATH and Chromium at /usr/bin/chromium.)
+(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd, openssl, zstd on PATH and Chromium at /usr/bin/chromium.)
 MSG
 exit 1

@@ -1,5 +1,6 @@
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { OciError } from "../errors.js";
+import { decompressZstd } from "./zstd.js";
 
 export type Compression = "gzip" | "zstd";
 
@@ -49,12 +50,17 @@ export function safeEntryPath(name: string, what: string): string | undefined {
   return parts.length ? parts.join("/") : undefined;
 }
 
-/** Decompresses where the runtime can; `UNSUPPORTED_ARTIFACT` where it cannot (zstd in most). */
+/**
+ * Decompresses: gzip with the runtime's `DecompressionStream`, zstd with the runtime's where it has
+ * one and with fzstd elsewhere, its frames checked first (`src/archive/zstd.ts`: a window over
+ * 128 MiB, a malformed or truncated frame are `UNSAFE_ARCHIVE`).
+ */
 export function decompress(
   stream: ReadableStream<Uint8Array>,
   compression: Compression,
   what: string,
 ): ReadableStream<Uint8Array> {
+  if (compression === "zstd") return decompressZstd(stream, (reason) => unsafe(what, reason));
   let decoder: DecompressionStream;
   try {
     decoder = new DecompressionStream(compression as CompressionFormat);
@@ -69,10 +75,35 @@ export function decompress(
 }
 
 /**
+ * Most bytes a tar adds to its files' own: a header, a PAX or GNU long-name header and the padding of
+ * each entry (16 KiB allows a PAX record of a 12 KiB path), and 1 MiB for the end of the archive and
+ * its blocking.
+ */
+const ENTRY_OVERHEAD = 16 * 1024;
+const END_OVERHEAD = 1024 * 1024;
+
+/**
+ * Passes a decompressed stream on while it stays within `limit` bytes: a decompression bomb hidden
+ * where no entry's size counts it (past the end of the archive, in an entry whose body is skipped)
+ * is stopped all the same.
+ */
+function bounded(limit: number, what: string): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > limit) throw unsafe(what, `it decompresses to more than ${limit} bytes`);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/**
  * Walks a tar stream safely, in-stream: every entry is checked before its body is touched. Only
  * regular files and directories pass; symlinks, hardlinks, devices and fifos, unsafe paths,
  * duplicate names, too many entries or bytes, and truncated or corrupt archives are refused with
- * `UNSAFE_ARCHIVE`.
+ * `UNSAFE_ARCHIVE`; so is a compressed archive that decompresses to more than its entries and bytes
+ * can need.
  */
 export async function walkTar(
   stream: ReadableStream<Uint8Array>,
@@ -81,7 +112,11 @@ export async function walkTar(
   const { what } = options;
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxBytes = options.maxTotalBytes ?? DEFAULT_MAX_BYTES;
-  const source = options.compression ? decompress(stream, options.compression, what) : stream;
+  const source = options.compression
+    ? decompress(stream, options.compression, what).pipeThrough(
+        bounded(maxBytes + maxEntries * ENTRY_OVERHEAD + END_OVERHEAD, what),
+      )
+    : stream;
   const entries = source.pipeThrough(createTarDecoder({ strict: true }));
   const reader = entries.getReader();
   const files: ArchiveFile[] = [];

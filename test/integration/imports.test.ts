@@ -24,10 +24,10 @@ ${modules.map((m) => `await import(${JSON.stringify(m)});`).join("\n")}`;
 describe("importing the library", () => {
   // Every module held costs each process resident memory (zip.js alone ~10 MiB, hono ~9 MiB); a pull
   // that reads no zip and serves nothing must not pay for them.
-  it("loads zip.js, hash-wasm and the HTTP server only when they are used", async () => {
+  it("loads zip.js, hash-wasm, fzstd and the HTTP server only when they are used", async () => {
     const loaded = await packagesLoadedBy(join(DIST, "index.js"), join(DIST, "node/index.js"));
     expect(loaded.has("modern-tar"), "the hook sees packages the library does import").toBe(true);
-    for (const lazy of ["@zip.js/zip.js", "hash-wasm", "@hono/node-server"])
+    for (const lazy of ["@zip.js/zip.js", "hash-wasm", "fzstd", "@hono/node-server"])
       expect(loaded).not.toContain(lazy);
   });
 });
