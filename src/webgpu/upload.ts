@@ -2,9 +2,11 @@
 import { abortError, OciError, throwIfAborted } from "../errors.js";
 import type { Model } from "../model/model.js";
 import { tensorFileKind } from "../tensors/files.js";
+import { isQuantized } from "../tensors/ggml-types.js";
 import { readEntry } from "../tensors/reader.js";
 import type { TensorEntry } from "../tensors/types.js";
 import { encodeToF32 } from "./convert.js";
+import { DEQUANTIZABLE_TYPES, encodeDequantize, isDequantizable } from "./dequantize.js";
 
 /** Options of `uploadToGPU`. */
 export interface UploadOptions {
@@ -16,6 +18,12 @@ export interface UploadOptions {
   usage?: GPUBufferUsageFlags;
   /** Widen F16 and BF16 tensors to F32 on the GPU (all of them, or those the function picks). */
   convert?: boolean | ((tensor: TensorEntry) => boolean);
+  /**
+   * Dequantize GGUF's quantized tensors to F32 on the GPU (all of them, or those the function picks);
+   * by default they are uploaded as their raw blocks. Q8_0, Q4_0 and Q4_K are dequantized; asking
+   * for another quantized type is `INVALID_ARGUMENT` before anything is uploaded.
+   */
+  dequantize?: boolean | ((tensor: TensorEntry) => boolean);
   /** Bytes staged per `writeBuffer` (memory used while uploading). Default 4 MiB. */
   chunkSize?: number;
   /** Stops the upload; the buffers made so far are destroyed. */
@@ -55,14 +63,16 @@ export function requestModelDevice(
 }
 
 /**
- * Streams a stored model's tensors into GPU buffers: each safetensors file is read once, in order,
- * through a staging chunk (memory stays at `chunkSize` whatever the model size); F16/BF16 can be
- * widened to F32 by a compute shader. Limits are checked first (`GPU_LIMIT`, naming the tensor).
- * Returns the buffers by tensor name; converted tensors are F32, others keep their dtype (padded to 4 bytes).
+ * Streams a stored model's tensors into GPU buffers: each safetensors or GGUF file is read once, in
+ * order, through a staging chunk (memory stays at `chunkSize` whatever the model size); F16/BF16 can
+ * be widened to F32, and GGUF's Q8_0/Q4_0/Q4_K blocks dequantized to F32, by compute shaders. Limits
+ * are checked first (`GPU_LIMIT`, naming the tensor). Returns the buffers by tensor name; converted
+ * and dequantized tensors are F32, others keep their dtype — quantized ones their raw blocks, as
+ * WebGPU runtimes dequantize them in their own shaders — padded to 4 bytes.
  *
  * @param device A device, best from `requestModelDevice`.
  * @param model A pulled model.
- * @param options Which tensors, conversion, chunk size, progress, abort.
+ * @param options Which tensors, conversion, dequantization, chunk size, progress, abort.
  * @returns A buffer per tensor name.
  *
  * @example
@@ -90,11 +100,24 @@ export async function uploadToGPU(
   const converts = (t: TensorEntry) =>
     (t.dtype === "F16" || t.dtype === "BF16") &&
     (typeof options.convert === "function" ? options.convert(t) : options.convert === true);
+  const dequantizes = (t: TensorEntry) =>
+    isQuantized(t.dtype) &&
+    (typeof options.dequantize === "function" ? options.dequantize(t) : options.dequantize === true);
+  /** Tensors that end up F32 through a shader: their raw bytes go to a temporary buffer. */
+  const widens = (t: TensorEntry) => converts(t) || dequantizes(t);
 
   const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
   for (const t of selected) {
-    const size = converts(t) ? elementCount(t) * 4 : align4(t.length);
-    const storage = converts(t) || (usage & GPUBufferUsage.STORAGE) !== 0;
+    if (dequantizes(t) && !isDequantizable(t.dtype)) {
+      throw new OciError(
+        "INVALID_ARGUMENT",
+        `Cannot dequantize tensor "${t.name}": ${t.dtype} is not supported; upload it raw (dequantize on the GPU covers ${DEQUANTIZABLE_TYPES.join(", ")})`,
+      );
+    }
+  }
+  for (const t of selected) {
+    const size = widens(t) ? elementCount(t) * 4 : align4(t.length);
+    const storage = widens(t) || (usage & GPUBufferUsage.STORAGE) !== 0;
     const [limit, name] =
       storage && size > maxStorageBufferBindingSize
         ? [maxStorageBufferBindingSize, "maxStorageBufferBindingSize"]
@@ -118,12 +141,16 @@ export async function uploadToGPU(
     return error;
   };
 
-  /** Widens a raw F16/BF16 buffer into the tensor's F32 buffer on the GPU. */
+  /** Widens a raw F16/BF16 buffer, or dequantizes a raw block buffer, into the tensor's F32 buffer on the GPU. */
   const widen = (t: TensorEntry, raw: GPUBuffer) => {
     const target = device.createBuffer({ label: t.name, size: Math.max(4, elementCount(t) * 4), usage });
     buffers.set(t.name, target);
     const encoder = device.createCommandEncoder();
-    temporary.push(encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)));
+    temporary.push(
+      isDequantizable(t.dtype)
+        ? encodeDequantize(device, encoder, t.dtype, raw, target, elementCount(t))
+        : encodeToF32(device, encoder, t.dtype as "F16" | "BF16", raw, target, elementCount(t)),
+    );
     device.queue.submit([encoder.finish()]);
   };
 
@@ -131,12 +158,13 @@ export async function uploadToGPU(
     for (const path of model.weights) {
       const tensors = selected.filter((t) => t.file === path).sort((a, b) => a.offset - b.offset);
       if (tensors.length === 0) continue;
-      if (tensorFileKind(path) !== "safetensors") {
+      const kind = tensorFileKind(path);
+      if (kind !== "safetensors" && kind !== "gguf") {
         // Checkpoints (.bin/.pt/.npz): tensors may share storage or sit in deflated members.
         for (const t of tensors) {
           throwIfAborted(signal, "upload the model");
           const bytes = await readEntry(model, t);
-          const convert = converts(t);
+          const convert = widens(t);
           const raw = device.createBuffer({
             label: t.name,
             size: Math.max(4, align4(t.length)),
@@ -167,7 +195,10 @@ export async function uploadToGPU(
         if (pending.byteLength === 0) {
           throwIfAborted(signal, "upload the model");
           const { done, value } = await reader.read();
-          if (done) throw new OciError("INVALID_SAFETENSORS", `Cannot upload ${path}: it ended early`);
+          if (done) {
+            const code = kind === "gguf" ? "INVALID_CHECKPOINT" : "INVALID_SAFETENSORS";
+            throw new OciError(code, `Cannot upload ${path}: it ended early`);
+          }
           pending = value;
         }
         return pending;
@@ -180,7 +211,7 @@ export async function uploadToGPU(
             pending = chunk.subarray(n);
             skip -= n;
           }
-          const convert = converts(t);
+          const convert = widens(t);
           const raw = device.createBuffer({
             label: convert ? `${t.name} (raw)` : t.name,
             size: Math.max(4, align4(t.length)),
