@@ -33,4 +33,4 @@ zstd -q -d -c "$out/model.multi.tar.zst" | cmp - "$work/model.tar"
       "$(sha256sum "$work/model/$f" | cut -d' ' -f1)"
   done
   printf '\n  }\n}\n'
-} >"$out/expected.json"
+} | python3 -m json.tool --indent 2 >"$out/expected.json"
