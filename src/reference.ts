@@ -15,6 +15,11 @@ export interface Reference {
 }
 
 export const DOCKER_HUB = "docker.io";
+/** Ollama's registry and default namespace (ollama/ollama types/model/name.go: `defaultHost`, `defaultNamespace`). */
+export const OLLAMA_REGISTRY = "registry.ollama.ai";
+const OLLAMA_NAMESPACE = "library";
+/** The prefix that reads the rest of a reference as an Ollama model name. */
+export const OLLAMA_PREFIX = "ollama:";
 const DOCKER_HUB_API = "registry-1.docker.io";
 const NAME_MAX = 255;
 
@@ -80,6 +85,10 @@ function domainProblem(domain: string): string | undefined {
 
 /**
  * Parses a reference following the distribution/reference grammar, with Docker Hub normalisation.
+ * With the `ollama:` prefix the rest is an Ollama model name, normalised as Ollama does: a bare name
+ * is in `registry.ollama.ai/library/` (`ollama:llama3.2:1b` → `registry.ollama.ai/library/llama3.2:1b`),
+ * `user/model` in `registry.ollama.ai/user/model`, and a name with a host (`ollama:hf.co/user/repo:Q4_K_M`)
+ * stays on that host. Without the prefix nothing changes: a bare name is Docker Hub's.
  *
  * @throws {OciError} `INVALID_REFERENCE`, saying what is wrong.
  * @param input `[registry/]repository[:tag][@digest]`.
@@ -99,6 +108,7 @@ export function parseReference(input: string): Reference {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) {
     throw invalid(input, "leave out the URL scheme; write registry/repository[:tag]");
   }
+  if (input.startsWith(OLLAMA_PREFIX)) return parseOllamaName(input);
 
   let rest = input;
   let digest: string | undefined;
@@ -150,6 +160,25 @@ export function parseReference(input: string): Reference {
   if (registry === DOCKER_HUB && !repository.includes("/")) repository = `library/${repository}`;
   if (tag === undefined && digest === undefined) tag = "latest";
   return makeReference(registry, repository, tag, digest);
+}
+
+/** `ollama:name` → the reference Ollama pulls for `name` (see `parseReference`). */
+function parseOllamaName(input: string): Reference {
+  const name = input.slice(OLLAMA_PREFIX.length);
+  if (name === "") throw invalid(input, "the Ollama model name after ollama: is missing");
+  const slash = name.indexOf("/");
+  const qualified =
+    slash >= 0 && isDomain(name.slice(0, slash))
+      ? name
+      : `${OLLAMA_REGISTRY}/${slash >= 0 ? "" : `${OLLAMA_NAMESPACE}/`}${name}`;
+  try {
+    return parseReference(qualified);
+  } catch (error) {
+    if (error instanceof OciError && error.code === "INVALID_REFERENCE") {
+      throw new OciError("INVALID_REFERENCE", error.message.replace(`"${qualified}"`, `"${input}"`));
+    }
+    throw error;
+  }
 }
 
 function makeReference(registry: string, repository: string, tag?: string, digest?: string): Reference {

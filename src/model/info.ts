@@ -62,9 +62,13 @@ function textMap(value: unknown): Record<string, string> | undefined {
  * - ModelPack — `config.architecture`, `format`, `paramSize`, `quantization`, `precision`
  *   (modelpack/model-spec specs-go/v1/config.go).
  * - KitOps — the Kitfile's `model` section and its `parameters`.
+ * - Ollama — the container config's `model_format` (format), `model_family` (architecture, else the
+ *   first of `model_families`), `model_type` (parameters, `3.2B`), `file_type` (quantization,
+ *   `Q4_K_M`) and `context_length` (ollama/ollama types/model/config.go, `ConfigV2`).
  */
 export function modelInfo(format: ModelFormat, configBlob: unknown): ModelInfo {
   const root = record(configBlob);
+  if (format === "ollama") return ollamaInfo(root);
   const config = record(root.config);
   const kit = record(root.model);
   const source = format === "kitops" ? { ...kit, ...record(kit.parameters) } : config;
@@ -94,5 +98,22 @@ export function modelInfo(format: ModelFormat, configBlob: unknown): ModelInfo {
   if (Number.isSafeInteger(context) && context > 0) info.contextSize = context;
   if (format !== "kitops") set("size", pick(source, "size"));
   set("gguf", gguf);
+  return info;
+}
+
+/** Ollama's config blob (`ConfigV2`, ollama/ollama types/model/config.go) as `ModelInfo`. */
+function ollamaInfo(root: Record<string, unknown>): ModelInfo {
+  const info: ModelInfo = {};
+  const families = Array.isArray(root.model_families) ? root.model_families : [];
+  const firstFamily = families.find((f): f is string => typeof f === "string" && f !== "");
+  const set = <K extends keyof ModelInfo>(key: K, value: ModelInfo[K] | undefined) => {
+    if (value !== undefined) info[key] = value;
+  };
+  set("format", pick(root, "model_format"));
+  set("architecture", pick(root, "model_family") ?? firstFamily);
+  set("parameters", pick(root, "model_type"));
+  set("quantization", pick(root, "file_type"));
+  const context = Number(pick(root, "context_length") ?? Number.NaN);
+  if (Number.isSafeInteger(context) && context > 0) info.contextSize = context;
   return info;
 }

@@ -2,11 +2,11 @@ import { OciError } from "../errors.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import { readAll } from "../streams.js";
-import { isTensorFile, tensorFileKind } from "../tensors/files.js";
+import { isIndexedTensorFile, tensorFileKind } from "../tensors/files.js";
 import { type GgufMetadata, readGgufHeader } from "../tensors/gguf.js";
 import { buildTensorIndex } from "../tensors/tensor-index.js";
 import type { TensorEntry, TensorFile } from "../tensors/types.js";
-import { planLayers } from "./layers.js";
+import { type PlannedLayer, planLayers } from "./layers.js";
 
 /** How `remoteTensorIndex` and `remoteGgufMetadata` reach the registry: its options or a client, and an abort signal. */
 export type RemoteTensorOptions = RegistryClientOptions & { client?: RegistryClient; signal?: AbortSignal };
@@ -39,12 +39,19 @@ async function remoteTensorFiles(ref: Reference, options: RemoteTensorOptions): 
   const client = options.client ?? createRegistryClient(options);
   const signal = options.signal ? { signal: options.signal } : {};
   const { manifest } = await client.getManifest(ref, signal);
+  // An Ollama tensor layer whose name is no safe path is named by its digest, as the pull names it.
+  const pathOf = (l: PlannedLayer) =>
+    l.path ?? (l.modelWeight ? l.descriptor.digest.replace(":", "-") : undefined);
   return planLayers(manifest)
-    .filter((l) => !l.archive && l.path !== undefined && isTensorFile(l.path))
+    .filter((l) => {
+      const path = pathOf(l);
+      return !l.archive && path !== undefined && isIndexedTensorFile(path, l.descriptor.mediaType);
+    })
     .map(
       (l): TensorFile => ({
-        path: l.path as string,
+        path: pathOf(l) as string,
         size: l.descriptor.size,
+        mediaType: l.descriptor.mediaType,
         read: async (offset, length) =>
           readAll(await client.fetchBlobRange(ref, l.descriptor, { offset, length, ...signal })),
       }),

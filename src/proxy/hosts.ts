@@ -1,7 +1,11 @@
 import { OciError } from "../errors.js";
 import { isLoopbackHost } from "../registry/hosts.js";
 
-/** Named allow-list presets: each registry's API host and the hosts of its token realm. */
+/**
+ * Named allow-list presets: each registry's API host and the hosts of its token realm; for the
+ * model registries, also the hosts their blob GETs redirect to, so that the list is the whole of
+ * what the proxy reaches (an egress firewall in front of it can be given the same list).
+ */
 export const REGISTRY_PRESETS: Record<string, readonly string[]> = {
   dockerhub: ["registry-1.docker.io", "auth.docker.io"],
   ghcr: ["ghcr.io"],
@@ -10,6 +14,21 @@ export const REGISTRY_PRESETS: Record<string, readonly string[]> = {
   mcr: ["mcr.microsoft.com"],
   nvcr: ["nvcr.io", "authn.nvidia.com"],
   "ecr-public": ["public.ecr.aws"],
+  // Ollama's registry (ollama/ollama types/model/name.go, `defaultHost`) and the Cloudflare R2 host
+  // its blobs redirect to (named by an Ollama maintainer in ollama/ollama#4307 and #2390).
+  ollama: ["registry.ollama.ai", "dd20bb891979d25aebc8bec07b2b3bbc.r2.cloudflarestorage.com"],
+  // Hugging Face's registry for Ollama (`hf.co/<user>/<repo>:<quant>`), the huggingface.co host its
+  // blob requests go to (ollama/ollama#11654 shows the `huggingface.co/v2/…/blobs/…` URL) and the
+  // Hub's download hosts (huggingface/hub-docs#2628, docs/hub/models-downloading.md): the Xet bridge
+  // and the LFS CDNs.
+  huggingface: [
+    "hf.co",
+    "huggingface.co",
+    "cas-bridge.xethub.hf.co",
+    "cdn-lfs.hf.co",
+    "cdn-lfs-us-1.hf.co",
+    "cdn-lfs-eu-1.hf.co",
+  ],
 };
 
 /**

@@ -23,6 +23,17 @@ export function isTensorFile(path: string): boolean {
   return tensorFileKind(path) !== undefined;
 }
 
+/**
+ * True for a weight file whose tensors are indexed: a tensor file by name (`isTensorFile`), or an
+ * Ollama tensor layer's file (one tensor, its name, dtype and shape in its media type), whatever
+ * its name.
+ */
+export function isIndexedTensorFile(path: string, mediaType?: string): boolean {
+  return (
+    isTensorFile(path) || (mediaType !== undefined && modelLayerType(mediaType)?.fileFormat === "tensor")
+  );
+}
+
 /** Weights stored and pulled as such, but not read tensor by tensor here. */
 const OTHER_WEIGHT_FILE = /\.(gguf|ckpt|onnx|h5|msgpack)$/i;
 

@@ -1,6 +1,6 @@
 import { OciError } from "../errors.js";
 import { readAll } from "../streams.js";
-import { isTensorFile, tensorFileKind } from "./files.js";
+import { isIndexedTensorFile, tensorFileKind } from "./files.js";
 import type { TensorDtype } from "./ggml-types.js";
 import { type GgufMetadata, readGgufHeader } from "./gguf.js";
 import { buildTensorIndex } from "./tensor-index.js";
@@ -29,12 +29,18 @@ const tensorOf = (entry: TensorEntry, bytes: Uint8Array): Tensor => ({
   data: async () => bytes,
 });
 
+/** The weight files whose tensors are indexed: tensor files by name, and Ollama tensor layers' files. */
+function indexedPaths(source: TensorSource): string[] {
+  return source.weights.filter((path) => isIndexedTensorFile(path, source.file(path).mediaType));
+}
+
 function tensorFiles(source: TensorSource): TensorFile[] {
-  return source.weights.filter(isTensorFile).map((path) => {
+  return indexedPaths(source).map((path) => {
     const file = source.file(path);
     return {
       path,
       size: file.size,
+      ...(file.mediaType === undefined ? {} : { mediaType: file.mediaType }),
       read: async (offset, length) => readAll(await file.stream({ offset, length })),
     };
   });
@@ -70,7 +76,7 @@ export async function tensorIndex(source: TensorSource): Promise<Map<string, Ten
  */
 export async function* iterateTensors(source: TensorSource): AsyncGenerator<Tensor> {
   const index = await tensorIndex(source);
-  for (const path of source.weights.filter(isTensorFile)) {
+  for (const path of indexedPaths(source)) {
     const entries = [...index.values()].filter((t) => t.file === path);
     if (entries.length === 0) continue;
     const kind = tensorFileKind(path);

@@ -21,12 +21,19 @@ export interface TensorEntry extends Omit<TensorInfo, "dtype"> {
 export interface TensorFile {
   path: string;
   size: number;
+  /**
+   * The media type of the layer it came from, when known: an Ollama tensor layer
+   * (`application/vnd.ollama.image.tensor; name=…; dtype=…; shape=…`) is one tensor, the whole file.
+   */
+  mediaType?: string;
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
 /** One file of a `TensorSource`: its size and its bytes, whole or a range of them. */
 export interface TensorSourceFile {
   size: number;
+  /** The media type of its layer (a `Model`'s files have one): see `TensorFile.mediaType`. */
+  mediaType?: string;
   stream(options?: { offset?: number; length?: number }): Promise<ReadableStream<Uint8Array>>;
 }
 

@@ -114,3 +114,38 @@ describe("parseReference", () => {
     expect(registryApiHost("ghcr.io")).toBe("ghcr.io");
   });
 });
+
+describe("parseReference: the ollama: prefix (Ollama model names)", () => {
+  it.each([
+    ["ollama:llama3.2:1b", "registry.ollama.ai", "library/llama3.2", "1b", undefined],
+    ["ollama:llama3.2", "registry.ollama.ai", "library/llama3.2", "latest", undefined],
+    ["ollama:user/model", "registry.ollama.ai", "user/model", "latest", undefined],
+    ["ollama:user/model:q4", "registry.ollama.ai", "user/model", "q4", undefined],
+    ["ollama:hf.co/bartowski/smollm2-gguf:Q4_K_M", "hf.co", "bartowski/smollm2-gguf", "Q4_K_M", undefined],
+    ["ollama:localhost:5000/m:1", "localhost:5000", "m", "1", undefined],
+    [`ollama:qwen3@${D}`, "registry.ollama.ai", "library/qwen3", undefined, D],
+  ])("reads %s as Ollama does", (input, registry, repository, tag, digest) => {
+    const ref = parseReference(input);
+    expect({ registry: ref.registry, repository: ref.repository, tag: ref.tag, digest: ref.digest }).toEqual({
+      registry,
+      repository,
+      tag,
+      digest,
+    });
+  });
+
+  it("leaves a name without the prefix on Docker Hub", () => {
+    expect(parseReference("llama3.2:1b").toString()).toBe("docker.io/library/llama3.2:1b");
+    expect(parseReference("user/model").registry).toBe("docker.io");
+  });
+
+  it.each([
+    ["ollama:", /the Ollama model name after ollama: is missing/],
+    ["ollama:Llama3", /^Cannot parse reference "ollama:Llama3": repository names must be lowercase/],
+    ["ollama:a:b:c", /^Cannot parse reference "ollama:a:b:c": tag "b:c"/],
+  ])("refuses %j with INVALID_REFERENCE, naming the input", (input, reason) => {
+    expect(() => parseReference(input)).toThrow(
+      expect.objectContaining({ code: "INVALID_REFERENCE", message: expect.stringMatching(reason) }),
+    );
+  });
+});
