@@ -143,7 +143,11 @@ export async function uploadToGPU(
 
   /** Widens a raw F16/BF16 buffer, or dequantizes a raw block buffer, into the tensor's F32 buffer on the GPU. */
   const widen = (t: TensorEntry, raw: GPUBuffer) => {
-    const target = device.createBuffer({ label: t.name, size: Math.max(4, elementCount(t) * 4), usage });
+    const target = device.createBuffer({
+      label: t.name,
+      size: Math.max(4, elementCount(t) * 4),
+      usage: usage | GPUBufferUsage.STORAGE,
+    });
     buffers.set(t.name, target);
     const encoder = device.createCommandEncoder();
     temporary.push(

@@ -171,6 +171,19 @@ describe("GGUF on WebGPU in Chromium (SwiftShader)", () => {
     for (const buffer of buffers.values()) buffer.destroy();
   });
 
+  it("gives a converted buffer the STORAGE usage its shader writes with, whatever usage the caller asked for", async () => {
+    const q4k = expected.tensors.find((t) => t.type === "Q4_K") as ExpectedGguf["tensors"][number];
+    const buffers = await uploadToGPU(device, model, {
+      filter: (t) => t.name === q4k.name,
+      dequantize: true,
+      usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    const buffer = buffers.get(q4k.name) as GPUBuffer;
+    expect(buffer.usage & GPUBufferUsage.COPY_SRC).not.toBe(0);
+    maxError(q4k.name, new Float32Array(await readBack(device, buffer)), q4k.values as number[]);
+    buffer.destroy();
+  });
+
   it("refuses to dequantize another quantized type with INVALID_ARGUMENT before uploading; raw it uploads", async () => {
     // The Q4_0 tensor retyped as IQ4_NL (ggml type 20): the same 18-byte blocks of 32, so the header
     // stays valid, but a type the GPU does not dequantize here.
