@@ -357,6 +357,24 @@ describe("tar+zstd", () => {
     });
   });
 
+  it("bounds the decoded bytes at maxTotalBytes + 16 KiB an entry + 1 MiB exactly; plain tars by their size", async () => {
+    const tar = await packTar([
+      { header: { name: "a", size: 1, type: "file", mtime: new Date(0) }, body: "a" },
+    ]);
+    const length = 1024 + 16 * 1024 + 1024 * 1024;
+    const exact = new Uint8Array(length);
+    exact.set(tar);
+    const compressed = zstd(exact);
+    const at = (maxTotalBytes: number) =>
+      extract(chunked(compressed), { compression: "zstd", maxEntries: 1, maxTotalBytes });
+    expect(Object.keys(await at(1024))).toEqual(["a"]);
+    expect((await failure(at(1023))).message).toBe(
+      `Cannot extract layer sha256:abc: it decompresses to more than ${length - 1} bytes; nothing of it was kept`,
+    );
+    // An uncompressed tar is its verified size: no decoded-bytes bound.
+    expect(Object.keys(await extract(chunked(exact), { maxEntries: 1, maxTotalBytes: 1 }))).toEqual(["a"]);
+  });
+
   it("decodes one block per chunk at most: a bomb in one chunk does not land in memory at once", async () => {
     const bomb = zstd(new Uint8Array(32 * 1024 * 1024), "-19");
     const reader = chunked(bomb, bomb.length)
