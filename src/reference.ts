@@ -23,7 +23,13 @@ export const OLLAMA_PREFIX = "ollama:";
 const DOCKER_HUB_API = "registry-1.docker.io";
 const NAME_MAX = 255;
 
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/i;
+/**
+ * Registries whose repository names keep their case: Hugging Face's (`hf.co`, `huggingface.co`), whose
+ * repository ids are mixed-case and which Ollama names as written (`hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF`,
+ * huggingface/hub-docs docs/hub/ollama.md; ollama/ollama types/model/name.go allows `A-Z` in every part).
+ */
+const MIXED_CASE_REGISTRIES = new Set(["hf.co", "huggingface.co"]);
 const TAG = /^\w[\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$/;
 const DOMAIN_COMPONENT = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -149,7 +155,8 @@ export function parseReference(input: string): Reference {
   if (repository === "") throw invalid(input, "the repository name is missing");
   for (const component of repository.split("/")) {
     if (component === "") throw invalid(input, "the repository name has an empty path component");
-    if (component !== component.toLowerCase()) throw invalid(input, "repository names must be lowercase");
+    if (component !== component.toLowerCase() && !MIXED_CASE_REGISTRIES.has(registry.toLowerCase()))
+      throw invalid(input, "repository names must be lowercase");
     if (!PATH_COMPONENT.test(component)) {
       throw invalid(
         input,

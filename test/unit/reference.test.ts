@@ -134,6 +134,21 @@ describe("parseReference: the ollama: prefix (Ollama model names)", () => {
     });
   });
 
+  it("keeps the case of Hugging Face repository names, with or without the prefix, and only there", () => {
+    const names = [
+      "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+      "ollama:hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+      "huggingface.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+    ];
+    for (const name of names) {
+      const ref = parseReference(name);
+      expect(ref.repository).toBe("bartowski/Llama-3.2-1B-Instruct-GGUF");
+      expect(parseReference(ref.toString()).toString()).toBe(ref.toString());
+    }
+    expect(() => parseReference("ghcr.io/a/Model")).toThrow(/repository names must be lowercase/);
+    expect(() => parseReference("hf.co/a/Bad--Name_")).toThrow(/path component "Bad--Name_"/);
+  });
+
   it("leaves a name without the prefix on Docker Hub", () => {
     expect(parseReference("llama3.2:1b").toString()).toBe("docker.io/library/llama3.2:1b");
     expect(parseReference("user/model").registry).toBe("docker.io");
