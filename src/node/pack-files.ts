@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
-import type { PackFile } from "../index.js";
+import { basename, dirname, join, relative, sep } from "node:path";
+import { OciError, type PackFile } from "../index.js";
 import { fileStream } from "./file-stream.js";
 
 /**
@@ -17,6 +17,48 @@ export function packFileFromDisk(path: string, name: string, size: number): Pack
     size,
     stream: async (offset = 0, length = size - offset) => fileStream(path, offset, length),
   };
+}
+
+/**
+ * One file on disk as a `PackFile` named by its base name (`--mmproj`, `--chat-template`, `--license`).
+ *
+ * @param path Where the file is.
+ * @param what What it is for, for errors.
+ * @returns The file, for `packModel`'s options.
+ * @throws {OciError} `NOT_FOUND` when it is not there, `INVALID_ARGUMENT` when it is not a file.
+ */
+export async function packFileFromPath(path: string, what: string): Promise<PackFile> {
+  const found = await stat(path).catch(() => undefined);
+  if (!found) throw new OciError("NOT_FOUND", `Cannot pack ${path}: it does not exist (${what})`);
+  if (!found.isFile())
+    throw new OciError("INVALID_ARGUMENT", `Cannot pack ${path}: it is not a file (${what})`);
+  return packFileFromDisk(path, basename(path), found.size);
+}
+
+/** llama.cpp's split GGUF names, as gguf-parser-go's ShardGGUFFilenameRegex matches them. */
+const SHARD = /^(.*)-(\d{5})-of-(\d{5})\.gguf$/;
+
+/**
+ * A GGUF file, as `docker model package --gguf` takes one: the file itself, or, for a part of a split
+ * model (`<name>-00001-of-0000N.gguf`), every part of it found beside it. A missing part is left
+ * out here and refused by `packModel`.
+ *
+ * @param path The GGUF file (any part of a split model).
+ * @returns Its files, named by their base names.
+ */
+export async function packFilesFromGguf(path: string): Promise<PackFile[]> {
+  const name = basename(path);
+  const shard = SHARD.exec(name);
+  if (!shard) return [await packFileFromPath(path, "the GGUF model to pack")];
+  const [, prefix, , total] = shard;
+  const out: PackFile[] = [];
+  for (let i = 1; i <= Number(total); i++) {
+    const part = `${prefix}-${String(i).padStart(5, "0")}-of-${total}.gguf`;
+    const full = join(dirname(path), part);
+    const found = await stat(full).catch(() => undefined);
+    if (found?.isFile()) out.push(packFileFromDisk(full, part, found.size));
+  }
+  return out;
 }
 
 /**
