@@ -36,7 +36,7 @@ export class Model {
   readonly digest: string;
   /** Its manifest's media type. */
   readonly mediaType: string;
-  /** The artifact format: Docker model-spec v0.1 or v0.2, ModelPack, KitOps, or `unknown`. */
+  /** The artifact format: Docker model-spec v0.1 or v0.2, ModelPack, KitOps, Ollama, or `unknown`. */
   readonly format: ModelFormat;
   /** The model's OCI config blob, parsed, as the format wrote it. */
   readonly modelConfig: Record<string, unknown>;
@@ -83,7 +83,10 @@ export class Model {
     this.complete = record.pending.length === 0;
   }
 
-  /** Tensor name → file, dtype, shape, byte offset and length, from the tensor files' headers (safetensors, GGUF, checkpoints). */
+  /**
+   * Tensor name → file, dtype, shape, byte offset and length, from the tensor files' headers
+   * (safetensors, GGUF, checkpoints) and Ollama tensor layers' media types (one tensor per file).
+   */
   tensorIndex(): Promise<Map<string, TensorEntry>> {
     return tensorIndex(this);
   }

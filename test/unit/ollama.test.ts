@@ -2,6 +2,7 @@
 // (RFC 6838), the Ollama layer table and its file names, Ollama's config blob, per-tensor layers in
 // the tensor index, and the proxy presets. Shapes from ollama/ollama server/images.go,
 // server/internal/manifest/manifest.go and types/model/config.go.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ImageManifest } from "../../src/index.js";
 import { detectFormat, layerPaths } from "../../src/model/format.js";
@@ -65,6 +66,25 @@ describe("parseMediaType (RFC 6838 §4.2-4.3, RFC 9110 §8.3.1)", () => {
     ["a/b; n@me=1", "a parameter name that is not a token"],
   ])("refuses %j (%s)", (value) => {
     expect(parseMediaType(value)).toBeUndefined();
+  });
+
+  it("never throws, and whatever it parses round-trips through a quoted rendering", () => {
+    const chars = fc.constantFrom(...'ab/;=" \t\\,.+-AZ09é'.split(""));
+    let parsed = 0;
+    const details = fc.check(
+      fc.property(fc.string({ unit: chars, maxLength: 60 }), (value) => {
+        const result = parseMediaType(value);
+        if (result === undefined) return true;
+        parsed++;
+        const quoted = Object.entries(result.parameters)
+          .map(([k, v]) => `; ${k}="${v.replace(/["\\]/g, "\\$&")}"`)
+          .join("");
+        return JSON.stringify(parseMediaType(`${result.type}${quoted}`)) === JSON.stringify(result);
+      }),
+      { numRuns: 3000, seed: 17 },
+    );
+    expect(details.failed, fc.defaultReportMessage(details)).toBe(false);
+    expect(parsed).toBeGreaterThan(0);
   });
 
   it("gives the base type without parameters, or the input when it is not a media type", () => {
