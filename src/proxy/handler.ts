@@ -12,7 +12,7 @@ import { upstreamHosts } from "./hosts.js";
 export interface RegistryProxyOptions {
   /**
    * Upstream hosts (`host` or `host:port`) and presets (`dockerhub`, `ghcr`, `quay`, `gcr`, `mcr`,
-   * `nvcr`, `ecr-public`). `host` opens only the default port (443; 80 for plain http), `host:port`
+   * `nvcr`, `ecr-public`, `ollama`, `huggingface`). `host` opens only the default port (443; 80 for plain http), `host:port`
    * only that port. Nothing else is ever contacted, except the token realm a listed registry names
    * in its challenge (for a while) and the targets of its blob redirects (never private ones, unless
    * listed here). A listed name is reached even where it resolves to a private address.

@@ -5,7 +5,7 @@ import { defineCommand, UsageError } from "./command.js";
 const USAGE = `Usage: oci-model proxy --allow HOST[,HOST…] [--port 8787] [--host 127.0.0.1] [--origin ORIGIN[,…]] [--plain-http HOST[,…]]
 
 Serves the registry proxy that lets browsers reach registries without CORS headers.
-  --allow       upstream hosts or presets (dockerhub, ghcr, quay, gcr, mcr, nvcr, ecr-public); nothing else is reached
+  --allow       upstream hosts or presets (dockerhub, ghcr, quay, gcr, mcr, nvcr, ecr-public, ollama, huggingface); nothing else is reached
   --origin      page origins allowed to use it (default: any)
   --plain-http  upstream hosts reached over http (loopback hosts always are)
   --port/--host where to listen (default 127.0.0.1:8787)`;
