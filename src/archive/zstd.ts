@@ -76,15 +76,16 @@ export function zstdFrames(refuse: (reason: string) => Error): TransformStream<U
   let have = 0;
   let skip = 0;
   let window = 0;
-  let checksum = false;
+  /** The Frame_Header_Descriptor of the frame being read. */
+  let flags = 0;
 
   /** How many header bytes the current part needs, given the `have` it has. */
   function wanted(): number {
     if (part === Part.Block) return 3;
     if (part === Part.Checksum) return 4;
-    if (have < 4) return 4;
+    if (have < 5) return 5;
     const magic = u32(head, 0);
-    if (magic === ZSTD_MAGIC) return have < 5 ? 5 : 5 + headerRest(head[4] as number);
+    if (magic === ZSTD_MAGIC) return 5 + headerRest(head[4] as number);
     if (magic - (magic % 16) === SKIPPABLE_MAGIC) return 8;
     throw refuse(`it is not zstd data (a frame starts with 0x${magic.toString(16).padStart(8, "0")})`);
   }
@@ -105,7 +106,7 @@ export function zstdFrames(refuse: (reason: string) => Error): TransformStream<U
       if (size > max) throw refuse(`a zstd block of ${size} bytes is larger than its frame allows (${max})`);
       // An RLE block holds one byte, repeated Block_Size times.
       skip = type === 1 ? 1 : size;
-      if (bits & 1) part = checksum ? Part.Checksum : Part.Frame;
+      if (bits & 1) part = flags & 4 ? Part.Checksum : Part.Frame;
       return;
     }
     if (u32(head, 0) !== ZSTD_MAGIC) {
@@ -124,7 +125,7 @@ export function zstdFrames(refuse: (reason: string) => Error): TransformStream<U
       throw refuse(
         `a zstd frame asks for a window of ${window} bytes, more than the ${ZSTD_MAX_WINDOW} allowed`,
       );
-    checksum = Boolean(descriptor & 4);
+    flags = descriptor;
     part = Part.Block;
   }
 
@@ -142,7 +143,8 @@ export function zstdFrames(refuse: (reason: string) => Error): TransformStream<U
           if (have < wanted()) continue;
           complete();
         }
-        if (skip === 0 && have === 0) {
+        // A part ends here: its header is read and it has nothing to skip, or the skip is done.
+        if (skip === 0) {
           controller.enqueue(chunk.subarray(start, i));
           start = i;
         }
@@ -177,14 +179,13 @@ export function zstdDecoder(): TransformStream<Uint8Array, Uint8Array> {
 
 /** The runtime's zstd decoder, or undefined where `DecompressionStream` knows no zstd. */
 export function nativeZstdDecoder(): TransformStream<Uint8Array, Uint8Array> | undefined {
+  let decoder: TransformStream<Uint8Array, Uint8Array> | undefined;
   try {
-    return new DecompressionStream("zstd" as CompressionFormat) as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >;
+    decoder = new DecompressionStream("zstd" as CompressionFormat) as unknown as typeof decoder;
   } catch {
-    return undefined;
+    // No zstd in this runtime's DecompressionStream.
   }
+  return decoder;
 }
 
 /**

@@ -2,7 +2,7 @@
 // real zstd CLI (Debian's zstd, installed by scripts/setup.sh) at run time.
 import { execFileSync } from "node:child_process";
 import { packTar, type TarEntry } from "modern-tar";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type WalkTarOptions, walkTar } from "../../src/archive/tar.js";
 import {
   decompressZstd,
@@ -373,6 +373,47 @@ describe("tar+zstd", () => {
     );
     // An uncompressed tar is its verified size: no decoded-bytes bound.
     expect(Object.keys(await extract(chunked(exact), { maxEntries: 1, maxTotalBytes: 1 }))).toEqual(["a"]);
+  });
+
+  describe('with a runtime that has DecompressionStream("zstd")', () => {
+    afterEach(() => vi.unstubAllGlobals());
+
+    it("decodes with it by default and with fzstd when told, the frames checked either way", async () => {
+      const formats: string[] = [];
+      // Stands in for a native decoder: passes the (checked) zstd bytes through unchanged.
+      class FakeDecompressionStream {
+        constructor(format: string) {
+          if (format !== "zstd") throw new TypeError(`no ${format}`);
+          formats.push(format);
+          // biome-ignore lint/correctness/noConstructorReturn: a stand-in
+          return new TransformStream<Uint8Array, Uint8Array>();
+        }
+      }
+      vi.stubGlobal("DecompressionStream", FakeDecompressionStream);
+      expect(nativeZstdDecoder()).toBeInstanceOf(TransformStream);
+      const plain = new TextEncoder().encode("weights ".repeat(10_000));
+      const compressed = zstd(plain);
+      const read = async (s: ReadableStream<Uint8Array>) =>
+        new Uint8Array(await new Response(s).arrayBuffer());
+      expect(await read(decompressZstd(chunked(compressed), refuse))).toEqual(compressed);
+      expect(formats).toEqual(["zstd", "zstd"]);
+      expect(await read(decompressZstd(chunked(compressed), refuse, false))).toEqual(plain);
+      expect(formats).toHaveLength(2);
+      const huge = frame(0x00, 0xa8, ...EMPTY_LAST_BLOCK);
+      expect((await failure(read(decompressZstd(chunked(huge), refuse)))).message).toMatch(
+        /window of 2147483648/,
+      );
+    });
+  });
+
+  it("passes no empty chunk on (an empty frame decodes to nothing)", async () => {
+    const out: Uint8Array[] = [];
+    const reader = chunked(zstd(new Uint8Array(0)))
+      .pipeThrough(zstdFrames(refuse))
+      .pipeThrough(zstdDecoder())
+      .getReader();
+    for (let next = await reader.read(); !next.done; next = await reader.read()) out.push(next.value);
+    expect(out).toEqual([]);
   });
 
   it("decodes one block per chunk at most: a bomb in one chunk does not land in memory at once", async () => {
