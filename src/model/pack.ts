@@ -9,7 +9,13 @@ import { pushBytes } from "../store/bytes.js";
 import type { Store } from "../store/types.js";
 import { readAll } from "../streams.js";
 import { isWeightPath, tensorFileKind } from "../tensors/files.js";
-import { type GgufHeader, type GgufItems, type GgufScalar, readGgufHeader } from "../tensors/gguf.js";
+import {
+  type GgufHeader,
+  type GgufItems,
+  type GgufScalar,
+  type GgufValueType,
+  readGgufHeader,
+} from "../tensors/gguf.js";
 import { readHeader, type SafetensorsHeader } from "../tensors/safetensors.js";
 import { CONFIG_BLOB_LIMIT, CONFIG_JSON_LIMIT } from "./model.js";
 
@@ -370,95 +376,16 @@ const goBytes = (n: number) =>
     "B",
   );
 
-/** GGUF value type ids (ggml docs/gguf.md `gguf_metadata_value_type`). */
-const GGUF_TYPES = [
-  "u8",
-  "i8",
-  "u16",
-  "i16",
-  "u32",
-  "i32",
-  "f32",
-  "bool",
-  "string",
-  "array",
-  "u64",
-  "i64",
-  "f64",
-] as const;
-type GgufTypeName = (typeof GGUF_TYPES)[number];
-const GGUF_SIZES: Partial<Record<GgufTypeName, number>> = {
-  u8: 1,
-  i8: 1,
-  bool: 1,
-  u16: 2,
-  i16: 2,
-  u32: 4,
-  i32: 4,
-  f32: 4,
-  u64: 8,
-  i64: 8,
-  f64: 8,
-};
-
-/**
- * Each key's value type (and an array's item type), walking the key/values of a header that
- * `readGgufHeader` has already validated: the reader keeps numbers as numbers, and Go writes an f32
- * with `%f` and a u32 with `%d`.
- */
-function ggufKeyTypes(header: Uint8Array): Map<string, { type: GgufTypeName; item?: GgufTypeName }> {
-  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
-  let pos = 16;
-  const u64 = () => {
-    const v = Number(view.getBigUint64(pos, true));
-    pos += 8;
-    return v;
-  };
-  const type = () => {
-    const t = GGUF_TYPES[view.getUint32(pos, true)] as GgufTypeName;
-    pos += 4;
-    return t;
-  };
-  const skip = (t: GgufTypeName): void => {
-    if (t === "string") {
-      const length = u64(); // read before `pos +=` takes pos's value
-      pos += length;
-    } else if (t === "array") {
-      const item = type();
-      const count = u64();
-      const size = GGUF_SIZES[item];
-      if (size !== undefined) pos += count * size;
-      else for (let i = 0; i < count; i++) skip(item);
-    } else pos += GGUF_SIZES[t] as number;
-  };
-  const out = new Map<string, { type: GgufTypeName; item?: GgufTypeName }>();
-  const keys = u64();
-  const utf8 = new TextDecoder();
-  for (let i = 0; i < keys; i++) {
-    const length = u64();
-    const key = utf8.decode(header.subarray(pos, pos + length));
-    pos += length;
-    const t = type();
-    if (t === "array") {
-      const item = GGUF_TYPES[view.getUint32(pos, true)] as GgufTypeName;
-      out.set(key, { type: t, item });
-    } else out.set(key, { type: t });
-    skip(t);
-  }
-  return out;
-}
-
 /** A scalar as Model Runner's extractGGUFMetadata writes it: `%d`, `%f`, `%t`, the string. */
-function goScalar(value: GgufScalar, type: GgufTypeName): string {
+function goScalar(value: GgufScalar, type: GgufValueType): string {
   if (type === "f32" || type === "f64") return goFixed(value as number, 6);
   return String(value);
 }
 
-/** One GGUF file read for packing: its header, its key types, and its size. */
+/** One GGUF file read for packing: the file and its header. */
 interface ReadGguf {
   file: PackFile;
   header: GgufHeader;
-  types: Map<string, { type: GgufTypeName; item?: GgufTypeName }>;
 }
 
 const readOf = (file: PackFile) => async (offset: number, length: number) =>
@@ -477,8 +404,7 @@ async function readGgufForPack(file: PackFile, what: string): Promise<ReadGguf> 
       `Cannot pack ${file.path}: ${what} must be a GGUF file, and ${reason}`,
     );
   }
-  const bytes = await readAll(await file.stream(0, header.metadata.dataOffset));
-  return { file, header, types: ggufKeyTypes(bytes) };
+  return { file, header };
 }
 
 /**
@@ -490,19 +416,19 @@ async function readGgufForPack(file: PackFile, what: string): Promise<ReadGguf> 
 async function dockerGgufConfig(shards: ReadGguf[], contextSize: number | undefined) {
   const gguf = new Map<string, string>();
   const numbers = new Map<string, number | bigint>();
-  for (const { header, types } of shards) {
+  for (const { header } of shards) {
     for (const [key, value] of header.metadata.entries) {
       if (key === "split.no") continue;
-      const type = types.get(key);
+      const type = header.metadata.types.get(key);
       if (!type) continue;
       if (typeof value === "number" || typeof value === "bigint") numbers.set(key, value);
       if (typeof value !== "object") {
-        gguf.set(key, goScalar(value, type.type));
+        gguf.set(key, goScalar(value, type));
         continue;
       }
       if (value.length > GGUF_MAP_ARRAY_LIMIT) continue;
       const items: GgufItems = await header.metadata.array(key);
-      const item = type.item ?? "string";
+      const item = value.itemType;
       gguf.set(
         key,
         items

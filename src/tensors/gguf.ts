@@ -113,6 +113,8 @@ export interface GgufMetadata {
   readonly tensorCount: number;
   /** Every key and its value, in file order; arrays are `GgufArray` handles. */
   readonly entries: ReadonlyMap<string, GgufValue>;
+  /** Every key's value type as the file declares it (`u32`, `f32`, `array`…): a number alone does not say. */
+  readonly types: ReadonlyMap<string, GgufValueType>;
   /** `general.architecture` (`llama`, `qwen2`…), when it is a string. */
   readonly architecture: string | undefined;
   /** `<architecture>.context_length`, when it is an integer. */
@@ -465,6 +467,7 @@ export async function readGgufHeader(read: Read, fileSize: number, file: string)
     dataOffset,
     tensorCount,
     entries,
+    types,
     architecture,
     contextLength,
     chatTemplate: str("tokenizer.chat_template"),
