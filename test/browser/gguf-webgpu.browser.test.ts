@@ -12,6 +12,7 @@ import {
 } from "../../src/index.js";
 import { sha256 } from "../support/blobs.js";
 import type { ExpectedGguf } from "../support/gguf.js";
+import { readBack } from "../support/gpu.js";
 
 /** A file of test/fixtures/gguf/, read by the Node side (vitest's browser `readFile` command). */
 async function fixture(name: string): Promise<Uint8Array> {
@@ -50,20 +51,6 @@ async function ggufModel(file: Uint8Array): Promise<Model> {
     pulledAt: new Date(0).toISOString(),
   };
   return new Model(store, record, {}, undefined);
-}
-
-async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
-  const copy = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await copy.mapAsync(GPUMapMode.READ);
-  const bytes = copy.getMappedRange().slice(0);
-  copy.destroy();
-  return bytes;
 }
 
 const QUANTIZED = ["Q8_0", "Q4_0", "Q4_K"];

@@ -3,6 +3,7 @@
 // server/internal/manifest/manifest.go), F16 and BF16 widened to F32 on the GPU.
 import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryStore, Model, type ModelRecord, toFloat32, uploadToGPU } from "../../src/index.js";
+import { readBack } from "../support/gpu.js";
 
 const devices: GPUDevice[] = [];
 afterAll(() => {
@@ -49,20 +50,6 @@ async function ollamaModel(): Promise<Model> {
     pulledAt: new Date(0).toISOString(),
   };
   return new Model(store, record, {}, undefined);
-}
-
-async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
-  const copy = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await copy.mapAsync(GPUMapMode.READ);
-  const bytes = copy.getMappedRange().slice(0);
-  copy.destroy();
-  return bytes;
 }
 
 describe("WebGPU upload of Ollama per-tensor layers (Chromium, SwiftShader)", () => {

@@ -9,6 +9,7 @@ import {
   uploadToGPU,
 } from "../../src/index.js";
 import { blobOf } from "../support/blobs.js";
+import { readBack } from "../support/gpu.js";
 import { writeSafetensors } from "../support/safetensors.js";
 import { COLS, ROWS, tensorSpecs, values } from "../support/tensor-model.js";
 
@@ -63,20 +64,6 @@ async function localModel(file: Uint8Array): Promise<Model> {
     pulledAt: new Date(0).toISOString(),
   };
   return new Model(store, record, {}, undefined);
-}
-
-async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
-  const copy = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await copy.mapAsync(GPUMapMode.READ);
-  const bytes = copy.getMappedRange().slice(0);
-  copy.destroy();
-  return bytes;
 }
 
 const MATVEC = /* wgsl */ `
