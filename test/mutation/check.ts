@@ -3,7 +3,8 @@
 // that could be removed with every test still green fails CI. Each threshold is the module's score
 // less one mutant's worth, so one mutant that flips on a loaded machine does not fail a run; raise it
 // when tests improve. The engine and auth entries of stryker.config.json mutate line ranges (the
-// ingest path, the token cache): move them with the code when it moves.
+// ingest path, the token cache), pinned to their first and last lines by ranges.json and
+// test/unit/mutation-ranges.test.ts, which says the new numbers when the code moves.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
