@@ -1,4 +1,6 @@
 /// <reference types="@webgpu/types" />
+import { BufferKernel } from "./kernel.js";
+
 /** WGSL that widens packed 16-bit floats to f32: `unpack2x16float` for f16, a shift for bf16. */
 const SHADER = /* wgsl */ `
 struct Params { count: u32, mode: u32, width: u32 }
@@ -22,20 +24,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   if (first + 1u < params.count) { dst[first + 1u] = values.y; }
 }`;
 
-const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
-
-function pipeline(device: GPUDevice): GPUComputePipeline {
-  let found = pipelines.get(device);
-  if (!found) {
-    found = device.createComputePipeline({
-      label: "oci-model-loader: 16-bit float to f32",
-      layout: "auto",
-      compute: { module: device.createShaderModule({ code: SHADER }), entryPoint: "main" },
-    });
-    pipelines.set(device, found);
-  }
-  return found;
-}
+const kernel = new BufferKernel("oci-model-loader: 16-bit float to f32", SHADER);
 
 /**
  * Records, on `encoder`, the widening of `count` f16 or bf16 values in `source` (packed two per
@@ -49,24 +38,5 @@ export function encodeToF32(
   target: GPUBuffer,
   count: number,
 ): GPUBuffer {
-  const groups = Math.ceil(Math.ceil(count / 2) / 64);
-  const x = Math.max(1, Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension));
-  const y = Math.max(1, Math.ceil(groups / x));
-  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, new Uint32Array([count, dtype === "F16" ? 0 : 1, x * 64, 0]));
-  const compute = pipeline(device);
-  const bindGroup = device.createBindGroup({
-    layout: compute.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: source } },
-      { binding: 1, resource: { buffer: target } },
-      { binding: 2, resource: { buffer: params } },
-    ],
-  });
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(compute);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(x, y);
-  pass.end();
-  return params;
+  return kernel.encode(device, encoder, source, target, Math.ceil(count / 2), count, dtype === "F16" ? 0 : 1);
 }

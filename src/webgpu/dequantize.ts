@@ -1,4 +1,6 @@
 /// <reference types="@webgpu/types" />
+import { BufferKernel } from "./kernel.js";
+
 /**
  * GPU dequantization of GGUF's Q8_0, Q4_0 and Q4_K blocks to f32. The block layouts are llama.cpp's
  * (ggml-org/llama.cpp, ggml/src/ggml-common.h: `block_q8_0`, `block_q4_0`, `block_q4_K`,
@@ -86,20 +88,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   dst[i] = value;
 }`;
 
-const pipelines = new WeakMap<GPUDevice, GPUComputePipeline>();
-
-function pipeline(device: GPUDevice): GPUComputePipeline {
-  let found = pipelines.get(device);
-  if (!found) {
-    found = device.createComputePipeline({
-      label: "oci-model-loader: ggml blocks to f32",
-      layout: "auto",
-      compute: { module: device.createShaderModule({ code: SHADER }), entryPoint: "main" },
-    });
-    pipelines.set(device, found);
-  }
-  return found;
-}
+const kernel = new BufferKernel("oci-model-loader: ggml blocks to f32", SHADER);
 
 /**
  * Records, on `encoder`, the dequantization of `count` values of `dtype` blocks in `source` (the
@@ -114,24 +103,5 @@ export function encodeDequantize(
   target: GPUBuffer,
   count: number,
 ): GPUBuffer {
-  const groups = Math.ceil(count / 64);
-  const x = Math.max(1, Math.min(groups, device.limits.maxComputeWorkgroupsPerDimension));
-  const y = Math.max(1, Math.ceil(groups / x));
-  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, new Uint32Array([count, MODES[dtype], x * 64, 0]));
-  const compute = pipeline(device);
-  const bindGroup = device.createBindGroup({
-    layout: compute.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: source } },
-      { binding: 1, resource: { buffer: target } },
-      { binding: 2, resource: { buffer: params } },
-    ],
-  });
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(compute);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(x, y);
-  pass.end();
-  return params;
+  return kernel.encode(device, encoder, source, target, count, count, MODES[dtype]);
 }
