@@ -98,6 +98,39 @@ function bounded(limit: number, what: string): TransformStream<Uint8Array, Uint8
   });
 }
 
+/** `UNSAFE_ARCHIVE` for a stream that failed while read, unless it failed with an `OciError` already. */
+function corrupt(what: string, cause: unknown): OciError {
+  if (cause instanceof OciError) return cause;
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return unsafe(what, `it is truncated or corrupt (${reason})`, cause);
+}
+
+/**
+ * Decompresses a stream that may hold at most `limit` bytes decompressed (default 1 GiB): more is
+ * refused with `UNSAFE_ARCHIVE`, a decompression bomb stopped at the limit; so is a truncated or
+ * corrupt stream, whatever error the runtime's decoder raised.
+ */
+export function inflate(
+  stream: ReadableStream<Uint8Array>,
+  compression: Compression,
+  what: string,
+  limit = DEFAULT_MAX_BYTES,
+): ReadableStream<Uint8Array> {
+  const reader = decompress(stream, compression, what).pipeThrough(bounded(limit, what)).getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (cause) {
+        throw corrupt(what, cause);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
 /**
  * Walks a tar stream safely, in-stream: every entry is checked before its body is touched. Only
  * regular files and directories pass; symlinks, hardlinks, devices and fifos, unsafe paths,
@@ -113,9 +146,7 @@ export async function walkTar(
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxBytes = options.maxTotalBytes ?? DEFAULT_MAX_BYTES;
   const source = options.compression
-    ? decompress(stream, options.compression, what).pipeThrough(
-        bounded(maxBytes + maxEntries * ENTRY_OVERHEAD + END_OVERHEAD, what),
-      )
+    ? inflate(stream, options.compression, what, maxBytes + maxEntries * ENTRY_OVERHEAD + END_OVERHEAD)
     : stream;
   const entries = source.pipeThrough(createTarDecoder({ strict: true }));
   const reader = entries.getReader();
@@ -129,12 +160,7 @@ export async function walkTar(
       try {
         next = await reader.read();
       } catch (cause) {
-        if (cause instanceof OciError) throw cause;
-        throw unsafe(
-          what,
-          `it is truncated or corrupt (${cause instanceof Error ? cause.message : String(cause)})`,
-          cause,
-        );
+        throw corrupt(what, cause);
       }
       if (next.done) break;
       const { header, body } = next.value;

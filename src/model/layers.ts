@@ -1,5 +1,4 @@
 import type { Compression } from "../archive/tar.js";
-import { OciError } from "../errors.js";
 import type { Descriptor, ImageManifest } from "../oci/manifest.js";
 import { type LayerRole, modelLayerType } from "../oci/media-types.js";
 import { isWeightFile, isWeightPath } from "../tensors/files.js";
@@ -14,6 +13,7 @@ export interface PlannedLayer {
   role: LayerRole | undefined;
   /** A tar to extract (its files become the model's files). */
   archive: boolean;
+  /** The archive's compression, or a file's compressed as a whole (its one file is unpacked). */
   compression: Compression | undefined;
   /**
    * Skipped by a config-only pull: the model's weights, and the other large binaries that are not
@@ -41,22 +41,14 @@ function compressionOf(mediaType: string): Compression | undefined {
 /**
  * Classifies every layer of a model manifest, in manifest order: file or archive and its compression
  * from the media type table (`modelLayerType`), else from the media type's suffix (`….tar`,
- * `….tar+gzip`).
- *
- * @throws {OciError} `UNSUPPORTED_ARTIFACT` for a KitOps raw layer compressed as a whole (`.raw+gzip`,
- *   `.raw+zstd`), whose one file is not unpacked here.
+ * `….tar+gzip`). A file layer with a compression (KitOps `.raw+gzip`, `.raw+zstd`) is one file
+ * compressed as a whole.
  */
 export function planLayers(manifest: ImageManifest): PlannedLayer[] {
   const paths = layerPaths(manifest);
   return manifest.layers.map((descriptor, i) => {
     const path = paths[i];
     const type = modelLayerType(descriptor.mediaType);
-    if (type?.packing === "file" && type.compression !== undefined) {
-      throw new OciError(
-        "UNSUPPORTED_ARTIFACT",
-        `Cannot read layer ${descriptor.digest} (${descriptor.mediaType}): a raw layer compressed with ${type.compression} is not unpacked by this library; repack it as a tar layer or uncompressed`,
-      );
-    }
     const archive = type ? type.packing === "tar" : /[.+]tar(\+gzip|\+zstd)?$/.test(descriptor.mediaType);
     const compression = type ? type.compression : compressionOf(descriptor.mediaType);
     const byName = path !== undefined && isWeightPath(path);

@@ -1,7 +1,8 @@
-import { safeEntryPath, walkTar } from "../archive/tar.js";
+import { type Compression, inflate, safeEntryPath, walkTar } from "../archive/tar.js";
 import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { abortError, OciError } from "../errors.js";
+import type { Descriptor } from "../oci/manifest.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import { createRemoteStore } from "../registry/remote-store.js";
@@ -162,6 +163,38 @@ async function extractLayer(
   return files;
 }
 
+/**
+ * Unpacks a file layer compressed as a whole (KitOps `.raw+gzip`, `.raw+zstd`) held in the store: a
+ * first pass hashes and counts its decompressed bytes (at most the archive byte limit), a second
+ * stores them as the file's blob. Nothing is stored unless the whole layer decompresses.
+ */
+async function unpackFile(
+  store: Store,
+  layer: Descriptor,
+  compression: Compression,
+  file: ModelFileInfo,
+  createHasher: CreateHasher,
+  limits: PullModelOptions["archive"],
+  emit: (event: PullEvent) => void,
+): Promise<ModelFileInfo> {
+  const what = `layer ${layer.digest} (${layer.mediaType})`;
+  const open = async () => inflate(await store.fetch(layer), compression, what, limits?.maxTotalBytes);
+  let size = 0;
+  const counted = (await open()).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const digest = await digestStream(counted, createHasher, parseDigest(layer.digest).algorithm);
+  const unpacked = { ...file, digest, size };
+  await store.push(unpacked, await open());
+  emit({ type: "extract", path: unpacked.path, digest, size });
+  return unpacked;
+}
+
 function unsafeLayerPath(path: string, action: string, cause?: unknown): OciError {
   return new OciError(
     "MANIFEST_INVALID",
@@ -189,14 +222,20 @@ function safeFilePath(path: string, action: string): string {
   return safe;
 }
 
-/** The file a layer that is not an archive becomes: its annotated path, else one named by its digest. */
+/**
+ * The file a layer that is not an archive becomes: its annotated path, else one named by its digest.
+ * A file compressed as a whole gets its digest and size once unpacked (`unpackFile`), and its media
+ * type without the compression suffix.
+ */
 function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
   return {
     path:
       layer.path === undefined ? layer.descriptor.digest.replace(":", "-") : safeFilePath(layer.path, action),
     digest: layer.descriptor.digest,
     size: layer.descriptor.size,
-    mediaType: layer.descriptor.mediaType,
+    mediaType: layer.compression
+      ? layer.descriptor.mediaType.replace(/\+(gzip|zstd)$/, "")
+      : layer.descriptor.mediaType,
     weight: layer.modelWeight,
   };
 }
@@ -319,12 +358,24 @@ async function pull(
   const files: ModelFileInfo[] = [];
   for (const layer of wanted) {
     const raw = rawFiles.get(layer);
-    if (raw) {
+    if (raw && !layer.compression) {
       files.push(raw);
       continue;
     }
     try {
-      files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
+      if (raw && layer.compression)
+        files.push(
+          await unpackFile(
+            store,
+            layer.descriptor,
+            layer.compression,
+            raw,
+            createHasher,
+            options.archive,
+            emit,
+          ),
+        );
+      else files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
     } catch (error) {
       // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
       if (fresh(layer.descriptor.digest)) await store.delete(layer.descriptor);

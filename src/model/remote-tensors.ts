@@ -45,7 +45,13 @@ async function remoteTensorFiles(ref: Reference, options: RemoteTensorOptions): 
   return planLayers(manifest)
     .filter((l) => {
       const path = pathOf(l);
-      return !l.archive && path !== undefined && isIndexedTensorFile(path, l.descriptor.mediaType);
+      // A compressed layer has no byte ranges to read: its file is indexed once pulled.
+      return (
+        !l.archive &&
+        !l.compression &&
+        path !== undefined &&
+        isIndexedTensorFile(path, l.descriptor.mediaType)
+      );
     })
     .map(
       (l): TensorFile => ({

@@ -1,10 +1,11 @@
 // Issue 24 item 3: layer paths that climb out of the model's folder, pushed to the real registry
 // with skopeo, refused by pullModel and by `oci-model pull --output`, with nothing written where a
-// traversal would land.
+// traversal would land; a KitOps raw layer compressed as a whole is held to the same.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OciError, openModel, pullModel } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
@@ -99,6 +100,26 @@ const CASES: Case[] = [
     }),
     code: "UNSAFE_ARCHIVE",
     reason: /entry "\.\.\/\.\.\/x" climbs out with "\.\."/,
+  },
+  {
+    name: "org.cncf.model.filepath ../../x on a KitOps raw+gzip layer",
+    layer: async () => ({
+      mediaType: "application/vnd.kitops.modelkit.docs.v1.raw+gzip",
+      bytes: gzipSync(PAYLOAD),
+      annotations: { "org.cncf.model.filepath": "../../x" },
+    }),
+    code: "MANIFEST_INVALID",
+    reason: /the layer path "\.\.\/\.\.\/x" is not a safe relative path/,
+  },
+  {
+    name: "a KitOps raw+gzip layer cut short (its digest matches: the registry holds it so)",
+    layer: async () => ({
+      mediaType: "application/vnd.kitops.modelkit.docs.v1.raw+gzip",
+      bytes: gzipSync(PAYLOAD).subarray(0, 12),
+      annotations: { "org.cncf.model.filepath": "README.md" },
+    }),
+    code: "UNSAFE_ARCHIVE",
+    reason: /it is truncated or corrupt/,
   },
 ];
 

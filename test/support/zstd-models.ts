@@ -1,7 +1,8 @@
 // ModelPack and KitOps artifacts with tar+zstd layers, compressed by the real zstd CLI (Debian's zstd,
 // installed by scripts/setup.sh). Node only.
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { buildManifest } from "./layout.js";
 import { type ModelFixture, tarOf } from "./models.js";
 
@@ -74,4 +75,53 @@ export async function kitOpsTarZstd(): Promise<ModelFixture> {
     ],
   });
   return { artifact, files: { ...model, ...docs }, weights: ["model/model.safetensors"] };
+}
+
+/**
+ * KitOps ModelKit whose raw layers are each one file compressed as a whole: the model a GGUF file
+ * (`model.v1.raw+zstd`), a LoRA part `raw+gzip`, the docs plain `raw`, and a dataset `raw+gzip`
+ * without a path annotation (named by its layer's digest).
+ */
+export function kitOpsRawCompressed(gguf: Uint8Array): ModelFixture {
+  const adapter = weightBytes(40_000);
+  const readme = text("# kit\n");
+  const csv = text("x,y\n1,2\n".repeat(200));
+  const path = (p: string) => ({ "org.cncf.model.filepath": p });
+  const dataset = gzipSync(csv);
+  const artifact = buildManifest({
+    artifactType: "application/vnd.kitops.modelkit.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.kitops.modelkit.config.v1+json",
+      bytes: text({ manifestVersion: "1.0", package: { name: "tiny" }, model: { path: "model.gguf" } }),
+    },
+    layers: [
+      {
+        mediaType: "application/vnd.kitops.modelkit.model.v1.raw+zstd",
+        bytes: zstdCli(gguf),
+        annotations: path("model.gguf"),
+      },
+      {
+        mediaType: "application/vnd.kitops.modelkit.modelpart.v1.raw+gzip",
+        bytes: gzipSync(adapter),
+        annotations: path("lora/adapter.safetensors"),
+      },
+      {
+        mediaType: "application/vnd.kitops.modelkit.docs.v1.raw",
+        bytes: readme,
+        annotations: path("README.md"),
+      },
+      { mediaType: "application/vnd.kitops.modelkit.dataset.v1.raw+gzip", bytes: dataset },
+    ],
+  });
+  const datasetName = `sha256-${createHash("sha256").update(dataset).digest("hex")}`;
+  return {
+    artifact,
+    files: {
+      "model.gguf": gguf,
+      "lora/adapter.safetensors": adapter,
+      "README.md": readme,
+      [datasetName]: csv,
+    },
+    weights: ["model.gguf"],
+  };
 }

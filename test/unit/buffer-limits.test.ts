@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import {
   createMemoryStore,
@@ -200,5 +201,39 @@ describe("the config blob and config.json are capped", () => {
     const error = await failure(model.tensorIndex());
     expect(error.code).toBe("UNSUPPORTED_ARTIFACT");
     expect(error.message).toMatch(/index\.json.*limit/);
+  });
+});
+
+describe("a raw layer compressed as a whole (KitOps .raw+gzip) is bounded like an archive", () => {
+  const limit = 1024 * 1024;
+  const layerOf = (size: number) => ({
+    mediaType: "application/vnd.kitops.modelkit.dataset.v1.raw+gzip",
+    bytes: new Uint8Array(gzipSync(new Uint8Array(size))),
+    annotations: { "org.cncf.model.filepath": "data.bin" },
+  });
+  const config = { mediaType: "application/vnd.kitops.modelkit.config.v1+json", bytes: encoder.encode("{}") };
+
+  it("unpacks one of exactly maxTotalBytes", async () => {
+    const store = createMemoryStore();
+    const model = await pullModel(REF, {
+      fetch: registryWith(config, [layerOf(limit)]),
+      store,
+      archive: { maxTotalBytes: limit },
+    });
+    expect(model.files.get("data.bin")?.size).toBe(limit);
+    expect(new Uint8Array(await model.file("data.bin").arrayBuffer())).toEqual(new Uint8Array(limit));
+  });
+
+  it("refuses a gzip bomb past maxTotalBytes: nothing recorded, the layer not kept", async () => {
+    const bomb = layerOf(limit + 1);
+    const store = createMemoryStore();
+    const error = await failure(
+      pullModel(REF, { fetch: registryWith(config, [bomb]), store, archive: { maxTotalBytes: limit } }),
+    );
+    expect(error.code).toBe("UNSAFE_ARCHIVE");
+    expect(error.message).toMatch(/it decompresses to more than 1048576 bytes; nothing of it was kept/);
+    expect([...(await store.tags()).keys()]).toEqual([]);
+    expect(await store.exists({ digest: sha(bomb.bytes) })).toBe(false);
+    expect(await openModel(REF, { store }).catch((e) => e.code)).toBe("NOT_FOUND");
   });
 });

@@ -2,7 +2,7 @@
 // bundle for unannotated layers, annotated paths kept, and weights by media type, not by name.
 import { describe, expect, it } from "vitest";
 import { createDefaultHasher } from "../../src/digest/hashers.js";
-import type { ImageManifest, ModelRecord, OciError } from "../../src/index.js";
+import type { ImageManifest, ModelRecord } from "../../src/index.js";
 import { createMemoryStore, Model } from "../../src/index.js";
 import { detectFormat, layerPaths } from "../../src/model/format.js";
 import { planLayers } from "../../src/model/layers.js";
@@ -217,15 +217,12 @@ describe("planLayers: which layers are weights, archives, compressed", () => {
     },
   );
 
-  it("refuses a KitOps raw layer compressed as a whole, before anything is fetched", () => {
-    let error: OciError | undefined;
-    try {
-      planLayers(manifest([layer("application/vnd.kitops.modelkit.model.v1.raw+gzip", "model.gguf")]));
-    } catch (e) {
-      error = e as OciError;
-    }
-    expect(error?.code).toBe("UNSUPPORTED_ARTIFACT");
-    expect(error?.message).toMatch(/raw layer compressed with gzip/);
+  it.each<[string, string]>([
+    ["application/vnd.kitops.modelkit.model.v1.raw+gzip", "gzip"],
+    ["application/vnd.kitops.modelkit.docs.v1.raw+zstd", "zstd"],
+  ])("plans %s as one file compressed as a whole (%s), to unpack", (mediaType, compression) => {
+    const [plan] = planLayers(manifest([layer(mediaType, "model.gguf")]));
+    expect(plan).toMatchObject({ archive: false, compression, path: "model.gguf" });
   });
 });
 
