@@ -12,7 +12,7 @@ import {
 } from "../../src/index.js";
 import { sha256 } from "../support/blobs.js";
 import type { ExpectedGguf } from "../support/gguf.js";
-import { readBack } from "../support/gpu.js";
+import { maxError, readBack } from "../support/gpu.js";
 
 /** A file of test/fixtures/gguf/, read by the Node side (vitest's browser `readFile` command). */
 async function fixture(name: string): Promise<Uint8Array> {
@@ -55,30 +55,6 @@ async function ggufModel(file: Uint8Array): Promise<Model> {
 
 const QUANTIZED = ["Q8_0", "Q4_0", "Q4_K"];
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
-
-/**
- * The tolerance against gguf-py's values: 1e-6 relative plus 1e-30 absolute. Exact equality is
- * expected — every product is exact in f32 (an f16 scale has 11 significant bits, the 6-bit Q4_K
- * scales and 8- or 4-bit quants fit beside them in 24), so the only rounding is Q4_K's one
- * subtraction, the same whether the GPU fuses it or not — but a GPU may flush an f16 subnormal scale
- * or round `unpack2x16float` differently at the edges, which the tolerance would absorb and the
- * reported maximum error (logged) would show.
- */
-const RELATIVE = 1e-6;
-const ABSOLUTE = 1e-30;
-
-/** Fails on the first value outside the tolerance; returns the largest |error|. */
-function maxError(label: string, got: ArrayLike<number>, want: number[]): number {
-  expect(got.length, label).toBe(want.length);
-  let worst = 0;
-  for (const [i, w] of want.entries()) {
-    const error = Math.abs((got[i] as number) - w);
-    worst = Math.max(worst, error);
-    if (error > RELATIVE * Math.abs(w) + ABSOLUTE)
-      expect.fail(`${label} value ${i}: ${got[i]}, gguf-py says ${w}`);
-  }
-  return worst;
-}
 
 describe("GGUF on WebGPU in Chromium (SwiftShader)", () => {
   let device: GPUDevice;

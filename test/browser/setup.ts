@@ -4,8 +4,9 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createMemoryStore, packModel, pushModel } from "../../src/index.js";
 import { packFilesFromDirectory, serveRegistryProxy } from "../../src/node/index.js";
+import { ggufFixture } from "../support/gguf.js";
 import { pushWithSkopeo, sampleModel } from "../support/layout.js";
-import { dockerV01 } from "../support/models.js";
+import { dockerGgufBundle, dockerV01 } from "../support/models.js";
 import { run } from "../support/process.js";
 import { startRegistry, USER } from "../support/registry.js";
 import { shards } from "../support/tensor-model.js";
@@ -22,6 +23,14 @@ export interface BrowserBed {
   /** A model whose weights are a PyTorch `.bin` written by real torch.save, and the values torch reports. */
   torchModel: string;
   torchExpected: Record<string, { dtype: string; shape: number[]; values: number[] }>;
+  /**
+   * Docker Model Runner's unannotated GGUF bundle (test/support/models.ts `dockerGgufBundle`), public,
+   * its shards `tiny-llama.gguf` and `aligned.gguf` and its projector `large.gguf` of
+   * test/fixtures/gguf, and the names and sizes a pull must give its files.
+   */
+  ggufModel: string;
+  ggufFiles: Record<string, number>;
+  ggufTemplate: string;
 }
 
 declare module "vitest" {
@@ -51,6 +60,11 @@ export default async function setup(project: TestProject) {
   await pushModel(packStore, packed.descriptor, `${registry.host}/public/torch:v1`, {
     credentials: { [registry.host]: USER },
   });
+  const gguf = dockerGgufBundle({
+    shards: [ggufFixture("tiny-llama.gguf"), ggufFixture("aligned.gguf")],
+    mmproj: ggufFixture("large.gguf"),
+  });
+  await pushWithSkopeo(registry, gguf.artifact, "public/gguf-bundle", "v1");
   const torchExpected = JSON.parse(await readFile(join(dir, "model.json"), "utf8"));
   await rm(dir, { recursive: true, force: true });
   const proxy = await serveRegistryProxy({ allow: [registry.host], port: 0 });
@@ -63,6 +77,11 @@ export default async function setup(project: TestProject) {
     tensorModel: `${registry.host}/public/tensors:v1`,
     torchModel: `${registry.host}/public/torch:v1`,
     torchExpected,
+    ggufModel: `${registry.host}/public/gguf-bundle:v1`,
+    ggufFiles: Object.fromEntries(
+      Object.entries(gguf.files).map(([path, bytes]) => [path, bytes.byteLength]),
+    ),
+    ggufTemplate: gguf.chatTemplate as string,
   });
   return async () => {
     await proxy.close();

@@ -198,11 +198,14 @@ const TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfo
 /**
  * Docker Model Runner's GGUF bundle, as `docker model package --gguf … --mmproj … --chat-template …
  * --license … --license …` writes it (v0.1 config, no annotations): two GGUF shards, a projector, a
- * chat template and two licenses, named as Model Runner's bundle names them.
+ * chat template and two licenses, named as Model Runner's bundle names them. The shards and the
+ * projector are stand-in bytes unless real GGUF files are given.
  */
-export function dockerGgufBundle(): FormatFixture {
-  const shards = [ggufBytes("shard-1"), ggufBytes("shard-2")];
-  const mmproj = ggufBytes("projector");
+export function dockerGgufBundle(
+  given: { shards?: [Uint8Array, Uint8Array]; mmproj?: Uint8Array } = {},
+): FormatFixture {
+  const shards = given.shards ?? [ggufBytes("shard-1"), ggufBytes("shard-2")];
+  const mmproj = given.mmproj ?? ggufBytes("projector");
   const licenses = [text("MIT License\n"), text("Apache License 2.0\n")];
   const artifact = buildManifest({
     config: {
