@@ -3,7 +3,12 @@ export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
 export { createFsStore } from "./fs-store.js";
 export { createNodeHasher } from "./hasher.js";
 export type { RunningServer } from "./listen.js";
-export { packFileFromDisk, packFilesFromDirectory } from "./pack-files.js";
+export {
+  packFileFromDisk,
+  packFileFromPath,
+  packFilesFromDirectory,
+  packFilesFromGguf,
+} from "./pack-files.js";
 export type { ServeRegistryProxyOptions } from "./proxy-server.js";
 export { serveRegistryProxy } from "./proxy-server.js";
 export { createLayoutHandler, serveLayout } from "./serve.js";
