@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { playwright } from "@vitest/browser-playwright";
 import { defineConfig } from "vitest/config";
 
@@ -61,7 +62,10 @@ export default defineConfig({
           name: "browser",
           expect,
           include: ["test/**/*.browser.test.ts"],
-          globalSetup: ["test/browser/setup.ts"],
+          // setup.ts and any setup-<topic>.ts beside it: each starts what its tests inject.
+          globalSetup: readdirSync("test/browser")
+            .filter((name) => /^setup(-[\w-]+)?\.ts$/.test(name))
+            .map((name) => `test/browser/${name}`),
           testTimeout: 30_000,
           hookTimeout: 60_000,
           browser: {
