@@ -20,6 +20,20 @@ fixtures_venv() {
   fi
 }
 
+# The tiny BERT fixture's writer, scripts/tiny-bert.py, needs Debian's torch (so a venv with system site
+# packages) and tokenizers, onnx and numpy<2 (Debian's torch is built against numpy 1) from pip. The tests
+# read the committed test/fixtures/tiny-bert and need none of it: a venv that cannot be made is reported.
+TORCH_VENV="$(cd "$(dirname "$0")/.." && pwd)/.venv-torch-fixtures"
+torch_fixtures_venv() {
+  "$TORCH_VENV/bin/python" -c "import torch, tokenizers, onnx" >/dev/null 2>&1 && return 0
+  if { [ -x "$TORCH_VENV/bin/pip" ] || /usr/bin/python3 -m venv --system-site-packages "$TORCH_VENV" >/dev/null 2>&1; } &&
+    "$TORCH_VENV/bin/pip" install -q --disable-pip-version-check tokenizers onnx "numpy<2" >/dev/null 2>&1; then
+    echo "setup: made $TORCH_VENV with tokenizers and onnx (for scripts/tiny-bert.py)" >&2
+  else
+    echo "setup: could not make $TORCH_VENV with tokenizers, onnx and numpy<2; only scripts/tiny-bert.py needs it" >&2
+  fi
+}
+
 declare -A package_of=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
@@ -38,6 +52,7 @@ done
 /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
 if [ ${#missing[@]} -eq 0 ]; then
   fixtures_venv
+  torch_fixtures_venv
   exit 0
 fi
 
@@ -46,6 +61,7 @@ if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fixtures_venv
+  torch_fixtures_venv
   exit 0
 fi
 
