@@ -111,7 +111,10 @@ async function sha1Hex(text: string): Promise<string> {
  * @returns The storage key.
  * @example
  * ```ts
- * const key = await wllamaCacheKey("https://example.com/m/model.gguf"); // "…_model.gguf"
+ * import { wllamaCacheKey } from "oci-model-loader/wllama";
+ *
+ * const key = await wllamaCacheKey("https://example.com/m/model.gguf"); // "<40 hex digits>_model.gguf"
+ * console.log(key);
  * ```
  */
 export async function wllamaCacheKey(url: string): Promise<string> {
@@ -194,7 +197,11 @@ async function openWeight(
  * @throws {OciError} `UNSUPPORTED_ARTIFACT` when its weights are not GGUF.
  * @example
  * ```ts
- * const [url] = wllamaModelUrls(model); // "oci://ghcr.io/acme/tiny@sha256:…/model.gguf"
+ * import { wllamaModelUrls } from "oci-model-loader/wllama";
+ *
+ * const model = await openModel("ghcr.io/acme/tiny-llama:v1"); // pulled before
+ * const [url] = wllamaModelUrls(model); // "oci://ghcr.io/acme/tiny-llama@sha256:…/model.gguf"
+ * console.log(url);
  * ```
  */
 export function wllamaModelUrls(model: Model): string[] {
@@ -226,9 +233,13 @@ export function wllamaModelUrls(model: Model): string[] {
  * @example
  * ```ts
  * import { CacheManager, Wllama } from "@wllama/wllama";
- * const storage = createWllamaStorage(createOpfsStore("models"));
- * const wllama = new Wllama({ default: wasmUrl }, { cacheManager: new CacheManager([storage]) });
- * await wllama.loadModelFromUrl(await storage.addModel(model), { n_threads: 1 });
+ * import { createWllamaStorage } from "oci-model-loader/wllama";
+ *
+ * const store = createOpfsStore("models");
+ * const model = await pullModel("ghcr.io/acme/tiny-llama:v1", { store }); // verified, into OPFS
+ * const storage = createWllamaStorage(store);
+ * const wllama = new Wllama({ default: "/wllama.wasm" }, { cacheManager: new CacheManager([storage]) });
+ * await wllama.loadModelFromUrl(await storage.addModel(model), { n_threads: 1 }); // no request
  * ```
  */
 export function createWllamaStorage(store: Store, options: WllamaStorageOptions = {}): OciWllamaStorage {
@@ -354,11 +365,10 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
       const urls = wllamaModelUrls(model);
       for (const [i, file] of files.entries()) {
         const descriptor = { mediaType: "application/octet-stream", digest: file.digest, size: file.size };
-        if (!(await store.exists(descriptor))) {
-          // Its bytes are not a blob of their own (a file kept inside a tar layer), or not stored.
-          const source = await openWeight(model, file.path, what);
-          await store.push(descriptor, source);
-        }
+        const source = await openWeight(model, file.path, what);
+        if (await store.exists(descriptor)) await source.cancel();
+        // Its bytes are not a blob of their own (a file kept inside a tar layer): store a copy.
+        else await store.push(descriptor, source);
         const url = urls[i] as string;
         const key = await wllamaCacheKey(url);
         await name(key, descriptor);
@@ -385,8 +395,10 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
  *   type, then by the file's magic bytes); `NOT_FOUND` when they are not in the store.
  * @example
  * ```ts
- * const blobs = await ggufBlobs(await openModel("ghcr.io/acme/tiny-llama:v1"));
- * console.log(blobs.map((b) => b.size));
+ * import { ggufBlobs } from "oci-model-loader/wllama";
+ *
+ * const blobs = await ggufBlobs(await openModel("ghcr.io/acme/tiny-llama:v1")); // pulled before
+ * console.log(blobs.map((b) => b.size)); // one per file, split files in order
  * ```
  */
 export async function ggufBlobs(model: Model, options: { signal?: AbortSignal } = {}): Promise<Blob[]> {
@@ -412,8 +424,11 @@ export async function ggufBlobs(model: Model, options: { signal?: AbortSignal } 
  * @example
  * ```ts
  * import { Wllama } from "@wllama/wllama";
- * const wllama = new Wllama({ default: wasmUrl });
- * await loadWllamaModel(wllama, await pullModel("ghcr.io/acme/tiny-llama:v1"), { params: { n_ctx: 512 } });
+ * import { loadWllamaModel } from "oci-model-loader/wllama";
+ *
+ * const model = await pullModel("ghcr.io/acme/tiny-llama:v1");
+ * const wllama = new Wllama({ default: "/wllama.wasm" }); // the package's wasm, served by the app
+ * await loadWllamaModel(wllama, model, { params: { n_ctx: 512, n_threads: 1 } });
  * ```
  */
 export async function loadWllamaModel<P>(
