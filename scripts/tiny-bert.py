@@ -9,6 +9,9 @@ sequence axes), a WordPiece tokenizer built with `tokenizers`, and the folders t
   external/  the same model with its weights as ONNX external data: onnx/model.onnx (graph only) and
              onnx/model.onnx_data; config.json says so (transformers.js_config.use_external_data_format)
   reference.json  torch's outputs for a few sentences: token ids, last_hidden_state, mean-pooled
+  gather/    gather.onnx: Gather(weights, indices) over a float32 initializer of GATHER_ELEMENTS
+             (64 MiB) kept as external data in gather.onnx_data, which is NOT committed: the tests write
+             it (value i is (i % 4096) * 0.25 - 512, exact in float32) to measure memory on a large file
 
 Python `transformers` is not used (the local index has none that runs with Debian's torch 1.13).
 Run it in a venv that sees Debian's torch, with `tokenizers`, `onnx` and numpy<2 from pip
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import subprocess
 import sys
 
 import onnx
@@ -122,6 +126,36 @@ class TinyBert(torch.nn.Module):
         return x
 
 
+GATHER_ELEMENTS = 16 * 1024 * 1024
+
+
+def gather_model(folder):
+    """A graph whose one initializer lives in gather.onnx_data, which this script does not write."""
+    from onnx import TensorProto, helper
+
+    weights = TensorProto()
+    weights.name = "weights"
+    weights.data_type = TensorProto.FLOAT
+    weights.dims.append(GATHER_ELEMENTS)
+    weights.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "gather.onnx_data"), ("offset", "0"), ("length", str(GATHER_ELEMENTS * 4))):
+        entry = weights.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["weights", "indices"], ["values"], axis=0)],
+        "gather",
+        [helper.make_tensor_value_info("indices", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("values", TensorProto.FLOAT, ["n"])],
+        initializer=[weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="tiny-bert.py")
+    model.ir_version = 8
+    os.makedirs(folder)
+    with open(os.path.join(folder, "gather.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+    write_json(os.path.join(folder, "gather.json"), {"elements": GATHER_ELEMENTS, "value": "(i % 4096) * 0.25 - 512"})
+
+
 def write_json(path, value):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2, sort_keys=True)
@@ -213,6 +247,12 @@ def main(out):
                 }
             )
     write_json(os.path.join(out, "reference.json"), reference)
+    gather_model(os.path.join(out, "gather"))
+    # The JSON files in Biome's layout, so that `npm run lint` accepts them as written.
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    biome = os.path.join(root, "node_modules", ".bin", "biome")
+    if os.path.exists(biome):
+        subprocess.run([biome, "format", "--write", os.path.abspath(out)], cwd=root, check=True, capture_output=True)
 
 
 if __name__ == "__main__":
