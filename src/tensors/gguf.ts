@@ -181,10 +181,12 @@ class Cursor {
 
   /** Makes `n` bytes from `pos` available; returns their index in `buffer`. */
   private async need(n: number): Promise<number> {
+    // `pos` never moves back past `start`, so `at` is never negative; past the buffer (after a
+    // `skip`), `subarray` clamps it and nothing is kept.
     const at = this.pos - this.start;
-    if (at >= 0 && at + n <= this.buffer.byteLength) return at;
+    if (at + n <= this.buffer.byteLength) return at;
     if (this.pos + n > this.end) throw this.fail(this.endReason);
-    const kept = at >= 0 && at < this.buffer.byteLength ? this.buffer.subarray(at) : new Uint8Array(0);
+    const kept = this.buffer.subarray(at);
     const from = this.pos + kept.byteLength;
     const length = Math.min(this.end - from, Math.max(this.chunk, n - kept.byteLength));
     this.chunk = Math.min(this.chunk * 2, MAX_CHUNK);
