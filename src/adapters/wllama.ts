@@ -91,6 +91,41 @@ const EMPTY_JSON = new TextEncoder().encode("{}");
 const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 const ENTRY_LIMIT = 64 * 1024;
 
+/** Bytes per piece `streamToBlob` copies out of one reused buffer. */
+const PIECE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A stream's bytes as a Blob, held by the browser (blob storage), not the JS heap. A byte stream
+ * (Node's and Firefox's `Blob.stream()`) is read into one reused buffer, 4 MiB at a time, each piece
+ * copied into a Blob of its own: no new chunk per read, nothing left for the garbage collector. Any
+ * other stream (Chromium's `Blob.stream()` is not a byte stream) goes through `Response.blob()`: its
+ * chunks pass through the page and are garbage once copied.
+ */
+async function streamToBlob(stream: ReadableStream<Uint8Array>): Promise<Blob> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = stream.getReader({ mode: "byob" });
+  } catch {
+    return new Response(stream).blob();
+  }
+  const parts: Blob[] = [];
+  let buffer = new ArrayBuffer(PIECE_BYTES);
+  let filled = 0;
+  for (;;) {
+    const { done, value } = await reader.read(new Uint8Array(buffer, filled, buffer.byteLength - filled));
+    if (value) {
+      buffer = value.buffer as ArrayBuffer;
+      filled += value.byteLength;
+    }
+    if ((done || filled === buffer.byteLength) && filled > 0) {
+      parts.push(new Blob([new Uint8Array(buffer, 0, filled)]));
+      filled = 0;
+    }
+    if (done) break;
+  }
+  return new Blob(parts);
+}
+
 /** `sha256:<hex>` from a hint (`sha256:<hex>` or bare hex), or undefined when it is neither. */
 function hintDigest(hint: WllamaFileHint | undefined): string | undefined {
   const value = hint?.sha256?.toLowerCase();
@@ -248,7 +283,7 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
   const isMetadata = (key: string) => key.startsWith(METADATA_PREFIX);
   const action = (verb: string, key: string) => `${verb} wllama's ${key}`;
 
-  const blobOf = async (blob: BlobRef): Promise<Blob> => new Response(await store.fetch(blob)).blob();
+  const blobOf = async (blob: BlobRef): Promise<Blob> => streamToBlob(await store.fetch(blob));
 
   /** What a tag holds: a metadata key's JSON blob itself, a data key's file through its entry manifest. */
   const entryFile = async (key: string): Promise<Descriptor | undefined> => {
@@ -385,8 +420,8 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
 
 /**
  * A pulled GGUF model's weight files as Blobs, in load order (split files in split order), read
- * from the store: each Blob is made by the browser from the store's stream (`Response.blob()`), so
- * the weights stay out of the JS heap (in Chromium's blob storage), chunk by chunk.
+ * from the store: each Blob is made by the browser from the store's stream, chunk by chunk, so the
+ * weights are held in the browser's blob storage, never whole in the JS heap.
  *
  * @param model A model pulled with its weights, GGUF.
  * @param options `signal` aborts the reads.
@@ -405,7 +440,7 @@ export async function ggufBlobs(model: Model, options: { signal?: AbortSignal } 
   const what = `load ${model.reference} into wllama`;
   const blobs: Blob[] = [];
   for (const file of ggufWeights(model, what)) {
-    blobs.push(await new Response(await openWeight(model, file.path, what, options.signal)).blob());
+    blobs.push(await streamToBlob(await openWeight(model, file.path, what, options.signal)));
   }
   return blobs;
 }

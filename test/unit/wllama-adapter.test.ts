@@ -61,6 +61,7 @@ async function pulled(files: Record<string, Uint8Array>, reference = "registry.t
 async function handMade(
   store: Store,
   files: { path: string; bytes: Uint8Array; mediaType: string; stored?: boolean }[],
+  view: Store = store,
 ) {
   const infos = [];
   for (const f of files) {
@@ -84,7 +85,7 @@ async function handMade(
     pending: [],
     pulledAt: "2026-12-01T00:00:00Z",
   };
-  return new Model(store, record, {}, undefined);
+  return new Model(view, record, {}, undefined);
 }
 
 const GGUF = "application/vnd.docker.ai.gguf.v3";
@@ -297,6 +298,29 @@ describe("loadWllamaModel and ggufBlobs", () => {
         (await ggufBlobs(model)).map(async (b) => new TextDecoder().decode(await bytesOf(b))),
       ),
     ).toEqual(["GGUF b", "GGUF a"]);
+  });
+
+  it("reads a byte stream (Node's Blob.stream()) through its reused buffer, and any other stream whole, bytes intact", async () => {
+    const store = createMemoryStore();
+    // 9 MiB and a few bytes: three 4 MiB pieces, the last a short one.
+    const big = new Uint8Array(9 * 1024 * 1024 + 13);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251;
+    big.set(text("GGUF"), 0);
+    const byteStore: Store = {
+      ...store,
+      fetch: async (blob, options) =>
+        new Blob([
+          (await new Response(await store.fetch(blob, options)).arrayBuffer()) as ArrayBuffer,
+        ]).stream(),
+    };
+    expect(() => new Blob([]).stream().getReader({ mode: "byob" })).not.toThrow();
+    const model = await handMade(store, [{ path: "model.gguf", bytes: big, mediaType: GGUF }]);
+    const viaBytes = await handMade(store, [{ path: "model.gguf", bytes: big, mediaType: GGUF }], byteStore);
+    for (const m of [model, viaBytes]) {
+      const [blob] = await ggufBlobs(m);
+      expect(blob?.size).toBe(big.byteLength);
+      expect(sha(await bytesOf(blob as Blob))).toBe(sha(big));
+    }
   });
 
   it("refuses weights that are not GGUF, by name and by magic bytes, before wllama sees them", async () => {
