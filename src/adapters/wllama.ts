@@ -332,21 +332,25 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
 
     async read(key, hint) {
       const digest = hintDigest(hint);
-      if (digest && (await store.exists({ digest }))) {
-        const size = await sizeOf(digest);
-        if (size !== undefined) return blobOf({ digest, size });
-      }
+      const size = digest ? await sizeOf(digest) : undefined;
+      if (digest && size !== undefined) return blobOf({ digest, size });
       const file = await entryFile(key);
       return file && (await store.exists(file)) ? blobOf(file) : null;
     },
 
     async write(key, stream, hint) {
       const expected = hintDigest(hint);
+      const mediaType = isMetadata(key) ? "application/json" : "application/octet-stream";
+      const known = expected ? await sizeOf(expected) : undefined;
+      if (expected && known !== undefined) {
+        // The store holds these bytes already: nothing to read, only the name to write.
+        await stream.cancel();
+        return name(key, { mediaType, digest: expected, size: known });
+      }
       // A store push needs the size first: the bytes wait in a Blob (the browser's blob storage,
       // not the JS heap), then the push hashes them again and commits only on a match.
       const held = await new Response(stream).blob();
       const digest = expected ?? (await digestStream(held.stream(), createHasher));
-      const mediaType = isMetadata(key) ? "application/json" : "application/octet-stream";
       const file = { mediaType, digest, size: held.size };
       try {
         await store.push(file, held.stream());

@@ -155,6 +155,20 @@ describe("the wllama storage backend", () => {
     expect(await storage.getSize("hf_model.gguf", hint)).toBe(data.byteLength);
     expect(await storage.list()).toEqual([{ key: "hf_model.gguf", size: data.byteLength }]);
     expect(await bytesOf(await storage.read("hf_model.gguf"))).toEqual(data);
+    // A write of bytes the store holds reads nothing of its stream: only the name is written.
+    let pulled = 0;
+    const untouched = new ReadableStream<Uint8Array>(
+      {
+        pull() {
+          pulled++;
+          throw new Error("read");
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    await storage.write("again_model.gguf", untouched, hint);
+    expect(pulled).toBe(0);
+    expect(await bytesOf(await storage.read("again_model.gguf"))).toEqual(data);
   });
 
   it("keeps wllama's files through gc while named, frees them after delete, and stays out of listModels", async () => {
