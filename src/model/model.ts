@@ -7,7 +7,7 @@ import { iterateTensors, readTensor, type Tensor, tensorIndex } from "../tensors
 import type { TensorEntry } from "../tensors/types.js";
 import type { ModelFormat } from "./format.js";
 import { type ModelInfo, modelInfo } from "./info.js";
-import type { ModelFileInfo, ModelRecord } from "./record.js";
+import { fileBlob, type ModelFileInfo, type ModelRecord, readFile } from "./record.js";
 
 /** One file of a model, read from the store. */
 export interface ModelFile extends ModelFileInfo {
@@ -140,7 +140,7 @@ export class Model {
       );
     }
     const store = this.store;
-    const stream: ModelFile["stream"] = (options = {}) => store.fetch(info, options);
+    const stream: ModelFile["stream"] = async (options = {}) => readFile(store, info, options);
     return {
       ...info,
       stream,
@@ -195,8 +195,10 @@ export async function modelFromRecord(store: Store, record: ModelRecord): Promis
   checkConfigSizes(record.config, configFile, `open ${record.reference}`);
   const modelConfig = await readJson<Record<string, unknown>>(store, record.config).catch(() => ({}));
   const config =
-    configFile && (await store.exists(configFile))
-      ? await readJson<Record<string, unknown>>(store, configFile).catch(() => undefined)
+    configFile && (await store.exists(fileBlob(configFile)))
+      ? await readFile(store, configFile)
+          .then((body) => new Response(body).json() as Promise<Record<string, unknown>>)
+          .catch(() => undefined)
       : undefined;
   return new Model(store, record, modelConfig, config);
 }

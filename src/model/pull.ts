@@ -1,16 +1,14 @@
-import { type Compression, inflate, safeEntryPath, walkTar } from "../archive/tar.js";
-import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
+import { type ArchiveLimits, safeEntryPath } from "../archive/tar.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { abortError, OciError } from "../errors.js";
-import type { Descriptor } from "../oci/manifest.js";
 import { parseReference, type Reference } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import { createRemoteStore } from "../registry/remote-store.js";
 import { createDefaultStore } from "../store/default.js";
 import { copyGraph } from "../store/graph.js";
-import type { Store } from "../store/types.js";
-import { isWeightPath } from "../tensors/files.js";
+import type { PushResult, Store } from "../store/types.js";
 import type { PullEvent } from "./events.js";
+import { isUnpacked, type LayerReader, layerReader, readStoredLayer, storeEntries } from "./extract.js";
 import { detectFormat } from "./format.js";
 import { type PlannedLayer, planLayers } from "./layers.js";
 import { checkConfigSizes, configJsonFile, type Model, modelFromRecord } from "./model.js";
@@ -34,7 +32,7 @@ export interface PullModelOptions extends RegistryClientOptions {
   /** Called with each `PullEvent` of the pull, in order. */
   onProgress?: (event: PullEvent) => void;
   /** Limits for archive layers. */
-  archive?: { maxEntries?: number; maxTotalBytes?: number };
+  archive?: ArchiveLimits;
 }
 
 interface Job {
@@ -124,77 +122,6 @@ function join(job: Job, jobs: Job[], options: PullModelOptions, action: string):
   });
 }
 
-/**
- * Extracts an archive layer held in the store: a first pass checks every entry and hashes every
- * file, a second stores the files by digest. Nothing is stored unless the whole archive is sound.
- */
-async function extractLayer(
-  store: Store,
-  layer: PlannedLayer,
-  createHasher: CreateHasher,
-  limits: PullModelOptions["archive"],
-  emit: (event: PullEvent) => void,
-): Promise<ModelFileInfo[]> {
-  const what = `layer ${layer.descriptor.digest} (${layer.descriptor.mediaType})`;
-  const walk = { what, compression: layer.compression, ...limits };
-  const files: ModelFileInfo[] = [];
-  await walkTar(await store.fetch(layer.descriptor), {
-    ...walk,
-    onFile: async (file, body) => {
-      const digest = await digestStream(body, createHasher, parseDigest(layer.descriptor.digest).algorithm);
-      files.push({
-        path: file.path,
-        digest,
-        size: file.size,
-        mediaType: "application/octet-stream",
-        weight: isWeightPath(file.path),
-      });
-    },
-  });
-  let i = 0;
-  await walkTar(await store.fetch(layer.descriptor), {
-    ...walk,
-    onFile: async (_, body) => {
-      const file = files[i++] as ModelFileInfo;
-      await store.push(file, body);
-      emit({ type: "extract", path: file.path, digest: file.digest, size: file.size });
-    },
-  });
-  return files;
-}
-
-/**
- * Unpacks a file layer compressed as a whole (KitOps `.raw+gzip`, `.raw+zstd`) held in the store: a
- * first pass hashes and counts its decompressed bytes (at most the archive byte limit), a second
- * stores them as the file's blob. Nothing is stored unless the whole layer decompresses.
- */
-async function unpackFile(
-  store: Store,
-  layer: Descriptor,
-  compression: Compression,
-  file: ModelFileInfo,
-  createHasher: CreateHasher,
-  limits: PullModelOptions["archive"],
-  emit: (event: PullEvent) => void,
-): Promise<ModelFileInfo> {
-  const what = `layer ${layer.digest} (${layer.mediaType})`;
-  const open = async () => inflate(await store.fetch(layer), compression, what, limits?.maxTotalBytes);
-  let size = 0;
-  const counted = (await open()).pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-  const digest = await digestStream(counted, createHasher, parseDigest(layer.digest).algorithm);
-  const unpacked = { ...file, digest, size };
-  await store.push(unpacked, await open());
-  emit({ type: "extract", path: unpacked.path, digest, size });
-  return unpacked;
-}
-
 function unsafeLayerPath(path: string, action: string, cause?: unknown): OciError {
   return new OciError(
     "MANIFEST_INVALID",
@@ -224,7 +151,7 @@ function safeFilePath(path: string, action: string): string {
 
 /**
  * The file a layer that is not an archive becomes: its annotated path, else one named by its digest.
- * A file compressed as a whole gets its digest and size once unpacked (`unpackFile`), and its media
+ * A file compressed as a whole gets its digest and size once unpacked (`layerReader`), and its media
  * type without the compression suffix.
  */
 function rawFile(layer: PlannedLayer, action: string): ModelFileInfo {
@@ -327,62 +254,75 @@ async function pull(
   const loaded = new Map<string, number>();
   let fetchedBytes = 0;
   const overall = () => [...loaded.values()].reduce((n, v) => n + v, 0);
-  const copied = await copyGraph(createRemoteStore(ref, { client }), store, manifestDescriptor, {
-    rootBytes: result.bytes,
-    filter: (d) => copying.has(d.digest),
-    concurrency: Math.max(1, options.concurrency ?? 4),
-    ...(signal ? { signal } : {}),
-    onProgress: (event) => {
-      const { digest, size } = event.descriptor;
-      const path = paths.get(digest);
-      if (event.type === "start") {
-        emit({ type: "layer-start", digest, path, size, fromCache: present.has(digest) });
-      } else if (event.type === "progress") {
-        loaded.set(digest, event.bytes);
-        emit({
-          type: "progress",
-          digest,
-          loaded: event.bytes,
-          total: event.total,
-          overallLoaded: overall(),
-          overallTotal: totalBytes,
-        });
-      } else {
-        fetchedBytes += event.result.fetched;
-        emit({ type: "layer-done", digest, path });
-      }
-    },
-  });
+  // Archive layers and files compressed as a whole are read while they stream into the store.
+  const unpacked = new Map<string, PlannedLayer>();
+  for (const l of wanted)
+    if (isUnpacked(l) && !unpacked.has(l.descriptor.digest)) unpacked.set(l.descriptor.digest, l);
+  const limits = options.archive ?? {};
+  const readerFor = (l: PlannedLayer) => layerReader(l, createHasher, limits, rawFiles.get(l));
+  const readers = new Map<string, LayerReader>();
+  let copied: Map<string, PushResult>;
+  try {
+    copied = await copyGraph(createRemoteStore(ref, { client }), store, manifestDescriptor, {
+      rootBytes: result.bytes,
+      filter: (d) => copying.has(d.digest),
+      concurrency: Math.max(1, options.concurrency ?? 4),
+      ...(signal ? { signal } : {}),
+      tap: (d) => {
+        const layer = unpacked.get(d.digest);
+        if (!layer) return undefined;
+        const reader = readerFor(layer);
+        readers.set(d.digest, reader);
+        return (bytes) => reader.write(bytes);
+      },
+      onProgress: (event) => {
+        const { digest, size } = event.descriptor;
+        const path = paths.get(digest);
+        if (event.type === "start") {
+          emit({ type: "layer-start", digest, path, size, fromCache: present.has(digest) });
+        } else if (event.type === "progress") {
+          loaded.set(digest, event.bytes);
+          emit({
+            type: "progress",
+            digest,
+            loaded: event.bytes,
+            total: event.total,
+            overallLoaded: overall(),
+            overallTotal: totalBytes,
+          });
+        } else {
+          fetchedBytes += event.result.fetched;
+          emit({ type: "layer-done", digest, path });
+        }
+      },
+    });
+  } catch (error) {
+    for (const reader of readers.values()) reader.abort(error);
+    throw error;
+  }
   const fresh = (digest: string) => copied.get(digest)?.existed === false;
 
-  const files: ModelFileInfo[] = [];
-  for (const layer of wanted) {
-    const raw = rawFiles.get(layer);
-    if (raw && !layer.compression) {
-      files.push(raw);
-      continue;
-    }
+  const found = new Map<string, ModelFileInfo[]>();
+  for (const [digest, layer] of unpacked) {
+    const streamed = readers.get(digest);
     try {
-      if (raw && layer.compression)
-        files.push(
-          await unpackFile(
-            store,
-            layer.descriptor,
-            layer.compression,
-            raw,
-            createHasher,
-            options.archive,
-            emit,
-          ),
-        );
-      else files.push(...(await extractLayer(store, layer, createHasher, options.archive, emit)));
+      let files: ModelFileInfo[];
+      if (streamed && fresh(digest)) files = await streamed.close();
+      else {
+        // Stored before this pull (or by another tab): read once from the store.
+        streamed?.abort();
+        files = await readStoredLayer(store, layer, readerFor(layer));
+      }
+      await storeEntries(store, layer, files, limits, emit);
+      found.set(digest, files);
     } catch (error) {
       // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
-      if (fresh(layer.descriptor.digest)) await store.delete(layer.descriptor);
+      if (fresh(digest)) await store.delete(layer.descriptor);
       if (fresh(manifestDescriptor.digest)) await store.delete(manifestDescriptor);
       throw error;
     }
   }
+  const files = wanted.flatMap((l) => found.get(l.descriptor.digest) ?? rawFiles.get(l) ?? []);
   refuseDuplicates(files, action);
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);

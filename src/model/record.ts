@@ -4,7 +4,7 @@ import type { Descriptor } from "../oci/manifest.js";
 import { MediaType } from "../oci/media-types.js";
 import type { Reference } from "../reference.js";
 import { pushBytes, readJson } from "../store/bytes.js";
-import type { Store } from "../store/types.js";
+import type { BlobRef, FetchOptions, ReadOnlyStore, Store } from "../store/types.js";
 import type { ModelFormat } from "./format.js";
 
 export const RECORD_MEDIA_TYPE = "application/vnd.oci-model-loader.model.v1+json";
@@ -21,6 +21,41 @@ export interface ModelFileInfo {
   mediaType: string;
   /** A weight file (safetensors, gguf, …), in load order within `Model.weights`. */
   weight: boolean;
+  /**
+   * Set for a file served in place from an uncompressed tar layer: that layer's blob, and where the
+   * file's bytes start in it. `digest` is still the file's own (no blob of that digest is stored).
+   */
+  layer?: { digest: string; size: number; offset: number };
+}
+
+/** The stored blob a file's bytes are in: its own, or the tar layer it is served from. */
+export function fileBlob(file: ModelFileInfo): BlobRef {
+  return file.layer ?? file;
+}
+
+/**
+ * A file's bytes from the store, whole or a range: its own blob, or its range of a tar layer.
+ *
+ * @throws {OciError} `INVALID_ARGUMENT` for a range outside the file; `NOT_FOUND` when its blob is not stored.
+ */
+export function readFile(
+  store: ReadOnlyStore,
+  file: ModelFileInfo,
+  options: FetchOptions = {},
+): Promise<ReadableStream<Uint8Array>> {
+  if (!file.layer) return store.fetch(file, options);
+  const offset = options.offset ?? 0;
+  const length = options.length ?? file.size - offset;
+  if (
+    !(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0) ||
+    offset + length > file.size
+  ) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot read ${file.path}: bytes ${offset}+${length} are outside its ${file.size}`,
+    );
+  }
+  return store.fetch(file.layer, { ...options, offset: file.layer.offset + offset, length });
 }
 
 /** What the store keeps about a pulled model (the config blob of the record manifest). */
@@ -69,8 +104,10 @@ export async function writeRecord(
     createHasher,
   );
   const files = new Map<string, Descriptor>();
-  for (const f of record.files)
-    files.set(f.digest, { mediaType: f.mediaType, digest: f.digest, size: f.size });
+  for (const f of record.files) {
+    const { digest, size } = fileBlob(f);
+    files.set(digest, { mediaType: f.layer ? "application/octet-stream" : f.mediaType, digest, size });
+  }
   files.delete(manifest.digest);
   const body = {
     schemaVersion: 2,

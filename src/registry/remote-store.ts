@@ -155,10 +155,13 @@ export function createRemoteStore(
         : parseReference(`${ref.registry}/${ref.repository}:${name}`);
       return client.headManifest(target);
     },
-    push: (blob, source, pushOptions = {}) =>
-      isManifestDescriptor(blob)
+    push: async (blob, source, pushOptions = {}) => {
+      if (pushOptions.tap)
+        throw new OciError("INVALID_ARGUMENT", `Cannot push ${blob.digest}: a registry takes no tap`);
+      return isManifestDescriptor(blob)
         ? pushManifest(blob, source, pushOptions)
-        : pushBlob(blob, source, pushOptions),
+        : pushBlob(blob, source, pushOptions);
+    },
     tag: async (name, descriptor) => {
       const bytes = await manifestBytes(descriptor);
       await client.putManifest(

@@ -179,6 +179,19 @@ export function createStore(
     const { signal, onProgress } = pushOptions;
     const action = `store ${blob.digest}`;
     const { hasher, offset } = await resumeHasher(blob);
+    // A tap that throws (a hostile archive, or bytes that are not the blob's) is not fed again; the
+    // push goes on, and its digest tells which: a match fails it with the tap's error.
+    let tapError: { error: unknown } | undefined;
+    const tap = async (bytes: Uint8Array) => {
+      if (!pushOptions.tap || tapError) return;
+      try {
+        await pushOptions.tap(bytes);
+      } catch (error) {
+        tapError = { error };
+      }
+    };
+    if (pushOptions.tap && offset > 0)
+      for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
     await checkQuota(blob.size - offset, action);
     onProgress?.(offset, blob.size);
     throwIfAborted(signal, action);
@@ -208,6 +221,7 @@ export function createStore(
       const bytes = chunks.cut(final);
       try {
         await hasher.update(bytes);
+        await tap(bytes);
       } catch (error) {
         // The hasher is past bytes that will never be written: nothing more may be recorded.
         const failure = hasherError(error, action);
@@ -289,6 +303,10 @@ export function createStore(
         "DIGEST_MISMATCH",
         `Cannot ${action}: the content hashes to ${actual}; nothing was stored`,
       );
+    }
+    if (tapError) {
+      await backend.ingestDiscard(blob.digest);
+      throw asOciError(tapError.error, action);
     }
     await backend.ingestCommit(blob.digest, blob.size);
     return { existed: false, resumedFrom: offset, fetched };

@@ -67,6 +67,8 @@ export interface CopyGraphOptions {
   signal?: AbortSignal;
   /** Called as each blob starts, makes progress and is done. */
   onProgress?: (event: CopyEvent) => void;
+  /** A reader of a blob's bytes as they are stored (`PushOptions.tap`), for the blobs it names. */
+  tap?: (descriptor: Descriptor) => PushOptions["tap"];
 }
 
 /**
@@ -97,8 +99,10 @@ export async function copyGraph(
     await limit.run(async () => {
       throwIfAborted(signal, action);
       onProgress?.({ type: "start", descriptor: blob });
+      const tap = options.tap?.(blob);
       const result = await copyBlob(source, target, blob, {
         ...withSignal,
+        ...(tap ? { tap } : {}),
         onProgress: (bytes, total) => onProgress?.({ type: "progress", descriptor: blob, bytes, total }),
       });
       results.set(blob.digest, result);

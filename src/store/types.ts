@@ -28,6 +28,17 @@ export interface PushOptions {
   signal?: AbortSignal;
   /** Called with the bytes held so far (resumed bytes included) as they are written. */
   onProgress?: (bytes: number, total: number) => void;
+  /**
+   * Receives the blob's bytes in order from its first, as they are hashed — a resumed push's stored
+   * prefix first, read back — so that a reader (an archive walker) sees them without reading the
+   * blob again. It runs before the digest is checked: what it builds must wait for the push to
+   * succeed. The bytes are lent until its promise settles. Throwing stops the tap, not the push:
+   * when the blob's digest then matches, the push fails with the tap's error and keeps nothing of
+   * the blob; when it does not, with `DIGEST_MISMATCH` (the tap was fed bytes that were not the
+   * blob's). Local stores only: a registry (`createRemoteStore`) refuses it. Not called when the
+   * store already has the blob (`existed`).
+   */
+  tap?: (bytes: Uint8Array) => void | Promise<void>;
 }
 
 /** What a push did: found the blob, resumed, or read it from the source. */

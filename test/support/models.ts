@@ -653,3 +653,38 @@ export async function kitOpsModelKit(options: {
     info: { format: "safetensors", architecture: "qwen2", parameters: "0.5B" },
   };
 }
+
+/**
+ * CNCF ModelPack as `modctl` packs weights by default: the weights in an uncompressed tar
+ * (`weight.v1.tar`) — two real safetensors shards (test/support/tensor-model.ts), one of them under
+ * a path too long for a ustar header (a PAX record names it), and `padding` random bytes in a file
+ * between them — and the config and tokenizer in a tar+gzip.
+ */
+export async function modelPackTarWeights(shards: Uint8Array[], padding = 0): Promise<ModelFixture> {
+  const deep = `weights/${"nested/".repeat(16)}model-00002-of-00002.safetensors`;
+  const weights: Record<string, Uint8Array> = {
+    "weights/model-00001-of-00002.safetensors": shards[0] as Uint8Array,
+    "weights/padding.dat": new Uint8Array(randomBytes(padding)),
+    [deep]: shards[1] as Uint8Array,
+  };
+  const config = { "config.json": text(CONFIG_JSON), "tokenizer.json": text(TOKENIZER) };
+  const artifact = buildManifest({
+    artifactType: "application/vnd.cncf.model.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.cncf.model.config.v1+json",
+      bytes: text({ config: { format: "safetensors" } }),
+    },
+    layers: [
+      { mediaType: "application/vnd.cncf.model.weight.v1.tar", bytes: await tarOf(weights) },
+      {
+        mediaType: "application/vnd.cncf.model.weight.config.v1.tar+gzip",
+        bytes: gzipSync(await tarOf(config)),
+      },
+    ],
+  });
+  return {
+    artifact,
+    files: { ...weights, ...config },
+    weights: ["weights/model-00001-of-00002.safetensors", deep],
+  };
+}

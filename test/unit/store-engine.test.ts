@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { createStore, type OciError, type StoreBackend } from "../../src/index.js";
-import { blobOf, chunked } from "../support/blobs.js";
+import {
+  createMemoryStore,
+  createRemoteStore,
+  createStore,
+  OciError,
+  type StoreBackend,
+} from "../../src/index.js";
+import { blobOf, chunked, countingSource } from "../support/blobs.js";
+import { failure } from "../support/failure.js";
 
 /** A backend whose storage fills up after `room` bytes, as browsers do with QuotaExceededError. */
 function fullBackend(room: number): StoreBackend & { id: string; committed: string[] } {
@@ -189,5 +196,88 @@ describe("store engine", () => {
     ).rejects.toMatchObject({
       code: "INVALID_ARGUMENT",
     });
+  });
+});
+
+describe("a push's tap (PushOptions.tap)", () => {
+  const concat = (parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.byteLength;
+    }
+    return out;
+  };
+
+  it("sees every byte in order, as it is hashed", async () => {
+    const store = createMemoryStore({ chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(300_001);
+    const seen: Uint8Array[] = [];
+    await store.push(descriptor, chunked(bytes, { chunk: 40_000 }), {
+      tap: (b) => void seen.push(b.slice()),
+    });
+    expect(concat(seen)).toEqual(bytes);
+  });
+
+  it("a resumed push replays the stored prefix to the tap first, then the rest", async () => {
+    const store = createMemoryStore({ chunkSize: 64 * 1024, checkpointBytes: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(400_000);
+    const cut = countingSource(bytes, 200_000).source;
+    expect((await failure(store.push(descriptor, cut))).code).toBe("NETWORK");
+    const seen: Uint8Array[] = [];
+    const result = await store.push(descriptor, async (offset) => chunked(bytes.subarray(offset)), {
+      tap: (b) => void seen.push(b.slice()),
+    });
+    expect(result.resumedFrom).toBeGreaterThan(0);
+    expect(result.fetched).toBe(bytes.byteLength - result.resumedFrom);
+    expect(concat(seen)).toEqual(bytes);
+  });
+
+  it("a tap that refuses the blob's own bytes fails the push with its error; nothing is kept", async () => {
+    const store = createMemoryStore({ chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(300_000);
+    let calls = 0;
+    const refuse = new OciError("UNSAFE_ARCHIVE", "Cannot extract it: no");
+    const error = await failure(
+      store.push(descriptor, chunked(bytes), {
+        tap: () => {
+          if (++calls === 2) throw refuse;
+        },
+      }),
+    );
+    expect(error).toBe(refuse);
+    expect(calls).toBe(2); // not fed again once it threw
+    expect(await store.exists(descriptor)).toBe(false);
+    expect((await store.usage()).ingestBytes).toBe(0);
+  });
+
+  it("a tap that refused bytes which were not the blob's: DIGEST_MISMATCH, as without a tap", async () => {
+    const store = createMemoryStore({ chunkSize: 64 * 1024 });
+    const { bytes, descriptor } = await blobOf(300_000);
+    const wrong = bytes.slice();
+    wrong[1000] = (wrong[1000] as number) ^ 1;
+    const error = await failure(
+      store.push(descriptor, chunked(wrong), {
+        tap: () => {
+          throw new OciError("UNSAFE_ARCHIVE", "Cannot extract it: no");
+        },
+      }),
+    );
+    expect(error.code).toBe("DIGEST_MISMATCH");
+  });
+
+  it("is not called for a blob the store has; a registry refuses one", async () => {
+    const store = createMemoryStore();
+    const { bytes, descriptor } = await blobOf(1000);
+    await store.push(descriptor, chunked(bytes));
+    let calls = 0;
+    const again = await store.push(descriptor, chunked(bytes), { tap: () => void calls++ });
+    expect([again.existed, calls]).toEqual([true, 0]);
+    const remote = createRemoteStore("registry.test/ns/model:v1", {
+      fetch: (async () => new Response("", { status: 500 })) as typeof fetch,
+    });
+    const error = await failure(remote.push(descriptor, chunked(bytes), { tap: () => {} }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
   });
 });

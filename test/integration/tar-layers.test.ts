@@ -1,0 +1,134 @@
+// Issue 19: archive layers read while they stream into the store. An uncompressed tar's files are
+// served in place (byte ranges of the stored layer: no copy, nothing read back); a compressed tar's
+// files are stored once as blobs after one read of the stored layer. Pushed with skopeo to the real
+// Distribution, pulled into the fs store.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type PullEvent, pullModel, type Store, toFloat32 } from "../../src/index.js";
+import { createFsStore } from "../../src/node/index.js";
+import { pushWithSkopeo, sameBytes, sha256 } from "../support/layout.js";
+import { type ModelFixture, modelPackTarWeights } from "../support/models.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
+import { shards, tensorSpecs } from "../support/tensor-model.js";
+
+/** A store whose reads are logged by digest (the engine's own ingest reads are not reads of a blob). */
+function counted(store: Store): { store: Store; reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    store: {
+      ...store,
+      fetch: (blob, options) => {
+        reads.push(blob.digest);
+        return store.fetch(blob, options);
+      },
+    },
+  };
+}
+
+describe("tar layers against the real registry", () => {
+  let registry: TestRegistry;
+  let dir: string;
+  let fixture: ModelFixture;
+  let ref: string;
+  let tarLayer: { digest: string; size: number };
+  let gzipLayer: { digest: string; size: number };
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    fixture = await modelPackTarWeights(shards(), 24 * 1024 * 1024);
+    await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights", "v1");
+    ref = `${registry.host}/models/tar-weights:v1`;
+    const manifest = JSON.parse(new TextDecoder().decode(fixture.artifact.bytes));
+    [tarLayer, gzipLayer] = manifest.layers;
+    dir = await mkdtemp(join(tmpdir(), "oml-tar-layers-"));
+  }, 120_000);
+  afterAll(async () => {
+    await registry?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("serves an uncompressed tar's files in place, stores a gzip tar's once, and reads back only the gzip layer", async () => {
+    const { store, reads } = counted(createFsStore(join(dir, "in-place")));
+    const model = await pullModel(ref, { store });
+    const during = reads.splice(0);
+    expect([...model.files.keys()].sort()).toEqual(Object.keys(fixture.files).sort());
+    for (const [path, bytes] of Object.entries(fixture.files)) {
+      const file = model.files.get(path);
+      expect(file?.digest, path).toBe(await sha256(bytes));
+      expect(sameBytes(new Uint8Array(await model.file(path).arrayBuffer()), bytes), path).toBe(true);
+    }
+    expect(model.weights).toEqual(fixture.weights);
+    // Each file of the plain tar is a range of the layer: its bytes, at that offset, are the file's.
+    const tar = fixture.artifact.blobs.get(tarLayer.digest) as Uint8Array;
+    for (const path of Object.keys(fixture.files).filter((p) => p.startsWith("weights/"))) {
+      const file = model.files.get(path);
+      expect(file?.layer, path).toMatchObject({ digest: tarLayer.digest, size: tarLayer.size });
+      const at = file?.layer?.offset as number;
+      expect(
+        sameBytes(tar.subarray(at, at + (file?.size ?? 0)), fixture.files[path] as Uint8Array),
+        path,
+      ).toBe(true);
+    }
+    expect(model.files.get("config.json")?.layer).toBeUndefined();
+    // Nothing of the plain tar was read back during the pull; the gzip layer once, to store its files.
+    expect(during.filter((d) => d === tarLayer.digest)).toEqual([]);
+    expect(during.filter((d) => d === gzipLayer.digest)).toEqual([gzipLayer.digest]);
+    // The plain tar's files are stored nowhere else: the store holds the layer, not a copy.
+    const blobs = new Set((await store.list()).map((b) => b.digest));
+    expect(blobs.has(tarLayer.digest)).toBe(true);
+    for (const path of Object.keys(fixture.files).filter((p) => p.startsWith("weights/")))
+      expect(blobs.has(model.files.get(path)?.digest as string), path).toBe(false);
+    expect(blobs.has(model.files.get("config.json")?.digest as string)).toBe(true);
+  });
+
+  it("reads tensors from in-place files by range, as from any file", async () => {
+    const model = await pullModel(ref, { store: createFsStore(join(dir, "in-place")) });
+    const index = await model.tensorIndex();
+    for (const spec of tensorSpecs().filter((s) => s.dtype !== "I32")) {
+      expect(index.get(spec.name)?.file, spec.name).toMatch(/^weights\//);
+      const want = toFloat32(spec.dtype as "F32", spec.data as Uint8Array);
+      expect(toFloat32(spec.dtype as "F32", await model.readTensor(spec.name))).toEqual(want);
+    }
+  });
+
+  it("a pull stopped inside the tar layer resumes there and ends with the same record and bytes", async () => {
+    const store = createFsStore(join(dir, "resumed"));
+    const controller = new AbortController();
+    const onProgress = (e: PullEvent) => {
+      if (e.type === "progress" && e.digest === tarLayer.digest && e.loaded > tarLayer.size / 2)
+        controller.abort();
+    };
+    const stopped = await pullModel(ref, {
+      store,
+      signal: controller.signal,
+      onProgress,
+      concurrency: 1,
+    }).catch((e: { code?: string }) => e.code);
+    expect(stopped).toBe("ABORTED");
+    // The stopped push finishes writing what arrived in the background; the next pull of the blob
+    // waits for it (the store's per-digest lock) and resumes where it ended.
+    let fetched = 0;
+    const model = await pullModel(ref, {
+      store,
+      onProgress: (e) => {
+        if (e.type === "done") fetched = e.fetchedBytes;
+      },
+    });
+    expect(fetched).toBeLessThan(tarLayer.size * 0.75);
+    const whole = await pullModel(ref, { store: createFsStore(join(dir, "whole")) });
+    expect([...model.files.values()]).toEqual([...whole.files.values()]);
+    for (const [path, bytes] of Object.entries(fixture.files))
+      expect(sameBytes(new Uint8Array(await model.file(path).arrayBuffer()), bytes), path).toBe(true);
+  });
+
+  it("reads a tar layer the store already holds once, for another model that shares it", async () => {
+    const { store, reads } = counted(createFsStore(join(dir, "in-place")));
+    await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights-copy", "v1");
+    const copy = await pullModel(`${registry.host}/models/tar-weights-copy:v1`, { store });
+    expect(reads.filter((d) => d === tarLayer.digest)).toEqual([tarLayer.digest]);
+    expect(copy.files.get("weights/model-00001-of-00002.safetensors")?.layer?.digest).toBe(tarLayer.digest);
+  });
+});
