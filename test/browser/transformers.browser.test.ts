@@ -179,6 +179,23 @@ describe("transformers.js loads an OCI model through the custom cache", () => {
     expect(Array.from(again.outputs[0]?.data ?? [])).toEqual(Array.from(direct.outputs[0]?.data ?? []));
   });
 
+  it("gives transformers.js's progress_callback each file's size (streamed reads, content-length)", async () => {
+    const cache = createTransformersCache({ proxy: bed.proxyUrl, store });
+    configure(cache);
+    const totals = new Map<string, number>();
+    const extractor = await pipeline("feature-extraction", `oci:${bed.model}`, {
+      ...OPTIONS,
+      progress_callback: (p: { status: string; file?: string; total?: number; loaded?: number }) => {
+        if (p.status === "progress" && p.file && p.loaded === p.total) totals.set(p.file, p.total as number);
+      },
+    });
+    await extractor.dispose();
+    const model = await cache.pull(`oci:${bed.model}`);
+    expect(Object.fromEntries(totals)).toEqual(
+      Object.fromEntries([...model.files].map(([path, f]) => [path, f.size])),
+    );
+  });
+
   it("answers a mapped model id as well", async () => {
     const cache = createTransformersCache({
       proxy: bed.proxyUrl,
@@ -203,5 +220,14 @@ describe("transformers.js loads an OCI model through the custom cache", () => {
     expect(isOciError(error, "DIGEST_MISMATCH"), String(error)).toBe(true);
     expect((error as Error).message).toMatch(/^Cannot /);
     await expect(cache.pull(`oci:${bed.tampered}`)).rejects.toMatchObject({ code: "DIGEST_MISMATCH" });
+    // With a progress callback transformers.js reads bodies with a stream reader: the same error.
+    const withProgress = await pipeline("feature-extraction", `oci:${bed.tampered}`, {
+      ...OPTIONS,
+      progress_callback: () => {},
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isOciError(withProgress, "DIGEST_MISMATCH"), String(withProgress)).toBe(true);
   });
 });
