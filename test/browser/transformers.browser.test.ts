@@ -169,10 +169,13 @@ describe("transformers.js loads an OCI model through the custom cache", () => {
     const cache = createTransformersCache({ proxy: bed.proxyUrl, store });
     configure(cache);
     const before = await stats();
-    const again = await load(`oci:${bed.model}`, [reference.sentences[0]?.text as string]);
+    const measured = await heapGrowth(() =>
+      load(`oci:${bed.model}`, [reference.sentences[0]?.text as string]),
+    );
+    const again = measured.result;
     const after = await stats();
     console.log(
-      `transformers.js second load from OPFS: ${after.blobRequests - before.blobRequests} blob requests, first output ${again.firstOutputMs.toFixed(0)} ms`,
+      `transformers.js second load through the adapter (from OPFS): ${after.blobRequests - before.blobRequests} blob requests, first output ${again.firstOutputMs.toFixed(0)} ms, peak JS heap +${kb(measured.peak)}`,
     );
     expect(after.blobRequests - before.blobRequests).toBe(0);
     expect(after.blobBytes).toBe(before.blobBytes);
