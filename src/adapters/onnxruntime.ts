@@ -9,7 +9,16 @@
 import { OciError } from "../errors.js";
 import type { Model } from "../model/model.js";
 
-/** One external data file as ONNX Runtime takes it: its path as the graph names it, and its bytes. */
+/**
+ * One external data file as ONNX Runtime takes it: its path as the graph names it, and its bytes.
+ *
+ * @example
+ * ```ts
+ * import type { OrtExternalDataFile } from "oci-model-loader/onnxruntime";
+ *
+ * const file: OrtExternalDataFile = { path: "model.onnx_data", data: new Blob([new Uint8Array(16)]) };
+ * ```
+ */
 export interface OrtExternalDataFile {
   /** The `location` the graph's tensors name, relative to the `.onnx` file's folder (`model.onnx_data`). */
   path: string;
@@ -17,13 +26,32 @@ export interface OrtExternalDataFile {
   data: Blob | Uint8Array | string;
 }
 
-/** The session options this module sets (`externalData`); any other option passes through. */
+/**
+ * The session options this module sets (`externalData`); any other option passes through.
+ *
+ * @example
+ * ```ts
+ * import type { OrtSessionOptionsLike } from "oci-model-loader/onnxruntime";
+ *
+ * const options: OrtSessionOptionsLike = { externalData: ["model.onnx_data"] }; // a URL beside the model
+ * ```
+ */
 export interface OrtSessionOptionsLike {
   /** External data files, as ONNX Runtime's `SessionOptions.externalData`. */
   externalData?: readonly (OrtExternalDataFile | string)[];
 }
 
-/** The part of the `ort` module this module uses (`import * as ort from "onnxruntime-web"`). */
+/**
+ * The part of the `ort` module this module uses (`import * as ort from "onnxruntime-web"`).
+ *
+ * @example
+ * ```ts
+ * import type { OrtModuleLike } from "oci-model-loader/onnxruntime";
+ * import * as ort from "onnxruntime-web";
+ *
+ * const runtime: OrtModuleLike<ort.InferenceSession> = ort;
+ * ```
+ */
 export interface OrtModuleLike<Session> {
   /** `ort.InferenceSession`. */
   InferenceSession: {
@@ -32,7 +60,20 @@ export interface OrtModuleLike<Session> {
   };
 }
 
-/** Options of `createOnnxSession`. */
+/**
+ * Options of `createOnnxSession`.
+ *
+ * @example
+ * ```ts
+ * import type { OnnxSessionOptions } from "oci-model-loader/onnxruntime";
+ *
+ * const options: OnnxSessionOptions = {
+ *   path: "onnx/decoder_model_merged.onnx",
+ *   externalData: ["onnx/decoder_model_merged.onnx_data"],
+ *   sessionOptions: { executionProviders: ["webgpu", "wasm"] },
+ * };
+ * ```
+ */
 export interface OnnxSessionOptions {
   /**
    * The `.onnx` file's path in the model. Default: its only `.onnx` file, else `onnx/model.onnx`, else
@@ -70,7 +111,25 @@ async function readExactly(
   return out;
 }
 
-/** The `.onnx` file a model is run from: `path`, else its only one, else the usual names. */
+/**
+ * The `.onnx` file a model is run from: `path`, else its only one, else `onnx/model.onnx`, else
+ * `model.onnx`.
+ *
+ * @param model A pulled model.
+ * @param path The file asked for, if any.
+ * @returns Its path in the model.
+ * @throws {OciError} `NOT_FOUND` when `path` is not in the model; `INVALID_ARGUMENT` when none is
+ *   found or several could be.
+ *
+ * @example
+ * ```ts
+ * import { pullModel } from "oci-model-loader";
+ * import { onnxModelPath } from "oci-model-loader/onnxruntime";
+ *
+ * const model = await pullModel("ghcr.io/acme/tiny-bert:v1", { weights: false });
+ * console.log(onnxModelPath(model)); // "onnx/model.onnx"
+ * ```
+ */
 export function onnxModelPath(model: Model, path?: string): string {
   if (path !== undefined) {
     if (!model.files.has(path))
@@ -91,7 +150,23 @@ export function onnxModelPath(model: Model, path?: string): string {
   );
 }
 
-/** The external data files of `path` found by name: `<file>_data`, `<file>_data_<n>`, `<file>.data` beside it. */
+/**
+ * The external data files of `path` found by name: `<file>_data`, `<file>_data_<n>`, `<file>.data`
+ * beside it (in its folder), sorted.
+ *
+ * @param model A pulled model.
+ * @param path The `.onnx` file's path in the model.
+ * @returns The paths in the model of its external data files.
+ *
+ * @example
+ * ```ts
+ * import { pullModel } from "oci-model-loader";
+ * import { onnxExternalDataPaths } from "oci-model-loader/onnxruntime";
+ *
+ * const model = await pullModel("ghcr.io/acme/tiny-bert:v1", { weights: false });
+ * console.log(onnxExternalDataPaths(model, "onnx/model.onnx")); // ["onnx/model.onnx_data"]
+ * ```
+ */
 export function onnxExternalDataPaths(model: Model, path: string): string[] {
   const slash = path.lastIndexOf("/");
   const dir = path.slice(0, slash + 1);

@@ -16,6 +16,15 @@ import { parseReference } from "../reference.js";
  * transformers.js's `CacheInterface` (`env.customCache`), structurally. Keys arrive as strings: the
  * local path (`env.localModelPath` + model id + `/` + file) and then the remote URL
  * (`env.remoteHost` + `env.remotePathTemplate` filled in + file).
+ *
+ * @example
+ * ```ts
+ * import { createTransformersCache, type TransformersCacheLike } from "oci-model-loader/transformers";
+ *
+ * // Models transformers.js downloads itself go to the browser's Cache API; OCI models to the store.
+ * const fallback: TransformersCacheLike = await caches.open("transformers-cache");
+ * const cache = createTransformersCache({ fallback });
+ * ```
  */
 export interface TransformersCacheLike {
   /** The cached response for `request`, or undefined for a miss. */
@@ -30,7 +39,23 @@ export interface TransformersCacheLike {
   delete?(request: string): Promise<boolean>;
 }
 
-/** Options of `createTransformersCache`: which model ids are OCI models, and how to pull them. */
+/**
+ * Options of `createTransformersCache`: which model ids are OCI models, and how to pull them.
+ *
+ * @example
+ * ```ts
+ * import { createIdbStore } from "oci-model-loader";
+ * import { createTransformersCache, type TransformersCacheOptions } from "oci-model-loader/transformers";
+ *
+ * const options: TransformersCacheOptions = {
+ *   models: { "acme/tiny-bert": "ghcr.io/acme/tiny-bert:v1" },
+ *   store: createIdbStore("models"),
+ *   proxy: "https://oci-model-proxy.example.workers.dev",
+ *   onProgress: (e) => console.log(e.type),
+ * };
+ * const cache = createTransformersCache(options);
+ * ```
+ */
 export interface TransformersCacheOptions extends PullModelOptions {
   /**
    * transformers.js model id → OCI reference (`{ "tiny-bert": "ghcr.io/acme/tiny-bert:v1" }`). Ids
@@ -44,7 +69,18 @@ export interface TransformersCacheOptions extends PullModelOptions {
   fallback?: TransformersCacheLike;
 }
 
-/** The cache `createTransformersCache` makes: transformers.js's interface, and the pulls behind it. */
+/**
+ * The cache `createTransformersCache` makes: transformers.js's interface, and the pulls behind it.
+ *
+ * @example
+ * ```ts
+ * import { createTransformersCache, type TransformersCache } from "oci-model-loader/transformers";
+ *
+ * const cache: TransformersCache = createTransformersCache();
+ * const model = await cache.pull("oci:ghcr.io/acme/tiny-bert:v1"); // before pipeline(), to fail early
+ * console.log(model.digest);
+ * ```
+ */
 export interface TransformersCache extends TransformersCacheLike {
   /**
    * Answers a key of an OCI model's file with a streamed `Response` over the store (its
@@ -97,7 +133,16 @@ export interface TransformersCache extends TransformersCacheLike {
   referenceOf(modelId: string): string | undefined;
 }
 
-/** The prefix of a model id that is an OCI reference: `oci:ghcr.io/acme/tiny-bert:v1`. */
+/**
+ * The prefix of a model id that is an OCI reference: `oci:ghcr.io/acme/tiny-bert:v1`.
+ *
+ * @example
+ * ```ts
+ * import { OCI_MODEL_ID_PREFIX } from "oci-model-loader/transformers";
+ *
+ * const modelId = `${OCI_MODEL_ID_PREFIX}ghcr.io/acme/tiny-bert:v1`; // for pipeline(task, modelId)
+ * ```
+ */
 export const OCI_MODEL_ID_PREFIX = "oci:";
 
 /** A key split into the model id it names and the file path after it (with or without `resolve/<rev>/`). */
