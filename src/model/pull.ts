@@ -1,11 +1,12 @@
 import { type ArchiveLimits, safeEntryPath } from "../archive/tar.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { abortError, OciError } from "../errors.js";
-import { parseReference, type Reference } from "../reference.js";
+import type { Descriptor } from "../oci/manifest.js";
+import { parseReference, type Reference, withDigest } from "../reference.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "../registry/client.js";
 import { createRemoteStore } from "../registry/remote-store.js";
 import { createDefaultStore } from "../store/default.js";
-import { copyGraph } from "../store/graph.js";
+import { copyBlob, copyGraph } from "../store/graph.js";
 import type { PushResult, Store } from "../store/types.js";
 import type { PullEvent } from "./events.js";
 import { isUnpacked, type LayerReader, layerReader, readStoredLayer, storeEntries } from "./extract.js";
@@ -33,6 +34,12 @@ export interface PullModelOptions extends RegistryClientOptions {
   onProgress?: (event: PullEvent) => void;
   /** Limits for archive layers. */
   archive?: ArchiveLimits;
+  /**
+   * Keep a compressed layer (a `tar+gzip`, `tar+zstd`, or a file compressed as a whole) once its
+   * files are stored. Default false: the store holds the model's files once, and the model cannot
+   * be pushed again byte-identical from this store (`pushModel` says which layer is missing).
+   */
+  keepArchives?: boolean;
 }
 
 interface Job {
@@ -208,6 +215,14 @@ async function pull(
   }
 
   const result = await client.getManifest(ref, signal ? { signal } : {});
+  // The same manifest pulled under another name (`:latest` and `:v1`): its files are all here.
+  const pinned = await findRecord(store, withDigest(ref, result.digest));
+  if (pinned && satisfies(pinned, weights)) {
+    const record = { ...pinned, reference: ref.toString(), pulledAt: new Date().toISOString() };
+    const { mediaType, digest } = result;
+    await writeRecord(store, ref, record, { mediaType, digest, size: result.bytes.byteLength }, createHasher);
+    return modelFromRecord(store, record);
+  }
   const manifest = result.manifest;
   const format = detectFormat(manifest);
   const planned = planLayers(manifest);
@@ -261,9 +276,11 @@ async function pull(
   const limits = options.archive ?? {};
   const readerFor = (l: PlannedLayer) => layerReader(l, createHasher, limits, rawFiles.get(l));
   const readers = new Map<string, LayerReader>();
+  const remote = createRemoteStore(ref, { client });
+  const withSignal = signal ? { signal } : {};
   let copied: Map<string, PushResult>;
   try {
-    copied = await copyGraph(createRemoteStore(ref, { client }), store, manifestDescriptor, {
+    copied = await copyGraph(remote, store, manifestDescriptor, {
       rootBytes: result.bytes,
       filter: (d) => copying.has(d.digest),
       concurrency: Math.max(1, options.concurrency ?? 4),
@@ -303,6 +320,8 @@ async function pull(
   const fresh = (digest: string) => copied.get(digest)?.existed === false;
 
   const found = new Map<string, ModelFileInfo[]>();
+  /** Compressed layers this pull brought in, dropped once their files are stored. */
+  const drop: Descriptor[] = [];
   for (const [digest, layer] of unpacked) {
     const streamed = readers.get(digest);
     try {
@@ -311,10 +330,18 @@ async function pull(
       else {
         // Stored before this pull (or by another tab): read once from the store.
         streamed?.abort();
-        files = await readStoredLayer(store, layer, readerFor(layer));
+        files = await readStoredLayer(store, layer, readerFor(layer)).catch(async (error: unknown) => {
+          if ((error as OciError).code !== "NOT_FOUND") throw error;
+          // Another pull that had it unpacked and dropped it meanwhile: fetch it again.
+          const reader = readerFor(layer);
+          await copyBlob(remote, store, layer.descriptor, { ...withSignal, tap: (b) => reader.write(b) });
+          copied.set(digest, { existed: false, resumedFrom: 0, fetched: layer.descriptor.size });
+          return reader.close();
+        });
       }
       await storeEntries(store, layer, files, limits, emit);
       found.set(digest, files);
+      if (layer.compression && fresh(digest) && !options.keepArchives) drop.push(layer.descriptor);
     } catch (error) {
       // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
       if (fresh(digest)) await store.delete(layer.descriptor);
@@ -326,6 +353,9 @@ async function pull(
   refuseDuplicates(files, action);
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);
+
+  // Before the record: a crash in between leaves no layer that nothing would ever remove.
+  for (const layer of drop) await store.delete(layer);
 
   const record: ModelRecord = {
     reference: ref.toString(),

@@ -5,6 +5,7 @@ import { createRegistryClient, type RegistryClient, type RegistryClientOptions }
 import { createRemoteStore } from "../registry/remote-store.js";
 import { copyGraph } from "../store/graph.js";
 import type { Store } from "../store/types.js";
+import { namedManifest } from "./record.js";
 
 /** Options of `pushModel`: those of the registry client (or a client to reuse), and how to upload. */
 export interface PushModelOptions extends RegistryClientOptions {
@@ -48,10 +49,13 @@ export interface PushModelResult {
  * the reference's tag (or by its digest).
  *
  * @param store The store holding the model.
- * @param source The name (tag) of the model in `store`, or its root manifest's descriptor.
+ * @param source The name (tag) of the model in `store` — a name `packModel` tagged, or a reference
+ *   `pullModel` pulled (its model manifest is pushed, not the store's record of it) — or its root
+ *   manifest's descriptor.
  * @param reference Where to push: `registry/repository:tag`, or by digest.
  * @returns The root digest, and how many blobs were uploaded, mounted or skipped.
- * @throws {OciError} `NOT_FOUND` when `store` has no such name.
+ * @throws {OciError} `NOT_FOUND` when `store` has no such name, or lacks a blob of the graph (a pull
+ *   drops a compressed layer once its files are stored, unless asked to keep it).
  *
  * @example
  * ```ts
@@ -69,8 +73,10 @@ export async function pushModel(
   options: PushModelOptions = {},
 ): Promise<PushModelResult> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
-  const root = typeof source === "string" ? await store.resolve(source) : source;
-  if (!root) throw new OciError("NOT_FOUND", `Cannot push ${source}: the store has no such name`);
+  const named = typeof source === "string" ? await store.resolve(source) : source;
+  if (!named) throw new OciError("NOT_FOUND", `Cannot push ${source}: the store has no such name`);
+  // A pulled model's name points at its record: what is pushed is the model's manifest.
+  const root = await namedManifest(store, named);
   const remote = createRemoteStore(ref, {
     client: options.client ?? createRegistryClient(options),
     ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
@@ -92,6 +98,13 @@ export async function pushModel(
         if (existed || mounted) options.onProgress?.({ digest, bytes: size, total: size, skipped: true });
       }
     },
+  }).catch((error: unknown) => {
+    if (!(error instanceof OciError) || error.code !== "NOT_FOUND") throw error;
+    throw new OciError(
+      "NOT_FOUND",
+      `Cannot push ${source} to ${ref}: ${error.message.replace(/^Cannot /, "it cannot ")}; a pull drops a compressed layer once its files are stored (pull with keepArchives, or oci-model pull --keep-archives, to push the model again)`,
+      { cause: error },
+    );
   });
   if (ref.tag && !ref.digest) await remote.tag(ref.tag, root);
   return result;

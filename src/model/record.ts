@@ -140,3 +140,14 @@ export async function findRecord(store: Store, ref: Reference): Promise<ModelRec
   }
   return readJson<ModelRecord>(store, manifest.config);
 }
+
+/**
+ * The manifest a stored name stands for: a name a pull wrote points at the model's record, whose
+ * first layer is the model's own manifest; any other name points at its manifest directly.
+ */
+export async function namedManifest(store: Store, descriptor: Descriptor): Promise<Descriptor> {
+  if (descriptor.mediaType !== MediaType.OciManifest) return descriptor;
+  const manifest = await readJson<{ artifactType?: string; layers?: Descriptor[] }>(store, descriptor);
+  const model = manifest.layers?.[0];
+  return manifest.artifactType === RECORD_MEDIA_TYPE && model ? model : descriptor;
+}

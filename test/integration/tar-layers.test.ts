@@ -6,8 +6,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PullEvent, pullModel, type Store, toFloat32 } from "../../src/index.js";
+import { type PullEvent, pullModel, pushModel, type Store, toFloat32 } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
+import { failure } from "../support/failure.js";
 import { pushWithSkopeo, sameBytes, sha256 } from "../support/layout.js";
 import { type ModelFixture, modelPackTarWeights } from "../support/models.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
@@ -82,6 +83,40 @@ describe("tar layers against the real registry", () => {
     for (const path of Object.keys(fixture.files).filter((p) => p.startsWith("weights/")))
       expect(blobs.has(model.files.get(path)?.digest as string), path).toBe(false);
     expect(blobs.has(model.files.get("config.json")?.digest as string)).toBe(true);
+    // The gzip layer is dropped once its files are stored: the store holds each file once.
+    expect(blobs.has(gzipLayer.digest)).toBe(false);
+    const fileBytes = Object.values(fixture.files).reduce((n, b) => n + b.byteLength, 0);
+    const { bytes: stored, ingestBytes } = await store.usage();
+    expect(ingestBytes).toBe(0);
+    // What is not a file: the tar's headers and padding, the manifest, config and the record (a few KiB).
+    expect(stored - fileBytes).toBeGreaterThan(0);
+    expect(stored - fileBytes).toBeLessThan(64 * 1024);
+  });
+
+  it("keeps the compressed layer when asked, and can push the model again only then", async () => {
+    const kept = createFsStore(join(dir, "kept"));
+    const dropped = createFsStore(join(dir, "dropped"));
+    await pullModel(ref, { store: kept, keepArchives: true });
+    await pullModel(ref, { store: dropped });
+    expect(await kept.exists(gzipLayer)).toBe(true);
+    expect(await dropped.exists(gzipLayer)).toBe(false);
+    const error = await failure(pushModel(dropped, ref, `${registry.host}/models/tar-weights-pushed:v1`));
+    expect(error.code).toBe("NOT_FOUND");
+    expect(error.message).toMatch(new RegExp(`${gzipLayer.digest}.*keepArchives`));
+    const pushed = await pushModel(kept, ref, `${registry.host}/models/tar-weights-pushed:v1`);
+    expect(pushed.digest).toBe(fixture.artifact.descriptor.digest);
+  });
+
+  it("pulls the same manifest under another tag from the files it has: no blob request", async () => {
+    const store = createFsStore(join(dir, "in-place"));
+    await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights", "latest");
+    registry.blobPaths.length = 0;
+    const latest = await pullModel(`${registry.host}/models/tar-weights:latest`, { store });
+    expect(registry.blobPaths).toEqual([]);
+    expect(latest.reference).toBe(`${registry.host}/models/tar-weights:latest`);
+    expect(new Uint8Array(await latest.file("tokenizer.json").arrayBuffer())).toEqual(
+      fixture.files["tokenizer.json"],
+    );
   });
 
   it("reads tensors from in-place files by range, as from any file", async () => {

@@ -6,12 +6,13 @@ import { pullReporter } from "./progress.js";
 import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
 import { openStore, STORE_FLAG, storeDir } from "./store-flag.js";
 
-const USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--proxy URL] [--concurrency N] [--timeout S] [--json]
+const USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--keep-archives] [--proxy URL] [--concurrency N] [--timeout S] [--json]
 
 Pulls a model into the store (an OCI layout; default $XDG_CACHE_HOME/oci-model or ~/.cache/oci-model),
 verifying every byte and resuming interrupted downloads.
   --output DIR     also write the model's files under their names into DIR
   --config-only    manifest, config and config files only, no weights
+  --keep-archives  keep compressed layers once their files are stored (to push the model again)
   --concurrency N  layers at a time (default 4)
   --json           print one JSON summary on stdout
   --plain-http, --username U --password-stdin, --timeout S, --proxy URL  as for inspect`;
@@ -39,6 +40,7 @@ export const pullCommand = defineCommand({
     ...STORE_FLAG,
     output: { type: "string" },
     "config-only": { type: "boolean" },
+    "keep-archives": { type: "boolean" },
     concurrency: { type: "string" },
     json: { type: "boolean" },
   },
@@ -66,6 +68,7 @@ export const pullCommand = defineCommand({
         ...(await clientOptions(values, ref.registry, io)),
         store: openStore(values.store, io),
         weights: !values["config-only"],
+        keepArchives: values["keep-archives"] === true,
         concurrency,
         signal: controller.signal,
         onProgress: (event) => {
