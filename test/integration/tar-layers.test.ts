@@ -38,7 +38,7 @@ describe("tar layers against the real registry", () => {
   let gzipLayer: { digest: string; size: number };
 
   beforeAll(async () => {
-    registry = await startRegistry();
+    registry = await startRegistry({ redirectBlobs: true });
     fixture = await modelPackTarWeights(shards(), 24 * 1024 * 1024);
     await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights", "v1");
     ref = `${registry.host}/models/tar-weights:v1`;
@@ -105,6 +105,30 @@ describe("tar layers against the real registry", () => {
     expect(error.message).toMatch(new RegExp(`${gzipLayer.digest}.*keepArchives`));
     const pushed = await pushModel(kept, ref, `${registry.host}/models/tar-weights-pushed:v1`);
     expect(pushed.digest).toBe(fixture.artifact.descriptor.digest);
+  });
+
+  it("fetches a compressed layer again when another pull dropped it between its push and its read", async () => {
+    const store = createFsStore(join(dir, "raced"));
+    await pullModel(ref, { store, keepArchives: true });
+    // Forget the model but keep its blobs (removeModel would collect them).
+    for (const name of (await store.tags()).keys()) await store.untag(name);
+    let raced = false;
+    const racing: Store = {
+      ...store,
+      fetch: async (blob, options) => {
+        // The other pull drops the layer just as this one comes to read it.
+        if (blob.digest === gzipLayer.digest && !raced) {
+          raced = true;
+          await store.delete(blob);
+        }
+        return store.fetch(blob, options);
+      },
+    };
+    registry.blobPaths.length = 0;
+    const model = await pullModel(ref, { store: racing });
+    expect(registry.blobPaths.filter((p) => p.includes(gzipLayer.digest.slice(7)))).toHaveLength(1);
+    for (const path of ["config.json", "tokenizer.json"])
+      expect(new Uint8Array(await model.file(path).arrayBuffer()), path).toEqual(fixture.files[path]);
   });
 
   it("pulls the same manifest under another tag from the files it has: no blob request", async () => {
