@@ -23,6 +23,11 @@ const expect = { requireAssertions: true };
 // The demo page (issue 8) will be served from demo/; for now this file carries the test projects.
 export default defineConfig({
   root: ".",
+  // Pre-bundled before the first page loads: found only later, Vite would bundle them mid-run and
+  // reload the page under a browser test (seen once: every transformers.js test failed to fetch).
+  optimizeDeps: {
+    include: ["@huggingface/transformers", "onnxruntime-web/wasm", "onnxruntime-web/jspi", "@wllama/wllama"],
+  },
   test: {
     reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [

@@ -30,4 +30,16 @@ describe("importing the library", () => {
     for (const lazy of ["@zip.js/zip.js", "hash-wasm", "fzstd", "@hono/node-server"])
       expect(loaded).not.toContain(lazy);
   });
+
+  it("the adapters, imported by their package subpaths, load none of the runtimes they adapt", async () => {
+    // The runtimes are optional peers: an app brings its own, and the adapters take it as an argument.
+    const loaded = await packagesLoadedBy(
+      "oci-model-loader/transformers",
+      "oci-model-loader/onnxruntime",
+      "oci-model-loader/wllama",
+    );
+    expect(loaded.has("modern-tar")).toBe(true);
+    for (const runtime of ["@huggingface/transformers", "onnxruntime-web", "@wllama/wllama"])
+      expect(loaded).not.toContain(runtime);
+  });
 });
