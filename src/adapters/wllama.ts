@@ -9,7 +9,7 @@
 import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { OciError } from "../errors.js";
-import type { Model } from "../model/model.js";
+import type { Model, ModelFile } from "../model/model.js";
 import type { ModelFileInfo } from "../model/record.js";
 import type { Descriptor } from "../oci/manifest.js";
 import { MediaType } from "../oci/media-types.js";
@@ -91,41 +91,6 @@ const EMPTY_JSON = new TextEncoder().encode("{}");
 const EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 const ENTRY_LIMIT = 64 * 1024;
 
-/** Bytes per piece `streamToBlob` copies out of one reused buffer. */
-const PIECE_BYTES = 4 * 1024 * 1024;
-
-/**
- * A stream's bytes as a Blob, held by the browser (blob storage), not the JS heap. A byte stream
- * (Node's and Firefox's `Blob.stream()`) is read into one reused buffer, 4 MiB at a time, each piece
- * copied into a Blob of its own: no new chunk per read, nothing left for the garbage collector. Any
- * other stream (Chromium's `Blob.stream()` is not a byte stream) goes through `Response.blob()`: its
- * chunks pass through the page and are garbage once copied.
- */
-async function streamToBlob(stream: ReadableStream<Uint8Array>): Promise<Blob> {
-  let reader: ReadableStreamBYOBReader;
-  try {
-    reader = stream.getReader({ mode: "byob" });
-  } catch {
-    return new Response(stream).blob();
-  }
-  const parts: Blob[] = [];
-  let buffer = new ArrayBuffer(PIECE_BYTES);
-  let filled = 0;
-  for (;;) {
-    const { done, value } = await reader.read(new Uint8Array(buffer, filled, buffer.byteLength - filled));
-    if (value) {
-      buffer = value.buffer as ArrayBuffer;
-      filled += value.byteLength;
-    }
-    if ((done || filled === buffer.byteLength) && filled > 0) {
-      parts.push(new Blob([new Uint8Array(buffer, 0, filled)]));
-      filled = 0;
-    }
-    if (done) break;
-  }
-  return new Blob(parts);
-}
-
 /** `sha256:<hex>` from a hint (`sha256:<hex>` or bare hex), or undefined when it is neither. */
 function hintDigest(hint: WllamaFileHint | undefined): string | undefined {
   const value = hint?.sha256?.toLowerCase();
@@ -186,12 +151,12 @@ function ggufWeights(model: Model, action: string): ModelFileInfo[] {
  * A weight file's bytes from the store, after checking that it starts with the GGUF magic:
  * `NOT_FOUND` when it is not stored, `UNSUPPORTED_ARTIFACT` when it is not GGUF.
  */
-async function openWeight(
+async function checkedWeight(
   model: Model,
   path: string,
   action: string,
   signal?: AbortSignal,
-): Promise<ReadableStream<Uint8Array>> {
+): Promise<ModelFile> {
   const file = model.file(path);
   const options = signal ? { signal } : {};
   let head: Uint8Array;
@@ -218,7 +183,7 @@ async function openWeight(
       `Cannot ${action}: its weight file ${path} does not start with the GGUF magic bytes`,
     );
   }
-  return file.stream(options);
+  return file;
 }
 
 /**
@@ -283,7 +248,7 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
   const isMetadata = (key: string) => key.startsWith(METADATA_PREFIX);
   const action = (verb: string, key: string) => `${verb} wllama's ${key}`;
 
-  const blobOf = async (blob: BlobRef): Promise<Blob> => streamToBlob(await store.fetch(blob));
+  const blobOf = (blob: BlobRef): Promise<Blob> => store.blob(blob);
 
   /** What a tag holds: a metadata key's JSON blob itself, a data key's file through its entry manifest. */
   const entryFile = async (key: string): Promise<Descriptor | undefined> => {
@@ -404,10 +369,9 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
       const urls = wllamaModelUrls(model);
       for (const [i, file] of files.entries()) {
         const descriptor = { mediaType: "application/octet-stream", digest: file.digest, size: file.size };
-        const source = await openWeight(model, file.path, what);
-        if (await store.exists(descriptor)) await source.cancel();
+        const weight = await checkedWeight(model, file.path, what);
         // Its bytes are not a blob of their own (a file kept inside a tar layer): store a copy.
-        else await store.push(descriptor, source);
+        if (!(await store.exists(descriptor))) await store.push(descriptor, await weight.stream());
         const url = urls[i] as string;
         const key = await wllamaCacheKey(url);
         await name(key, descriptor);
@@ -423,9 +387,9 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
 }
 
 /**
- * A pulled GGUF model's weight files as Blobs, in load order (split files in split order), read
- * from the store: each Blob is made by the browser from the store's stream, chunk by chunk, so the
- * weights are held in the browser's blob storage, never whole in the JS heap.
+ * A pulled GGUF model's weight files as Blobs, in load order (split files in split order), over
+ * what the store holds (`ModelFile.blob`): in OPFS and the fs store the stored files themselves, so
+ * no byte of the weights passes through the JS heap.
  *
  * @param model A model pulled with its weights, GGUF.
  * @param options `signal` aborts the reads.
@@ -444,7 +408,7 @@ export async function ggufBlobs(model: Model, options: { signal?: AbortSignal } 
   const what = `load ${model.reference} into wllama`;
   const blobs: Blob[] = [];
   for (const file of ggufWeights(model, what)) {
-    blobs.push(await streamToBlob(await openWeight(model, file.path, what, options.signal)));
+    blobs.push(await (await checkedWeight(model, file.path, what, options.signal)).blob());
   }
   return blobs;
 }

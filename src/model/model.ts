@@ -7,7 +7,7 @@ import { iterateTensors, readTensor, type Tensor, tensorIndex } from "../tensors
 import type { TensorEntry } from "../tensors/types.js";
 import type { ModelFormat } from "./format.js";
 import { type ModelInfo, modelInfo } from "./info.js";
-import { fileBlob, type ModelFileInfo, type ModelRecord, readFile } from "./record.js";
+import { fileBlob, type ModelFileInfo, type ModelRecord, readFile, readFileBlob } from "./record.js";
 
 /** One file of a model, read from the store. */
 export interface ModelFile extends ModelFileInfo {
@@ -23,6 +23,11 @@ export interface ModelFile extends ModelFileInfo {
   json<T = unknown>(): Promise<T>;
   /** The whole file, in memory. */
   arrayBuffer(): Promise<ArrayBuffer>;
+  /**
+   * The whole file as a `Blob` over what the store holds (`Store.blob`): no copy through the JS heap
+   * in OPFS or the fs store, for runtimes that take a `Blob` or an object URL.
+   */
+  blob(): Promise<Blob>;
 }
 
 /**
@@ -147,6 +152,7 @@ export class Model {
       text: async () => new Response(await stream()).text(),
       json: async <T>() => JSON.parse(await new Response(await stream()).text()) as T,
       arrayBuffer: async () => new Response(await stream()).arrayBuffer(),
+      blob: () => readFileBlob(store, info),
     };
   }
 }

@@ -28,6 +28,12 @@ export interface ModelFileInfo {
   layer?: { digest: string; size: number; offset: number };
 }
 
+/** A file's bytes as a `Blob` over what the store holds (`Store.blob`): its own blob, or its range of a tar layer. */
+export function readFileBlob(store: Store, file: ModelFileInfo): Promise<Blob> {
+  const offset = file.layer?.offset ?? 0;
+  return store.blob(fileBlob(file), { offset, length: file.size });
+}
+
 /** The stored blob a file's bytes are in: its own, or the tar layer it is served from. */
 export function fileBlob(file: ModelFileInfo): BlobRef {
   return file.layer ?? file;

@@ -1,4 +1,4 @@
-import { realpathSync } from "node:fs";
+import { openAsBlob, realpathSync } from "node:fs";
 import {
   type FileHandle,
   link,
@@ -176,6 +176,11 @@ class FsBackend implements StoreBackend {
 
   async read(digest: string, offset: number, length: number) {
     return this.#stream(this.#blobPath(digest), offset, length);
+  }
+
+  /** A `Blob` backed by the blob's file (`fs.openAsBlob`): read from disk when read. */
+  async blob(digest: string, offset: number, length: number) {
+    return (await openAsBlob(this.#blobPath(digest))).slice(offset, offset + length);
   }
 
   async remove(digest: string) {

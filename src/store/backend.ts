@@ -19,6 +19,11 @@ export interface StoreBackend {
   has(digest: string): Promise<boolean>;
   /** `length` bytes of a committed blob from `offset` (the engine checks the range first). */
   read(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * `length` bytes of a committed blob from `offset` as a `Blob` the medium keeps (OPFS files), so
+   * that nothing is copied through the JS heap. Optional: the engine falls back to `read`.
+   */
+  blob?(digest: string, offset: number, length: number): Promise<Blob>;
   /** Deletes a committed blob; absent is not an error. */
   remove(digest: string): Promise<void>;
   /** Every committed blob, with its size. */

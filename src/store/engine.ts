@@ -103,10 +103,8 @@ export function createStore(
     return backend.has(blob.digest);
   }
 
-  async function fetchBlob(
-    blob: BlobRef,
-    fetchOptions: FetchOptions = {},
-  ): Promise<ReadableStream<Uint8Array>> {
+  /** The range a read asks for, checked against the blob; `NOT_FOUND` when the blob is not stored. */
+  async function readRange(blob: BlobRef, fetchOptions: FetchOptions) {
     const offset = fetchOptions.offset ?? 0;
     const length = fetchOptions.length ?? blob.size - offset;
     const action = `read ${blob.digest} from the store`;
@@ -125,7 +123,21 @@ export function createStore(
     throwIfAborted(fetchOptions.signal, action);
     if (!(await backend.has(blob.digest)))
       throw new OciError("NOT_FOUND", `Cannot ${action}: it is not stored`);
+    return { offset, length };
+  }
+
+  async function fetchBlob(
+    blob: BlobRef,
+    fetchOptions: FetchOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const { offset, length } = await readRange(blob, fetchOptions);
     return backend.read(blob.digest, offset, length);
+  }
+
+  async function blobOf(blob: BlobRef, options: FetchOptions = {}): Promise<Blob> {
+    const { offset, length } = await readRange(blob, options);
+    if (backend.blob) return backend.blob(blob.digest, offset, length);
+    return new Response(await backend.read(blob.digest, offset, length)).blob();
   }
 
   async function newHasher(blob: BlobRef) {
@@ -430,6 +442,7 @@ export function createStore(
   return {
     exists,
     fetch: fetchBlob,
+    blob: blobOf,
     push,
     delete: async (blob) => exclusive(blob.digest, () => backend.remove(blob.digest)),
     resolve: async (name) => (await backend.readTags()).get(name),

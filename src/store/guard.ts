@@ -25,6 +25,7 @@ export function storageError(error: unknown, action: string): OciError {
 const ACTIONS: { [K in keyof StoreBackend]-?: (digest: string) => string } = {
   has: (d) => `look up ${d}`,
   read: (d) => `read ${d}`,
+  blob: (d) => `read ${d}`,
   remove: (d) => `remove ${d}`,
   blobs: () => "list the blobs",
   ingestState: (d) => `read how far ${d} got`,

@@ -123,10 +123,13 @@ class OpfsBackend implements StoreBackend {
   }
 
   async read(digest: string, offset: number, length: number) {
+    return (await this.blob(digest, offset, length)).stream() as ReadableStream<Uint8Array>;
+  }
+
+  /** A `Blob` over the piece files themselves: the browser reads them from disk when asked. */
+  async blob(digest: string, offset: number, length: number) {
     const { pieces } = await this.#pieces(digest);
-    return new Blob(pieces.map((p) => p.file))
-      .slice(offset, offset + length)
-      .stream() as ReadableStream<Uint8Array>;
+    return new Blob(pieces.map((p) => p.file)).slice(offset, offset + length);
   }
 
   async remove(digest: string) {

@@ -119,6 +119,13 @@ export interface WritableStore extends ReadOnlyStore {
  * its size and digest matched; interrupted pushes resume; names point at descriptors.
  */
 export interface Store extends WritableStore {
+  /**
+   * A committed blob, or a range of it, as a `Blob`: over the stored files themselves where the
+   * medium allows (OPFS: nothing passes through the JS heap), else read into the browser's blob
+   * storage. For runtimes that take a `Blob` or an object URL. The `Blob` reads the stored bytes
+   * when read: removing the blob meanwhile makes reading it fail. `NOT_FOUND` when absent.
+   */
+  blob(blob: BlobRef, options?: Pick<FetchOptions, "offset" | "length">): Promise<Blob>;
   /** Removes a blob (tags that point at it stay; see `gc`). */
   delete(blob: Pick<BlobRef, "digest">): Promise<void>;
   /** Removes a name (the blobs it reached stay until `gc`). */

@@ -56,6 +56,22 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect((await store.usage()).bytes).toBeGreaterThanOrEqual(300_001);
     });
 
+    it("gives a stored blob, or a range of it, as a Blob; NOT_FOUND for one it lacks", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(300_001);
+      await store.push(descriptor, chunked(bytes));
+      const whole = await store.blob(descriptor);
+      expect(whole.size).toBe(300_001);
+      expect(equal(new Uint8Array(await whole.arrayBuffer()), bytes)).toBe(true);
+      const part = await store.blob(descriptor, { offset: 123_457, length: 70_000 });
+      expect(equal(new Uint8Array(await part.arrayBuffer()), bytes.subarray(123_457, 193_457))).toBe(true);
+      expect((await failure(store.blob(descriptor, { offset: 300_000, length: 2 }))).code).toBe(
+        "INVALID_ARGUMENT",
+      );
+      const absent = await blobOf(10);
+      expect((await failure(store.blob(absent.descriptor))).code).toBe("NOT_FOUND");
+    });
+
     it("stores an empty blob", async () => {
       const { store } = await make({});
       const { descriptor } = await blobOf(0);
