@@ -14,9 +14,10 @@ import plainMjs from "onnxruntime-web/ort-wasm-simd-threaded.mjs?url";
 import plainWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm?url";
 import * as ortWasm from "onnxruntime-web/wasm";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { cdp, commands } from "vitest/browser";
+import { commands } from "vitest/browser";
 import { createOnnxSession, onnxExternalDataPaths, onnxModelPath } from "../../src/adapters/onnxruntime.js";
 import { createOpfsStore, type Model, pullModel, type Store } from "../../src/index.js";
+import { heapGrowth } from "../support/heap.js";
 
 const bed = inject("transformersBed");
 type Ort = typeof ortWasm;
@@ -37,32 +38,6 @@ interface Stats {
 const stats = async (): Promise<Stats> => (await fetch(`${bed.serverUrl}/stats`)).json();
 const files = (path: string) => `${bed.serverUrl}/files/${path}`;
 const pull = (reference: string, store: Store) => pullModel(reference, { proxy: bed.proxyUrl, store });
-
-/** The page's JS heap (V8 heap + ArrayBuffer backing stores, wasm memory included) by CDP: peak growth while `fn` runs. */
-async function heapGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  const session = cdp();
-  const usage = async () => {
-    const u = (await session.send("Runtime.getHeapUsage")) as {
-      usedSize: number;
-      backingStorageSize?: number;
-    };
-    return u.usedSize + (u.backingStorageSize ?? 0);
-  };
-  await session.send("HeapProfiler.collectGarbage");
-  const base = await usage();
-  let peak = base;
-  let running = true;
-  const sampler = (async () => {
-    while (running) peak = Math.max(peak, await usage());
-  })();
-  try {
-    const result = await fn();
-    return { result, peak: Math.max(peak, await usage()) - base };
-  } finally {
-    running = false;
-    await sampler;
-  }
-}
 
 const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 

@@ -11,9 +11,10 @@ import { env, pipeline } from "@huggingface/transformers";
 import ortMjs from "onnxruntime-web/ort-wasm-simd-threaded.asyncify.mjs?url";
 import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { cdp, commands } from "vitest/browser";
+import { commands } from "vitest/browser";
 import { createTransformersCache } from "../../src/adapters/transformers.js";
 import { createOpfsStore, isOciError, type Store } from "../../src/index.js";
+import { heapGrowth } from "../support/heap.js";
 
 const bed = inject("transformersBed");
 const OPTIONS = { dtype: "fp32", device: "wasm" } as const;
@@ -50,32 +51,6 @@ function configure(cache: ReturnType<typeof createTransformersCache> | undefined
     env.customCache = null;
     env.remoteHost = `${bed.serverUrl}/files/`;
     env.remotePathTemplate = "{model}/";
-  }
-}
-
-/** The page's JS heap (V8 heap + ArrayBuffer backing stores) by CDP: peak growth while `fn` runs. */
-async function heapGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number }> {
-  const session = cdp();
-  const usage = async () => {
-    const u = (await session.send("Runtime.getHeapUsage")) as {
-      usedSize: number;
-      backingStorageSize?: number;
-    };
-    return u.usedSize + (u.backingStorageSize ?? 0);
-  };
-  await session.send("HeapProfiler.collectGarbage");
-  const base = await usage();
-  let peak = base;
-  let running = true;
-  const sampler = (async () => {
-    while (running) peak = Math.max(peak, await usage());
-  })();
-  try {
-    const result = await fn();
-    return { result, peak: Math.max(peak, await usage()) - base };
-  } finally {
-    running = false;
-    await sampler;
   }
 }
 

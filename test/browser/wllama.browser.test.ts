@@ -9,7 +9,6 @@
 import { CacheManager, type LoadModelParams, Wllama } from "@wllama/wllama";
 import wasmUrl from "@wllama/wllama/esm/wasm/wllama.wasm?url";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { cdp } from "vitest/browser";
 import {
   createWllamaStorage,
   loadWllamaModel,
@@ -17,6 +16,7 @@ import {
   wllamaCacheKey,
 } from "../../src/adapters/wllama.js";
 import { createOpfsStore, type Model, OciError, pullModel, type Store } from "../../src/index.js";
+import { heapGrowth } from "../support/heap.js";
 
 const bed = inject("wllama");
 const PARAMS: LoadModelParams = { n_ctx: 512, n_threads: 1, n_gpu_layers: 0 };
@@ -84,39 +84,6 @@ async function direct(names: string[]): Promise<{ ids: number[]; text: string }>
 }
 
 const pull = (reference: string, store: Store) => pullModel(reference, { proxy: bed.proxyUrl, store });
-
-/**
- * Growth of the page's JS heap (V8 heap + ArrayBuffer backing stores), by CDP: its peak while `fn`
- * runs (garbage not yet collected included), and what is still held after a garbage collection.
- */
-async function heapGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number; retained: number }> {
-  const session = cdp();
-  const usage = async () => {
-    const u = (await session.send("Runtime.getHeapUsage")) as {
-      usedSize: number;
-      backingStorageSize?: number;
-    };
-    return u.usedSize + (u.backingStorageSize ?? 0);
-  };
-  await session.send("HeapProfiler.collectGarbage");
-  const base = await usage();
-  let peak = base;
-  let running = true;
-  const sampler = (async () => {
-    while (running) peak = Math.max(peak, await usage());
-  })();
-  try {
-    const result = await fn();
-    running = false;
-    await sampler;
-    peak = Math.max(peak, await usage());
-    await session.send("HeapProfiler.collectGarbage");
-    return { result, peak: peak - base, retained: (await usage()) - base };
-  } finally {
-    running = false;
-    await sampler;
-  }
-}
 
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
