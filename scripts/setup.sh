@@ -2,7 +2,8 @@
 # Makes sure the real components the tests start are installed:
 #   docker-registry (CNCF Distribution 2.8), skopeo, htpasswd (apache2-utils), openssl, chromium,
 #   python3-torch and python3-numpy (to write genuine checkpoints), strace (to see what reaches the disk),
-#   zstd (to compress tar+zstd layers).
+#   zstd (to compress tar+zstd layers), firefox-esr (the Firefox tests, driven over WebDriver BiDi) and
+#   mesa-vulkan-drivers (lavapipe, the software Vulkan that gives Firefox a WebGPU adapter).
 # As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
 set -euo pipefail
 
@@ -42,6 +43,7 @@ declare -A package_of=(
   [chromium]=chromium
   [strace]=strace
   [zstd]=zstd
+  [firefox-esr]=firefox-esr
 )
 
 missing=()
@@ -50,6 +52,8 @@ for tool in "${!package_of[@]}"; do
 done
 # Genuine PyTorch and NumPy checkpoints are written by Debian's python3-torch and python3-numpy.
 /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
+# Firefox's WebGPU adapter here is lavapipe, Mesa's software Vulkan driver (no tool on PATH: its ICD file).
+compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || missing+=(mesa-vulkan-drivers)
 if [ ${#missing[@]} -eq 0 ]; then
   fixtures_venv
   torch_fixtures_venv
@@ -69,6 +73,6 @@ cat >&2 <<MSG
 setup: the tests need these Debian packages, which are not installed: ${missing[*]}
 Install them with:
   sudo apt-get install -y ${missing[*]}
-(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd, openssl, zstd on PATH and Chromium at /usr/bin/chromium.)
+(On another system: CNCF Distribution 2.8 as 'docker-registry', skopeo, htpasswd, openssl, zstd on PATH, Chromium at /usr/bin/chromium and Firefox ESR as firefox-esr.)
 MSG
 exit 1
