@@ -7,9 +7,7 @@ import {
   isOciError,
   listModels,
   type Model,
-  type ModelSummary,
   openModel,
-  type PullEvent,
   persistStorage,
   pullModel,
   remoteTensorIndex,
@@ -18,21 +16,16 @@ import {
   type TensorEntry,
 } from "../src/index.js";
 import { CharMlpGpu } from "./gpu.js";
+import { el, LayerTable, mib } from "./layer-table.js";
+import type { TransformersRun } from "./transformers-tab.js";
 
-declare const __DEMO__: { reference: string; proxy: string };
+declare const __DEMO__: { reference: string; transformers: string; proxy: string };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const el = (tag: string, text = "", className = "") => {
-  const node = document.createElement(tag);
-  node.textContent = text;
-  if (className) node.className = className;
-  return node;
-};
-const mib = (n: number) =>
-  n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 
 const reference = $<HTMLInputElement>("reference");
 const storage = $<HTMLSelectElement>("storage");
+const tfStorage = $<HTMLSelectElement>("tf-storage");
 const status = $("status");
 const runButton = $<HTMLButtonElement>("run");
 reference.value = new URLSearchParams(location.search).get("ref") ?? __DEMO__.reference;
@@ -52,63 +45,12 @@ function setStatus(text: string, kind: "" | "ready" | "error" = "") {
   status.className = kind;
 }
 
-interface Row {
-  state: HTMLElement;
-  bar: HTMLProgressElement;
-  bytes: HTMLElement;
-  speed: HTMLElement;
-  started: number;
-}
-const rows = new Map<string, Row>();
-
-function showLayers(summary: ModelSummary) {
-  const body = $("layers").querySelector("tbody") as HTMLElement;
-  body.replaceChildren();
-  rows.clear();
-  for (const layer of [{ ...summary.config, path: "(model config)" }, ...summary.layers]) {
-    const tr = el("tr");
-    const state = el("td", "queued");
-    const bar = document.createElement("progress");
-    bar.max = layer.size;
-    bar.value = 0;
-    const barCell = el("td");
-    barCell.append(bar);
-    const bytes = el("td", `0 / ${mib(layer.size)}`, "num");
-    const speed = el("td", "", "num");
-    const label =
-      layer.path ?? (layer.mediaType.endsWith(".tar") ? "config files (tar)" : layer.digest.slice(0, 19));
-    tr.append(el("td", label), state, barCell, bytes, speed);
-    body.append(tr);
-    rows.set(layer.digest, { state, bar, bytes, speed, started: 0 });
-  }
-}
-
-function onEvent(event: PullEvent) {
-  const row = "digest" in event ? rows.get(event.digest) : undefined;
-  if (event.type === "layer-start" && row) {
-    row.started = performance.now();
-    row.state.textContent = event.fromCache ? "from cache" : "downloading";
-    row.state.className = event.fromCache ? "state-cache" : "";
-  } else if (event.type === "progress") {
-    if (row) {
-      row.bar.value = event.loaded;
-      row.bytes.textContent = `${mib(event.loaded)} / ${mib(event.total)}`;
-      const seconds = (performance.now() - row.started) / 1000;
-      if (seconds > 0) row.speed.textContent = (event.loaded / seconds / 1e6).toFixed(1);
-    }
-    $<HTMLProgressElement>("total-bar").value = event.overallLoaded / Math.max(1, event.overallTotal);
-    $("total-bytes").textContent = `${mib(event.overallLoaded)} / ${mib(event.overallTotal)}`;
-  } else if (event.type === "layer-done" && row) {
-    if (row.state.textContent !== "from cache") {
-      row.state.textContent = "verified → stored";
-      row.state.className = "state-verified";
-    }
-    row.bar.value = row.bar.max;
-  } else if (event.type === "done") {
-    $("total-state").textContent =
-      `fetched ${mib(event.fetchedBytes)}, reused ${mib(event.reusedBytes)} in ${event.seconds.toFixed(2)} s`;
-  }
-}
+const layers = new LayerTable({
+  body: $("layers").querySelector("tbody") as HTMLElement,
+  totalState: $("total-state"),
+  totalBar: $<HTMLProgressElement>("total-bar"),
+  totalBytes: $("total-bytes"),
+});
 
 function showCard(model: Model, tensors: Map<string, TensorEntry>) {
   const facts = $("model-facts");
@@ -181,7 +123,7 @@ async function pull(event: SubmitEvent) {
   gpu = undefined;
   try {
     setStatus("resolving…");
-    showLayers(await inspectModel(ref, { proxy: __DEMO__.proxy }));
+    layers.show(await inspectModel(ref, { proxy: __DEMO__.proxy }));
     // The model card comes before any weight: a config-only pull and the tensor headers by Range.
     const stored = await openModel(ref, { store }).catch(() => undefined);
     const early = stored?.complete ? stored : await pullModel(ref, { ...options, weights: false });
@@ -190,7 +132,7 @@ async function pull(event: SubmitEvent) {
       stored?.complete ? await stored.tensorIndex() : await remoteTensorIndex(ref, { proxy: __DEMO__.proxy }),
     );
     setStatus("downloading and verifying…");
-    const model = await pullModel(ref, { ...options, onProgress: onEvent });
+    const model = await pullModel(ref, { ...options, onProgress: layers.onEvent });
     showCard(model, await model.tensorIndex());
     setStatus("uploading to WebGPU…");
     gpu = await CharMlpGpu.create(model);
@@ -235,10 +177,63 @@ $("persist").addEventListener("click", async () => {
     : "The browser declined persistent storage.";
 });
 $("refresh").addEventListener("click", () => void refreshCache());
-storage.addEventListener("change", () => void refreshCache());
+storage.addEventListener("change", () => {
+  tfStorage.value = storage.value;
+  void refreshCache();
+});
 void refreshCache();
 
-/** For the end-to-end test: the GPU's logits for a context. */
+// The tabs: WebGPU (the default) and transformers.js, whose module is imported when first opened.
+// Both use the page's store: the transformers.js tab's Storage select is the same choice.
+tfStorage.value = storage.value;
+$<HTMLInputElement>("tf-reference").value =
+  new URLSearchParams(location.search).get("bert") ?? __DEMO__.transformers;
+tfStorage.addEventListener("change", () => {
+  storage.value = tfStorage.value;
+  void refreshCache();
+});
+let transformersTab: Promise<{ lastRun(): TransformersRun | undefined } | undefined> | undefined;
+function openTransformersTab() {
+  transformersTab ??= import("./transformers-tab.js").then(
+    (tab) =>
+      tab.initTransformersTab({
+        store: currentStore,
+        storageName: () => storage.value,
+        proxy: __DEMO__.proxy,
+        onStored: () => void refreshCache().catch(() => {}),
+      }),
+    (error: unknown) => {
+      $("tf-status").textContent =
+        `failed to load transformers.js — ${error instanceof Error ? error.message : String(error)}`;
+      $("tf-status").className = "status error";
+      return undefined;
+    },
+  );
+}
+const tabs = [...document.querySelectorAll<HTMLButtonElement>("[role=tab]")];
+function selectTab(tab: HTMLButtonElement, focus = false) {
+  for (const t of tabs) {
+    const selected = t === tab;
+    t.setAttribute("aria-selected", String(selected));
+    t.tabIndex = selected ? 0 : -1;
+    $(t.getAttribute("aria-controls") ?? "").hidden = !selected;
+  }
+  if (focus) tab.focus();
+  if (tab.id === "tab-transformers") openTransformersTab();
+  const hash = tab.id === "tab-transformers" ? "#transformers" : "";
+  if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
+}
+tabs.forEach((tab, i) => {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (e) => {
+    const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+    if (step) selectTab(tabs[(i + step + tabs.length) % tabs.length] as HTMLButtonElement, true);
+  });
+});
+if (location.hash === "#transformers") selectTab($<HTMLButtonElement>("tab-transformers"));
+
+/** For the end-to-end test: the GPU's logits for a context; the transformers.js tab's last run. */
 (window as unknown as { demo: unknown }).demo = {
   logits: (context: number[]) => gpu?.logits(context).then((l) => Array.from(l)),
+  transformers: async () => (await transformersTab)?.lastRun(),
 };

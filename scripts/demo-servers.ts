@@ -18,6 +18,8 @@ export const DEMO_DIR = join(import.meta.dirname, "../demo");
 export interface DemoServers {
   url: string;
   reference: string;
+  /** The transformers.js tab's model (the tiny BERT under demo/layout's tag tiny-bert-v1); "" with a registry. */
+  transformersReference: string;
   proxy: string;
   /** Blob requests the layout server answered. */
   blobRequests(): number;
@@ -46,6 +48,7 @@ export async function startDemo(
   let blobRequests = 0;
   let layout: RunningServer | undefined;
   let reference: string;
+  let transformersReference = "";
   let allow: string;
   if (options.registry) {
     const ref = parseReference(options.registry);
@@ -59,13 +62,20 @@ export async function startDemo(
     });
     allow = new URL(layout.url).host;
     reference = `${allow}/demo/char-mlp:v1`;
+    // Every repository name maps onto the one layout: the tag picks the model.
+    transformersReference = `${allow}/demo/tiny-bert:tiny-bert-v1`;
   }
   const proxy = await serveRegistryProxy({ allow: [allow], port: 0 });
   const vite = await createServer({
     configFile: false,
     root: DEMO_DIR,
     logLevel: "warn",
-    define: { __DEMO__: JSON.stringify({ reference, proxy: proxy.url }) },
+    define: {
+      __DEMO__: JSON.stringify({ reference, transformers: transformersReference, proxy: proxy.url }),
+    },
+    // Bundled before the first page loads: found later (the transformers.js tab is imported on
+    // demand), Vite would bundle it mid-session and reload the page.
+    optimizeDeps: { include: ["@huggingface/transformers"] },
     server: { host: "localhost", port: options.port ?? 5173, strictPort: false, open: options.open ?? false },
     cacheDir: join(DEMO_DIR, "..", "node_modules", ".vite-demo"),
   });
@@ -74,6 +84,7 @@ export async function startDemo(
   return {
     url,
     reference,
+    transformersReference,
     proxy: proxy.url,
     blobRequests: () => blobRequests,
     close: async () => {

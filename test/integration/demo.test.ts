@@ -1,9 +1,18 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generate } from "../../demo/char-mlp.js";
+import type { TransformersRun } from "../../demo/transformers-tab.js";
 import { type DemoServers, startDemo } from "../../scripts/demo-servers.js";
 import { CHROMIUM } from "../../vite.config.js";
 import { loadReference } from "../support/char-mlp-reference.js";
+
+/** torch's outputs for the tiny BERT (scripts/tiny-bert.py). */
+interface BertReference {
+  hidden_size: number;
+  sentences: { text: string; input_ids: number[]; last_hidden_state: number[][]; mean_pooled: number[] }[];
+}
 
 /** GPU and CPU logits may differ in the last bits (tanh, summation order on SwiftShader). */
 const TOLERANCE = 1e-4;
@@ -76,4 +85,127 @@ describe("the demo page, end to end in Chromium", () => {
       await page.close();
     },
   );
+
+  it("runs the tiny BERT pulled through the transformers.js adapter like torch, and reloads it from OPFS with no blob request", async () => {
+    const bert: BertReference = JSON.parse(
+      await readFile(join(import.meta.dirname, "../fixtures/tiny-bert/reference.json"), "utf8"),
+    );
+    const [a, b] = bert.sentences as [BertReference["sentences"][0], BertReference["sentences"][0]];
+    const page = await browser.newPage();
+    const requests: string[] = [];
+    page.on("request", (r) => requests.push(r.url()));
+    await page.goto(demo.url);
+    // The WebGPU tab is the default; transformers.js is not loaded until its tab opens.
+    expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(true);
+    expect(await page.getByTestId("panel-transformers").isVisible()).toBe(false);
+    expect(requests.some((u) => u.includes("transformers"))).toBe(false);
+    await page.getByTestId("tab-transformers").click();
+    expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(false);
+    expect(await page.getByTestId("tf-reference").inputValue()).toBe(demo.transformersReference);
+    expect(page.url()).toMatch(/#transformers$/);
+
+    const loadAndWait = async () => {
+      await page.getByTestId("tf-storage").selectOption("opfs");
+      await page.getByTestId("tf-text-a").fill(a.text);
+      await page.getByTestId("tf-text-b").fill(b.text);
+      await page.getByTestId("tf-load").click();
+      await page.waitForFunction(
+        () => /^(ready|failed)/.test(document.querySelector("[data-testid=tf-status]")?.textContent ?? ""),
+        null,
+        { timeout: 90_000 },
+      );
+      expect(await page.getByTestId("tf-status").textContent()).toMatch(/^ready/);
+      const run = (await page.evaluate(() =>
+        (
+          window as unknown as { demo: { transformers(): Promise<TransformersRun | undefined> } }
+        ).demo.transformers(),
+      )) as TransformersRun;
+      const states = await page
+        .getByTestId("tf-files")
+        .locator("tbody tr")
+        .evaluateAll((rows) => rows.map((r) => [r.children[0]?.textContent, r.children[1]?.textContent]));
+      return { run, states: Object.fromEntries(states) };
+    };
+
+    const before = demo.blobRequests();
+    const first = await loadAndWait();
+    // The OCI config blob and the four files, each fetched once and verified into the store.
+    expect(demo.blobRequests() - before).toBe(5);
+    expect(first.states).toEqual({
+      "(model config)": "verified → stored",
+      "config.json": "verified → stored",
+      "onnx/model.onnx": "verified → stored",
+      "tokenizer.json": "verified → stored",
+      "tokenizer_config.json": "verified → stored",
+    });
+    expect(first.run.reference).toBe(demo.transformersReference);
+
+    const TOLERANCE_BERT = 1e-4;
+    let worst = 0;
+    const check = (run: TransformersRun) => {
+      for (const [got, want] of [
+        [run.a, a],
+        [run.b, b],
+      ] as const) {
+        expect(got.text).toBe(want.text);
+        expect(got.dims).toEqual([1, want.input_ids.length, bert.hidden_size]);
+        const hidden = want.last_hidden_state.flat();
+        expect(got.hidden).toHaveLength(hidden.length);
+        expect(got.pooled).toHaveLength(bert.hidden_size);
+        hidden.forEach((v, i) => {
+          worst = Math.max(worst, Math.abs((got.hidden[i] as number) - v));
+        });
+        want.mean_pooled.forEach((v, i) => {
+          worst = Math.max(worst, Math.abs((got.pooled[i] as number) - v));
+        });
+      }
+      const dot = a.mean_pooled.reduce((n, v, i) => n + v * (b.mean_pooled[i] as number), 0);
+      const norm = (v: number[]) => Math.sqrt(v.reduce((n, x) => n + x * x, 0));
+      const torchCosine = dot / (norm(a.mean_pooled) * norm(b.mean_pooled));
+      expect(Math.abs(run.cosine - torchCosine)).toBeLessThan(TOLERANCE_BERT);
+      return torchCosine;
+    };
+    const torchCosine = check(first.run);
+    const firstWorst = worst;
+    expect(worst).toBeLessThan(TOLERANCE_BERT);
+    expect(await page.getByTestId("tf-cosine").textContent()).toBe(torchCosine.toFixed(4));
+    expect(await page.getByTestId("tf-result").textContent()).toContain(
+      `last_hidden_state [1, ${a.input_ids.length}, ${bert.hidden_size}]`,
+    );
+    // The model is in the page's store, listed by the Cache panel of the other tab.
+    await page.waitForFunction(
+      (ref) => document.querySelector("#cached")?.textContent?.includes(ref),
+      demo.transformersReference,
+    );
+
+    // Everything came from this machine: the demo's servers and onnxruntime-web's own wasm, no CDN,
+    // and nothing from transformers.js's remote host (an oci: id is answered by the adapter alone).
+    const remote = requests.filter((u) => {
+      const url = new URL(u);
+      if (url.protocol === "blob:" || url.protocol === "data:") return false; // made in the page
+      return url.hostname !== "localhost" && url.hostname !== "127.0.0.1";
+    });
+    expect(remote).toEqual([]);
+    expect(
+      requests.some((u) => /onnxruntime-web\/dist\/ort-wasm-simd-threaded\.asyncify\.wasm/.test(u)),
+    ).toBe(true);
+
+    await page.reload();
+    await page.waitForFunction(
+      () => document.querySelector("[data-testid=tf-status]")?.textContent === "idle",
+    );
+    expect(await page.getByTestId("panel-transformers").isVisible()).toBe(true);
+    const afterFirst = demo.blobRequests();
+    const second = await loadAndWait();
+    expect(demo.blobRequests()).toBe(afterFirst);
+    expect(Object.values(second.states)).toEqual(Array(5).fill("in store"));
+    worst = 0;
+    check(second.run);
+    expect(worst).toBeLessThan(TOLERANCE_BERT);
+    expect(second.run.a.hidden).toEqual(first.run.a.hidden);
+    console.log(
+      `demo transformers.js tab: max |difference| from torch ${firstWorst.toExponential(2)} (after the reload ${worst.toExponential(2)}); first output ${first.run.firstOutputMs?.toFixed(0)} ms after Load (pull of 5 blobs), ${second.run.firstOutputMs?.toFixed(0)} ms after a reload (0 blob requests)`,
+    );
+    await page.close();
+  }, 180_000);
 });
