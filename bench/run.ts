@@ -1,5 +1,6 @@
 // npm run bench [-- --quick] (builds dist/ first: the measured processes run plain Node over it): benchmarks, each against a baseline measured in the same run.
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
+// --only=SECTION[,SECTION] runs only those: node-pull, resume, push, tar-layers, browser-pull, upload, fs-store.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { createFsStore, createNodeHasher } from "../src/node/index.js";
 import { startFaultProxy } from "../test/support/fault-proxy.js";
 import { startRegistry } from "../test/support/registry.js";
 import { runBrowserPullBench } from "./browser-pull.js";
+import { runTarLayerRows } from "./tar-layers.js";
 import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
@@ -18,6 +20,11 @@ const cores = availableParallelism();
 const GiB = 1024 * 1024 * 1024;
 const sizes = quick ? [256 * 1024 * 1024] : [256 * 1024 * 1024, GiB, 4 * GiB];
 const ROUNDS = quick ? 1 : 3;
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
+const want = (section: string) => only === undefined || only.includes(section);
 
 interface Sample {
   seconds: number;
@@ -66,7 +73,7 @@ const add = (name: string, unit: string, value: number, baseline: number) =>
 // storage): sha256sum (what the issue named) and openssl (SHA-NI, the real download + hash limit);
 // and curl | tee FILE | openssl, the whole job (download, store, hash) by C tools; and Node's own fetch
 // + node:crypto (no storage), the floor of any fetch-based pull in Node, in time and in peak RSS.
-for (const size of sizes) {
+for (const size of want("node-pull") ? sizes : []) {
   const registry = await startRegistry();
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-pull-"));
   try {
@@ -146,7 +153,7 @@ for (const size of sizes) {
 }
 
 // Resume: a pull cut at 50% of its large blob (connection reset), then resumed into the same store.
-{
+if (want("resume")) {
   const size = quick ? 256 * 1024 * 1024 : GiB;
   const registry = await startRegistry();
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-resume-"));
@@ -178,7 +185,7 @@ for (const size of sizes) {
 }
 
 // Push of a model from an OCI layout to a real registry: ours against skopeo, alternating.
-{
+if (want("push")) {
   const size = quick ? 256 * 1024 * 1024 : GiB;
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-push-"));
   try {
@@ -226,7 +233,21 @@ for (const size of sizes) {
   }
 }
 
-{
+// Issue 19: a ModelPack model whose weights are tar layers (bench/tar-layers.ts).
+if (want("tar-layers")) {
+  await runTarLayerRows(
+    {
+      size: quick ? 256 * 1024 * 1024 : GiB,
+      gzipSize: quick ? 64 * 1024 * 1024 : 256 * 1024 * 1024,
+      browserSize: quick ? 64 * 1024 * 1024 : 256 * 1024 * 1024,
+      rounds: 3,
+      browserRounds: 3,
+    },
+    add,
+  );
+}
+
+if (want("browser-pull")) {
   const pull = await runBrowserPullBench(ROUNDS, quick ? 64 : 256);
   const mbps = (mode: string) => median((pull.samples[mode] ?? []).map((s) => pull.size / s.seconds / 1e6));
   const heapMiB = (mode: string) => median((pull.samples[mode] ?? []).map((s) => s.peakHeap / 1024 / 1024));
@@ -263,32 +284,34 @@ for (const size of sizes) {
   }
 }
 
-const upload = await runUploadBench(ROUNDS, quick ? 24 : 64);
-const uploadLabel = `WebGPU upload of ${(upload.size / 1024 / 1024).toFixed(0)} MiB in Chromium (chunk ${upload.chunk / 1024 / 1024} MiB)`;
-const streamed = upload.samples.streamed ?? [];
-const whole = upload.samples["whole-file"] ?? [];
-const mbps = (s: { seconds: number }) => upload.size / s.seconds / 1e6;
-add(
-  `${uploadLabel}: throughput (baseline: read each file into one ArrayBuffer)`,
-  "MB/s",
-  median(streamed.map(mbps)),
-  median(whole.map(mbps)),
-);
-add(
-  `${uploadLabel}: time to the first tensor on the GPU (baseline: whole-file reads)`,
-  "ms",
-  median(streamed.map((s) => s.firstTensor * 1000)),
-  median(whole.map((s) => s.firstTensor * 1000)),
-);
-add(
-  `${uploadLabel}: peak JS heap growth (baseline: whole-file reads)`,
-  "MiB",
-  median(streamed.map((s) => s.peakHeap / 1024 / 1024)),
-  median(whole.map((s) => s.peakHeap / 1024 / 1024)),
-);
+if (want("upload")) {
+  const upload = await runUploadBench(ROUNDS, quick ? 24 : 64);
+  const uploadLabel = `WebGPU upload of ${(upload.size / 1024 / 1024).toFixed(0)} MiB in Chromium (chunk ${upload.chunk / 1024 / 1024} MiB)`;
+  const streamed = upload.samples.streamed ?? [];
+  const whole = upload.samples["whole-file"] ?? [];
+  const mbps = (s: { seconds: number }) => upload.size / s.seconds / 1e6;
+  add(
+    `${uploadLabel}: throughput (baseline: read each file into one ArrayBuffer)`,
+    "MB/s",
+    median(streamed.map(mbps)),
+    median(whole.map(mbps)),
+  );
+  add(
+    `${uploadLabel}: time to the first tensor on the GPU (baseline: whole-file reads)`,
+    "ms",
+    median(streamed.map((s) => s.firstTensor * 1000)),
+    median(whole.map((s) => s.firstTensor * 1000)),
+  );
+  add(
+    `${uploadLabel}: peak JS heap growth (baseline: whole-file reads)`,
+    "MiB",
+    median(streamed.map((s) => s.peakHeap / 1024 / 1024)),
+    median(whole.map((s) => s.peakHeap / 1024 / 1024)),
+  );
+}
 
 // Last: its tens of GiB of writes leave the disk busy (writeback, discards) for a while after.
-for (const size of sizes) {
+for (const size of want("fs-store") ? sizes : []) {
   const store: Sample[] = [];
   const plain: Sample[] = [];
   const durable: Sample[] = [];
