@@ -129,6 +129,8 @@ export function initTransformersTab(context: TransformersTabContext): {
       ["A", run.a],
       ["B", run.b],
     ] as const) {
+      const dims = el("dd", `[${e.dims.join(", ")}]`);
+      dims.dataset.testid = `tf-dims-${name.toLowerCase()}`;
       const values = el("dd");
       values.append(
         el(
@@ -140,16 +142,11 @@ export function initTransformersTab(context: TransformersTabContext): {
         ),
         bars(e.pooled),
       );
-      result.append(
-        el("dt", `Sentence ${name}`),
-        el("dd", `last_hidden_state [${e.dims.join(", ")}] → mean-pooled, ${e.pooled.length} values`),
-        el("dt", `Embedding ${name}`),
-        values,
-      );
+      result.append(el("dt", `Dims ${name}`), dims, el("dt", `Mean ${name}`), values);
     }
     const similarity = el("dd", run.cosine.toFixed(4));
     similarity.dataset.testid = "tf-cosine";
-    result.append(el("dt", "Cosine similarity"), similarity);
+    result.append(el("dt", "Cosine A·B"), similarity);
   }
 
   async function embed(startedAt?: number) {

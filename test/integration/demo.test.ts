@@ -90,7 +90,8 @@ describe("the demo page, end to end in Chromium", () => {
     const bert: BertReference = JSON.parse(
       await readFile(join(import.meta.dirname, "../fixtures/tiny-bert/reference.json"), "utf8"),
     );
-    const [a, b] = bert.sentences as [BertReference["sentences"][0], BertReference["sentences"][0]];
+    type Sentence = BertReference["sentences"][number];
+    const [a, b, c] = bert.sentences as [Sentence, Sentence, Sentence];
     const page = await browser.newPage();
     const requests: string[] = [];
     page.on("request", (r) => requests.push(r.url()));
@@ -142,10 +143,10 @@ describe("the demo page, end to end in Chromium", () => {
 
     const TOLERANCE_BERT = 1e-4;
     let worst = 0;
-    const check = (run: TransformersRun) => {
+    const check = (run: TransformersRun, wantA = a, wantB = b) => {
       for (const [got, want] of [
-        [run.a, a],
-        [run.b, b],
+        [run.a, wantA],
+        [run.b, wantB],
       ] as const) {
         expect(got.text).toBe(want.text);
         expect(got.dims).toEqual([1, want.input_ids.length, bert.hidden_size]);
@@ -159,9 +160,9 @@ describe("the demo page, end to end in Chromium", () => {
           worst = Math.max(worst, Math.abs((got.pooled[i] as number) - v));
         });
       }
-      const dot = a.mean_pooled.reduce((n, v, i) => n + v * (b.mean_pooled[i] as number), 0);
+      const dot = wantA.mean_pooled.reduce((n, v, i) => n + v * (wantB.mean_pooled[i] as number), 0);
       const norm = (v: number[]) => Math.sqrt(v.reduce((n, x) => n + x * x, 0));
-      const torchCosine = dot / (norm(a.mean_pooled) * norm(b.mean_pooled));
+      const torchCosine = dot / (norm(wantA.mean_pooled) * norm(wantB.mean_pooled));
       expect(Math.abs(run.cosine - torchCosine)).toBeLessThan(TOLERANCE_BERT);
       return torchCosine;
     };
@@ -169,9 +170,28 @@ describe("the demo page, end to end in Chromium", () => {
     const firstWorst = worst;
     expect(worst).toBeLessThan(TOLERANCE_BERT);
     expect(await page.getByTestId("tf-cosine").textContent()).toBe(torchCosine.toFixed(4));
-    expect(await page.getByTestId("tf-result").textContent()).toContain(
-      `last_hidden_state [1, ${a.input_ids.length}, ${bert.hidden_size}]`,
+    expect(await page.getByTestId("tf-dims-a").textContent()).toBe(
+      `[1, ${a.input_ids.length}, ${bert.hidden_size}]`,
     );
+    expect(await page.getByTestId("tf-dims-b").textContent()).toBe(
+      `[1, ${b.input_ids.length}, ${bert.hidden_size}]`,
+    );
+    // The Embed button runs the loaded pipeline again, on what the text boxes hold now.
+    await page.getByTestId("tf-text-b").fill(c.text);
+    await page.getByTestId("tf-embed").click();
+    await page.waitForFunction(
+      (dims) => document.querySelector("[data-testid=tf-dims-b]")?.textContent === dims,
+      `[1, ${c.input_ids.length}, ${bert.hidden_size}]`,
+    );
+    const again = (await page.evaluate(() =>
+      (
+        window as unknown as { demo: { transformers(): Promise<TransformersRun | undefined> } }
+      ).demo.transformers(),
+    )) as TransformersRun;
+    check(again, a, c);
+    expect(worst).toBeLessThan(TOLERANCE_BERT);
+    expect(await page.getByTestId("tf-timing").textContent()).toMatch(/^embedded both in \d+ ms$/);
+
     // The model is in the page's store, listed by the Cache panel of the other tab.
     await page.waitForFunction(
       (ref) => document.querySelector("#cached")?.textContent?.includes(ref),
