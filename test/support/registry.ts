@@ -1,7 +1,7 @@
 import { randomUUID, sign } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join, normalize } from "node:path";
 import { freePort, ProcessExitedError, run, startProcess, stopProcess, waitForHttp } from "./process.js";
@@ -9,6 +9,11 @@ import { freePort, ProcessExitedError, run, startProcess, stopProcess, waitForHt
 /** The user every authenticated configuration knows. */
 export const USER = { username: "alice", password: "s3cret pass" } as const;
 export const SERVICE = "test-registry";
+/**
+ * The refresh token (Docker's identity token) the token server takes for USER in an OAuth2
+ * `grant_type=refresh_token` POST, as Docker's registry client sends an `identitytoken`.
+ */
+export const REFRESH_TOKEN = "refresh-token-of-alice";
 const ISSUER = "test-issuer";
 
 export type AuthMode = "none" | "htpasswd" | "token";
@@ -18,6 +23,9 @@ export interface TokenRequest {
   account: string | null;
   /** The user the request authenticated as, or null for anonymous. */
   user: string | null;
+  /** An OAuth2 POST's `grant_type` and `client_id` (absent for the GET requests of the token spec). */
+  grant?: string | null;
+  clientId?: string | null;
 }
 
 export interface TestRegistry {
@@ -104,6 +112,15 @@ async function startTokenServer(dir: string, expiresIn: number) {
   const { key, certDer, certPath } = await makeCertificate(dir);
   const requests: TokenRequest[] = [];
   const server = createServer((req, res) => {
+    if (req.method === "POST") {
+      let body = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      req.on("end", () => oauth(new URLSearchParams(body), req.headers["content-type"] ?? "", res));
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://x");
     const scopes = url.searchParams.getAll("scope");
     let user: string | null = null;
@@ -119,6 +136,47 @@ async function startTokenServer(dir: string, expiresIn: number) {
       user = name;
     }
     requests.push({ scopes, account: url.searchParams.get("account"), user });
+    const token = issue(scopes, user);
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        token,
+        access_token: token,
+        expires_in: expiresIn,
+        issued_at: new Date().toISOString(),
+      }),
+    );
+  });
+  /**
+   * The OAuth2 token endpoint (distribution's spec/auth/oauth.md): a form POST with
+   * `grant_type=refresh_token` (REFRESH_TOKEN) or `password` (USER); answers `access_token` only.
+   */
+  const oauth = (form: URLSearchParams, contentType: string, res: ServerResponse) => {
+    const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
+    const grant = form.get("grant_type");
+    const clientId = form.get("client_id");
+    const valid =
+      contentType.startsWith("application/x-www-form-urlencoded") &&
+      form.get("service") === SERVICE &&
+      clientId !== null &&
+      ((grant === "refresh_token" && form.get("refresh_token") === REFRESH_TOKEN) ||
+        (grant === "password" &&
+          form.get("username") === USER.username &&
+          form.get("password") === USER.password));
+    requests.push({ scopes, account: null, user: valid ? USER.username : null, grant, clientId });
+    if (!valid) {
+      res.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_grant"}');
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        access_token: issue(scopes, USER.username),
+        scope: scopes.join(" "),
+        expires_in: expiresIn,
+        issued_at: new Date().toISOString(),
+      }),
+    );
+  };
+  const issue = (scopes: string[], user: string | null): string => {
     const access = scopes.flatMap((scope) => {
       const [type, name = "", actions = ""] = scope.split(":");
       if (type !== "repository") return [];
@@ -142,16 +200,8 @@ async function startTokenServer(dir: string, expiresIn: number) {
       }),
     );
     const signature = base64url(sign("sha256", Buffer.from(`${head}.${claims}`), key));
-    const token = `${head}.${claims}.${signature}`;
-    res.writeHead(200, { "content-type": "application/json" }).end(
-      JSON.stringify({
-        token,
-        access_token: token,
-        expires_in: expiresIn,
-        issued_at: new Date().toISOString(),
-      }),
-    );
-  });
+    return `${head}.${claims}.${signature}`;
+  };
   const port = await listen(server);
   return { server, requests, certPath, realm: `http://127.0.0.1:${port}/token` };
 }

@@ -1,6 +1,6 @@
-import type { Credential, CredentialProvider, RegistryClientOptions } from "../../index.js";
+import type { Credential, RegistryClientOptions } from "../../index.js";
 import { OciError } from "../../index.js";
-import { readDockerCredential } from "../docker-config.js";
+import { dockerConfigPath, dockerCredentialProvider, withIdentityTokens } from "../docker-config.js";
 import { createNodeHasher } from "../hasher.js";
 import type { CliIo } from "./command.js";
 
@@ -24,7 +24,8 @@ export interface RegistryFlags {
 
 /**
  * Client options from the flags: credentials from `--username` + `--password-stdin` for the named
- * registry, else from the Docker config file; `node:crypto` hashing.
+ * registry, else from the Docker config file as Docker reads it (`credHelpers`, `credsStore`, `auths`;
+ * a helper gets `--timeout` to answer), identity tokens exchanged at the realm; `node:crypto` hashing.
  */
 export async function clientOptions(
   flags: RegistryFlags,
@@ -44,9 +45,7 @@ export async function clientOptions(
   } else if (flags["password-stdin"]) {
     throw new OciError("INVALID_ARGUMENT", "Cannot log in: --password-stdin needs --username");
   }
-  const credentials: CredentialProvider = async (host) =>
-    host === registry && credential ? credential : readDockerCredential(host, dockerConfigFile(io.env));
-  const options: RegistryClientOptions = { credentials, createHasher: createNodeHasher };
+  const options: RegistryClientOptions = { createHasher: createNodeHasher, fetch: withIdentityTokens() };
   if (flags["plain-http"]) options.plainHttp = true;
   if (flags.proxy !== undefined) options.proxy = flags.proxy;
   if (flags.timeout !== undefined) {
@@ -55,9 +54,10 @@ export async function clientOptions(
       throw new OciError("INVALID_ARGUMENT", `Cannot use --timeout ${flags.timeout}: give seconds > 0`);
     options.timeout = seconds * 1000;
   }
+  const docker = dockerCredentialProvider(dockerConfigPath(io.env), {
+    env: io.env,
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+  });
+  options.credentials = async (host) => (host === registry && credential ? credential : docker(host));
   return options;
-}
-
-function dockerConfigFile(env: NodeJS.ProcessEnv): string | undefined {
-  return env.DOCKER_CONFIG ? `${env.DOCKER_CONFIG}/config.json` : undefined;
 }
