@@ -731,7 +731,12 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
   const architecture = Array.isArray(modelConfig.architectures)
     ? String(modelConfig.architectures[0])
     : (modelConfig.model_type as string | undefined);
-  const weightFormat = gguf ? "gguf" : "safetensors";
+  // What the config's `format` says: GGUF or safetensors weights, else the weights' own extension (onnx, bin…).
+  const weightFormat = gguf
+    ? "gguf"
+    : weights.some((f) => f.path.endsWith(".safetensors"))
+      ? "safetensors"
+      : ((weights[0] as PackFile).path.split(".").pop() as string).toLowerCase();
   const totalSize = files.reduce((n, f) => n + f.size, 0);
 
   const layers: Descriptor[] = [];
@@ -764,8 +769,14 @@ export async function packModel(input: PackFile[], options: PackModelOptions): P
     );
     artifactType = ModelMediaType.ModelPackManifest;
   } else {
+    // Docker's types name GGUF and safetensors; any other weight (ONNX, a PyTorch .bin) is a plain
+    // model file, a weight by its name when pulled.
     const weightType = (path: string) =>
-      path.endsWith(".gguf") ? ModelMediaType.DockerGguf : ModelMediaType.DockerSafetensors;
+      path.endsWith(".gguf")
+        ? ModelMediaType.DockerGguf
+        : path.endsWith(".safetensors")
+          ? ModelMediaType.DockerSafetensors
+          : "application/vnd.docker.ai.model.file";
     if (format === "docker-v0.2") {
       for (const file of files) {
         const mediaType = isWeightPath(file.path)
