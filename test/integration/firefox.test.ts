@@ -9,7 +9,7 @@ import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toFloat32 } from "../../src/index.js";
 import { type RunningServer, serveRegistryProxy } from "../../src/node/index.js";
-import { type FirefoxPages, serveFirefoxPages } from "../support/firefox.js";
+import { type FirefoxPages, launchFirefox, serveFirefoxPages } from "../support/firefox.js";
 import type { CaseResult } from "../support/in-page-vitest.js";
 import { pushWithSkopeo } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
@@ -233,6 +233,40 @@ describe("in Firefox, pulls through the proxy from the registry (token auth)", (
     expect(new Set(paths).size).toBe(big.artifact.blobs.size);
     await a.close();
     await b.close();
+  });
+});
+
+describe("in Firefox, persistStorage", () => {
+  it("answers false, and soon, where Firefox asks the user and nobody answers", async () => {
+    // Without the testing prefs, persist() is a permission prompt: headless, it never settles.
+    const bare = await launchFirefox({
+      "dom.storageManager.prompt.testing": false,
+      "dom.storageManager.prompt.testing.allow": false,
+    });
+    try {
+      const tab = await bare.browser.newPage();
+      await tab.goto(`${firefox.origin}/pull/`);
+      await tab.waitForFunction(() => typeof window.firefoxPersist === "function");
+      const unanswered = await tab.evaluate(() =>
+        Promise.race([
+          navigator.storage.persist().then(String),
+          new Promise<string>((r) => setTimeout(() => r("no answer"), 1000)),
+        ]),
+      );
+      expect(unanswered).toBe("no answer");
+      const started = Date.now();
+      expect(await tab.evaluate(() => window.firefoxPersist())).toBe(false);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it("answers true where Firefox grants it (the testing prefs allow)", async () => {
+    const tab = await firefox.open("pull", "firefoxPersist");
+    expect(await tab.evaluate(() => window.firefoxPersist())).toBe(true);
+    expect(await tab.evaluate(() => navigator.storage.persisted())).toBe(true);
+    await tab.close();
   });
 });
 

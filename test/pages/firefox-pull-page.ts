@@ -4,6 +4,7 @@ import {
   createIdbStore,
   createOpfsStore,
   type OciError,
+  persistStorage,
   pullModel,
   type StoreOptions,
 } from "../../src/index.js";
@@ -23,10 +24,12 @@ declare global {
   interface Window {
     firefoxPull(request: PullRequest): Promise<Record<string, unknown>>;
     progress: number;
+    firefoxPersist(): Promise<boolean>;
   }
 }
 
 window.progress = 0;
+window.firefoxPersist = () => persistStorage();
 window.firefoxPull = async (request) => {
   const options: StoreOptions = { chunkSize: request.chunkSize, checkpointBytes: request.chunkSize };
   const store =

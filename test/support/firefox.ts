@@ -65,8 +65,13 @@ export async function bundle(entry: string, alias?: BuildOptions["alias"]): Prom
   return result.outputFiles[0]?.text ?? "";
 }
 
-/** Firefox ESR, headless, in a fresh profile directory (its storage on disk, as users have it). */
-export async function launchFirefox(): Promise<{ browser: Browser; close(): Promise<void> }> {
+/**
+ * Firefox ESR, headless, in a fresh profile directory (its storage on disk, as users have it), with
+ * FIREFOX_PREFS and then `prefs` over them.
+ */
+export async function launchFirefox(
+  prefs: Record<string, unknown> = {},
+): Promise<{ browser: Browser; close(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "oml-firefox-profile-"));
   let browser: Browser;
   try {
@@ -75,7 +80,7 @@ export async function launchFirefox(): Promise<{ browser: Browser; close(): Prom
       executablePath: FIREFOX,
       headless: true,
       userDataDir: dir,
-      extraPrefsFirefox: FIREFOX_PREFS,
+      extraPrefsFirefox: { ...FIREFOX_PREFS, ...prefs },
       timeout: 30_000,
     });
   } catch (error) {
