@@ -37,6 +37,7 @@ export type {
   GetManifestOptions,
   ManifestResult,
   PushBlobOptions,
+  RangeOptions,
   RegistryClientOptions,
   RepositoryRef,
   RequestOptions,

@@ -6,6 +6,7 @@ import type { Descriptor } from "../oci/manifest.js";
 import { ByteRangeStream } from "../streams.js";
 import { type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { discard, responseError } from "./http.js";
+import { fetchInRanges, type RangeOptions, wantsRanges } from "./ranges.js";
 
 /** Options of `RegistryClient.fetchBlob`: where to resume from, and progress. */
 export interface FetchBlobOptions extends RequestOptions {
@@ -82,13 +83,14 @@ export async function fetchBlob(
 
 /**
  * Raw bytes `[offset, offset + length)` of a blob, not verified (a store verifies what it ingests,
- * a tensor reader checks what it parses). `Range` is sent; a server that ignores it is handled.
+ * a tensor reader checks what it parses). `Range` is sent; a server that ignores it is handled. With
+ * `ranges`, a long range is fetched as several range requests at a time (`fetchInRanges`).
  */
 export async function fetchBlobRange(
   api: RegistryApi,
   repository: RepositoryRef,
   descriptor: Pick<Descriptor, "digest" | "size">,
-  options: RequestOptions & { offset?: number; length?: number } = {},
+  options: RequestOptions & { offset?: number; length?: number; ranges?: RangeOptions } = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const ref = toRepository(repository);
   const offset = options.offset ?? 0;
@@ -103,6 +105,12 @@ export async function fetchBlobRange(
     throw new OciError("INVALID_ARGUMENT", `Cannot ${action}: the range is outside the blob`);
   }
   if (length === 0) return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  if (options.ranges && wantsRanges(length, options.ranges))
+    return fetchInRanges(api, ref, descriptor, offset, length, {
+      ...options.ranges,
+      signal: options.signal,
+      action,
+    });
   const whole = offset === 0 && length === descriptor.size;
   const response = await api.request(ref, `/blobs/${descriptor.digest}`, {
     action,

@@ -15,12 +15,14 @@ import {
   putManifest,
 } from "./manifests.js";
 import type { ProxyOption } from "./proxy-url.js";
+import type { RangeOptions } from "./ranges.js";
 import { listTags } from "./tags.js";
 import { type BlobContent, mountBlob, type PushBlobOptions, pushBlob } from "./uploads.js";
 
 export type { RepositoryRef, RequestOptions } from "./api.js";
 export type { FetchBlobOptions } from "./blobs.js";
 export type { GetManifestOptions, IndexPolicy, ManifestResult } from "./manifests.js";
+export type { RangeOptions } from "./ranges.js";
 export type { BlobContent, PushBlobOptions } from "./uploads.js";
 
 /** How a `RegistryClient` reaches registries: fetch, credentials, hasher, retries, timeouts, proxy. */
@@ -49,6 +51,12 @@ export interface RegistryClientOptions {
    * a model artifact's (`isModelMediaType`).
    */
   prefers?: (mediaType: string | undefined) => boolean;
+  /**
+   * How a large blob is fetched: several `Range` requests at a time (`connections`, default 4, of
+   * `chunkBytes`, default 16 MiB) when the registry serves ranges and one connection is slow; one
+   * request otherwise. `{ connections: 1 }` always fetches a blob in one request.
+   */
+  ranges?: RangeOptions;
   /** Clock for token expiry (ms since the epoch). Default `Date.now`. */
   now?: () => number;
   /**
@@ -88,10 +96,12 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
 export class RegistryClient {
   readonly #api: RegistryApi;
   readonly #policy: IndexPolicy;
+  readonly #ranges: RangeOptions;
 
   /** @param options How to reach registries; every option has a default. */
   constructor(options: RegistryClientOptions = {}) {
     this.#policy = { prefers: options.prefers ?? isModelMediaType, platform: options.platform };
+    this.#ranges = options.ranges ?? {};
     this.#api = new RegistryApi(
       {
         fetch: options.fetch ?? ((input, init) => fetch(input, init)),
@@ -179,7 +189,7 @@ export class RegistryClient {
     descriptor: Pick<Descriptor, "digest" | "size">,
     options: RequestOptions & { offset?: number; length?: number } = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    return fetchBlobRange(this.#api, repository, descriptor, options);
+    return fetchBlobRange(this.#api, repository, descriptor, { ranges: this.#ranges, ...options });
   }
 
   /** Whether the registry has a blob (HEAD). */

@@ -1,0 +1,238 @@
+/**
+ * One large blob fetched as several `Range` requests at a time, given back as one stream in order.
+ *
+ * Over the internet one connection is held back by its round trip, per-connection throttling and
+ * loss; a model is one to four very large blobs, so fetching layers side by side does not help. Here
+ * the first range is fetched alone: a server that answers it with 200 does not serve ranges, and its
+ * one response is the blob (nothing else is asked). When that first range came fast (a LAN, loopback:
+ * the connection is not what limits), the rest comes in one more request. Otherwise the rest is cut
+ * into ranges of `chunkBytes`, `connections` in flight; the range at the head streams through as it
+ * arrives and those ahead of it wait in memory, so at most `connections × chunkBytes` bytes are held.
+ * A range whose body is cut is asked again from where it stopped, so no byte is fetched twice.
+ * Bytes are not verified here: the store they go into hashes them, in order.
+ */
+import { OciError } from "../errors.js";
+import type { Descriptor } from "../oci/manifest.js";
+import type { Reference } from "../reference.js";
+import { ByteRangeStream } from "../streams.js";
+import type { RegistryApi } from "./api.js";
+import { discard, responseError } from "./http.js";
+
+/** How a large blob is fetched in ranges (`RegistryClientOptions.ranges`). */
+export interface RangeOptions {
+  /** Range requests in flight for one blob. Default 4; 1 fetches every blob in one request. */
+  connections?: number;
+  /** Bytes per range request. Default 16 MiB. A blob under twice this comes in one request. */
+  chunkBytes?: number;
+  /**
+   * A first range that arrived faster than this (bytes per second) shows a connection that does not
+   * limit: the rest comes in one request. Default 200 MB/s.
+   */
+  fastBytesPerSecond?: number;
+  /** Times one range is asked again after its body was cut. Default 3. */
+  retries?: number;
+}
+
+const DEFAULTS = {
+  connections: 4,
+  chunkBytes: 16 * 1024 * 1024,
+  fastBytesPerSecond: 200e6,
+  retries: 3,
+} satisfies Required<RangeOptions>;
+
+/** Whether a blob range is long enough to be fetched in several requests. */
+export function wantsRanges(length: number, options: RangeOptions = {}): boolean {
+  const { connections, chunkBytes } = { ...DEFAULTS, ...options };
+  return connections > 1 && length >= 2 * chunkBytes;
+}
+
+/** One range: the bytes that arrived and wait to be read, and how it ended. */
+class Part {
+  readonly pieces: Uint8Array[] = [];
+  received = 0;
+  /** Its request was started. */
+  filling = false;
+  done = false;
+  error: unknown;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get size(): number {
+    return this.end - this.start;
+  }
+
+  /** Resolves when something happened (bytes, the end, an error). */
+  changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** A failure worth asking the range again for: the network or a stall, not an answer. */
+function retryable(error: unknown): boolean {
+  if (error instanceof OciError) return error.code === "NETWORK" || error.code === "TIMEOUT";
+  return error instanceof TypeError; // a body cut in the middle ("terminated", "network error")
+}
+
+/**
+ * `length` bytes of a blob from `offset`, fetched in ranges as the module comment says, as one
+ * stream in order. Errors are `OciError`s: `SIZE_MISMATCH` for a range of the wrong length,
+ * `REGISTRY_ERROR` for a server that stops serving ranges half-way.
+ */
+export async function fetchInRanges(
+  api: RegistryApi,
+  ref: Reference,
+  descriptor: Pick<Descriptor, "digest" | "size">,
+  offset: number,
+  length: number,
+  options: RangeOptions & { signal?: AbortSignal | undefined; action: string },
+): Promise<ReadableStream<Uint8Array>> {
+  const { connections, chunkBytes, fastBytesPerSecond, retries } = { ...DEFAULTS, ...options };
+  const { action } = options;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const end = offset + length;
+
+  const request = (start: number, until: number) =>
+    api.request(ref, `/blobs/${descriptor.digest}`, {
+      action,
+      headers: { range: `bytes=${start}-${until - 1}` },
+      signal,
+    });
+
+  /** A 206 for exactly `[start, until)`, or an error (the response is discarded). */
+  const checked = async (response: Response, start: number, until: number): Promise<Response> => {
+    if (!response.ok) throw await responseError(response, action);
+    const range = /^bytes (\d+)-(\d+)\//.exec(response.headers.get("content-range") ?? "");
+    const sent = response.headers.get("content-length");
+    if (response.status !== 206) {
+      discard(response);
+      throw new OciError("REGISTRY_ERROR", `Cannot ${action}: the registry stopped serving byte ranges`);
+    }
+    if (
+      (range && (Number(range[1]) !== start || Number(range[2]) !== until - 1)) ||
+      (sent !== null && Number(sent) !== until - start)
+    ) {
+      discard(response);
+      throw new OciError(
+        "SIZE_MISMATCH",
+        `Cannot ${action}: asked for bytes ${start}-${until - 1}, the registry sent ${range ? `${range[1]}-${range[2]}` : `${sent} bytes`}`,
+      );
+    }
+    return response;
+  };
+
+  /** Reads a range into its part, asking again from where a cut body stopped. */
+  const fill = async (part: Part, first?: Response): Promise<void> => {
+    let response = first;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const from = part.start + part.received;
+        response ??= await checked(await request(from, part.end), from, part.end);
+        const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+        response = undefined;
+        for await (const piece of body) {
+          if (part.received + piece.byteLength > part.size) {
+            throw new OciError("SIZE_MISMATCH", `Cannot ${action}: a range ran past its end`);
+          }
+          part.pieces.push(piece);
+          part.received += piece.byteLength;
+          part.notify();
+        }
+        if (part.received < part.size) throw new OciError("NETWORK", `Cannot ${action}: a range ended short`);
+        part.done = true;
+        part.notify();
+        return;
+      } catch (error) {
+        if (signal.aborted || !retryable(error) || attempt >= retries) {
+          part.error = error;
+          part.notify();
+          return;
+        }
+      }
+    }
+  };
+
+  // The first range alone: does the server serve ranges, and how fast is one connection?
+  const head = new Part(offset, Math.min(end, offset + chunkBytes));
+  const started = Date.now();
+  const firstResponse = await request(head.start, head.end);
+  if (firstResponse.ok && firstResponse.status === 200) {
+    // Range ignored: this response is the whole blob.
+    const whole = firstResponse.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return whole
+      .pipeThrough(new ByteRangeStream(offset))
+      .pipeThrough(
+        new ByteRangeStream(
+          0,
+          length,
+          (received) =>
+            new OciError(
+              "SIZE_MISMATCH",
+              `Cannot ${action}: the registry sent ${received} of ${length} bytes`,
+            ),
+        ),
+      );
+  }
+  const parts: Part[] = [head];
+  head.filling = true;
+  void fill(head, await checked(firstResponse, head.start, head.end));
+
+  let next = 0; // the part the stream reads
+  let planned = false;
+  /** After the first range: the rest in one request, or in ranges; keeps `connections` in flight. */
+  const launch = () => {
+    if (!planned && head.done) {
+      planned = true;
+      const seconds = Math.max((Date.now() - started) / 1000, 1e-3);
+      const step = head.size / seconds >= fastBytesPerSecond ? end - head.end : chunkBytes;
+      for (let at = head.end; at < end; at += step) parts.push(new Part(at, Math.min(end, at + step)));
+    }
+    for (const part of parts.slice(next, next + connections)) {
+      if (part.filling) continue;
+      part.filling = true;
+      void fill(part);
+    }
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          launch();
+          const part = parts[next];
+          if (!part) {
+            controller.close();
+            return;
+          }
+          const piece = part.pieces.shift();
+          if (piece) {
+            controller.enqueue(piece);
+            return;
+          }
+          if (part.error !== undefined) {
+            stop.abort();
+            throw part.error;
+          }
+          if (part.done) next++;
+          else await part.changed();
+        }
+      },
+      cancel(reason) {
+        stop.abort(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,0 +1,77 @@
+// Issue 21: a large blob pulled in several Range requests at a time, against the real registry
+// behind a WAN-shaped proxy (round trip, per-connection rate cap): bytes and requests counted at the
+// proxy. Speed is the benchmark's to show (bench/), not a test's.
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryStore, pullModel } from "../../src/index.js";
+import { buildManifest, pushWithSkopeo, sameBytes } from "../support/layout.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
+import { type ShapingProxy, startShapingProxy } from "../support/shaping-proxy.js";
+
+const MiB = 1024 * 1024;
+const WEIGHT = new Uint8Array(randomBytes(40 * MiB));
+const RANGES = { chunkBytes: 4 * MiB, connections: 4 };
+
+describe("a large blob through a WAN-shaped link, in ranges", () => {
+  let registry: TestRegistry;
+  const proxies: ShapingProxy[] = [];
+  const shaped = async (options: { dropRanges?: boolean } = {}) => {
+    const proxy = await startShapingProxy({
+      upstream: registry.host,
+      rttMs: 20,
+      connectionRate: 40e6,
+      ...options,
+    });
+    proxies.push(proxy);
+    return proxy;
+  };
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const artifact = buildManifest({
+      config: {
+        mediaType: "application/vnd.docker.ai.model.config.v0.1+json",
+        bytes: new TextEncoder().encode("{}"),
+      },
+      layers: [
+        {
+          mediaType: "application/vnd.docker.ai.gguf.v3",
+          bytes: WEIGHT,
+          annotations: { "org.cncf.model.filepath": "model.gguf" },
+        },
+      ],
+    });
+    await pushWithSkopeo(registry, artifact, "models/big", "v1");
+  }, 120_000);
+  afterAll(async () => {
+    for (const proxy of proxies) await proxy.close();
+    await registry?.stop();
+  });
+
+  it("fetches the weight as 10 ranges, 4 at a time, each byte once, and the model is exact", async () => {
+    const proxy = await shaped();
+    const model = await pullModel(`${proxy.host}/models/big:v1`, {
+      store: createMemoryStore(),
+      ranges: RANGES,
+    });
+    expect(sameBytes(new Uint8Array(await model.file("model.gguf").arrayBuffer()), WEIGHT)).toBe(true);
+    const weightRanges = proxy.blobRanges.filter((r) => r !== "");
+    expect(weightRanges).toHaveLength(10);
+    expect(weightRanges[0]).toBe(`bytes=0-${4 * MiB - 1}`);
+    expect(proxy.peakBlobRequests()).toBe(4);
+    // Each byte once: the weight, plus the config blob.
+    expect(proxy.blobBytes()).toBe(WEIGHT.byteLength + 2);
+  });
+
+  it("fetches the weight in one request from a server that serves no ranges", async () => {
+    const proxy = await shaped({ dropRanges: true });
+    const model = await pullModel(`${proxy.host}/models/big:v1`, {
+      store: createMemoryStore(),
+      ranges: RANGES,
+    });
+    expect(sameBytes(new Uint8Array(await model.file("model.gguf").arrayBuffer()), WEIGHT)).toBe(true);
+    // The config and the weight, one request each (the weight's with a Range the proxy dropped).
+    expect(proxy.blobRanges).toHaveLength(2);
+    expect(proxy.blobBytes()).toBe(WEIGHT.byteLength + 2);
+  });
+});

@@ -1,0 +1,110 @@
+// A WAN-shaped HTTP proxy in front of a registry on loopback: each request waits half a round trip
+// before it is forwarded and its answer half a round trip before it starts; each response body is
+// held to a per-connection rate and all of them together to a total rate; `dropRanges` strips the
+// Range header (a server that serves no ranges). It counts what passes, for tests and benchmarks.
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
+
+export interface ShapingOptions {
+  /** Where requests go: `host:port`. */
+  upstream: string;
+  /** Round trip added to each request, ms. Default 0. */
+  rttMs?: number;
+  /** Bytes per second of one response body. Default unlimited. */
+  connectionRate?: number;
+  /** Bytes per second of all response bodies together. Default unlimited. */
+  totalRate?: number;
+  /** Forward requests without their Range header. */
+  dropRanges?: boolean;
+}
+
+export interface ShapingProxy {
+  /** `127.0.0.1:port`: use it as the registry host. */
+  host: string;
+  /** Range headers of the blob GETs, in arrival order ("" for none). */
+  blobRanges: string[];
+  /** Body bytes sent for blob GETs. */
+  blobBytes(): number;
+  /** Most blob GETs open at once. */
+  peakBlobRequests(): number;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** A line of `rate` bytes/s: `send(n)` resolves when the line is free, and then holds it for `n` bytes. */
+function line(rate: number | undefined) {
+  let free = 0;
+  return async (bytes: number) => {
+    if (!rate) return;
+    const now = Date.now();
+    const start = Math.max(free, now);
+    free = start + (bytes / rate) * 1000;
+    await sleep(start - now);
+  };
+}
+
+export async function startShapingProxy(options: ShapingOptions): Promise<ShapingProxy> {
+  const [upstreamHost, upstreamPort] = options.upstream.split(":");
+  const half = (options.rttMs ?? 0) / 2;
+  const total = line(options.totalRate);
+  const blobRanges: string[] = [];
+  let blobBytes = 0;
+  let open = 0;
+  let peak = 0;
+
+  const server: Server = createServer((req, res) => {
+    const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
+    const headers = { ...req.headers };
+    if (options.dropRanges) delete headers.range;
+    if (isBlob) {
+      blobRanges.push(headers.range ?? "");
+      peak = Math.max(peak, ++open);
+    }
+    const done = () => {
+      if (isBlob) open--;
+    };
+    void sleep(half).then(() => {
+      const upstream = httpRequest(
+        { host: upstreamHost, port: Number(upstreamPort), method: req.method, path: req.url, headers },
+        (answer: IncomingMessage) => {
+          void sleep(half).then(async () => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            const connection = line(options.connectionRate);
+            try {
+              for await (const chunk of answer as AsyncIterable<Buffer>) {
+                await Promise.all([connection(chunk.byteLength), total(chunk.byteLength)]);
+                if (isBlob) blobBytes += chunk.byteLength;
+                if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+              }
+              res.end();
+            } catch {
+              res.destroy();
+            } finally {
+              done();
+            }
+          });
+        },
+      );
+      upstream.on("error", () => {
+        done();
+        res.destroy();
+      });
+      req.pipe(upstream);
+    });
+    res.on("close", () => req.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    host: `127.0.0.1:${port}`,
+    blobRanges,
+    blobBytes: () => blobBytes,
+    peakBlobRequests: () => peak,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

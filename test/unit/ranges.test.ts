@@ -1,0 +1,175 @@
+// One large blob fetched as several Range requests at a time (src/registry/ranges.ts), against a
+// registry double that serves ranges, ignores them, cuts bodies or sends the wrong range.
+import { describe, expect, it } from "vitest";
+import { createRegistryClient, type RangeOptions } from "../../src/index.js";
+import { blobOf, equal, readAll } from "../support/blobs.js";
+import { failure } from "../support/failure.js";
+
+const REF = "registry.test/ns/model";
+const MiB = 1024 * 1024;
+
+interface Served {
+  ranges: string[];
+  /** Body bytes sent. */
+  bytes: number;
+  /** Most requests open at once. */
+  peak: number;
+}
+
+/**
+ * A registry double holding one blob. `ranges: false` ignores Range (200, the whole blob); `cut`
+ * cuts the body of the n-th request (1-based) after that many bytes; `wrongStart` shifts one range.
+ */
+function registry(
+  blob: Uint8Array,
+  options: { ranges?: boolean; cut?: Map<number, number>; wrongStart?: number; delayMs?: number } = {},
+) {
+  const served: Served = { ranges: [], bytes: 0, peak: 0 };
+  let open = 0;
+  let requests = 0;
+  const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const n = ++requests;
+    const range = request.headers.get("range");
+    served.ranges.push(range ?? "");
+    const m = /^bytes=(\d+)-(\d*)$/.exec(range ?? "");
+    const partial = options.ranges !== false && m !== null;
+    let start = partial ? Number(m[1]) : 0;
+    const end = partial && m[2] ? Number(m[2]) + 1 : blob.byteLength;
+    if (partial && options.wrongStart === n) start += 1;
+    const body = blob.subarray(start, end);
+    const cutAt = options.cut?.get(n);
+    open++;
+    served.peak = Math.max(served.peak, open);
+    let at = 0;
+    let cut = false;
+    // Pulled piece by piece: a cut body delivers what came before the cut, then fails.
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (at === 0 && options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+        if (cut) {
+          open--;
+          controller.error(new TypeError("terminated"));
+          return;
+        }
+        if (at >= body.byteLength) {
+          open--;
+          controller.close();
+          return;
+        }
+        let piece = body.slice(at, Math.min(at + 256 * 1024, body.byteLength));
+        if (cutAt !== undefined && at + piece.byteLength > cutAt) {
+          piece = piece.subarray(0, cutAt - at);
+          cut = true;
+        }
+        at += piece.byteLength;
+        served.bytes += piece.byteLength;
+        controller.enqueue(piece);
+      },
+    });
+    return new Response(stream, {
+      status: partial ? 206 : 200,
+      headers: {
+        "content-length": String(body.byteLength),
+        ...(partial ? { "content-range": `bytes ${start}-${end - 1}/${blob.byteLength}` } : {}),
+      },
+    });
+  }) as typeof globalThis.fetch;
+  return { fetch, served };
+}
+
+async function fetchAll(fetch: typeof globalThis.fetch, bytes: Uint8Array, ranges: RangeOptions) {
+  const { descriptor } = { descriptor: { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength } };
+  const client = createRegistryClient({ fetch, ranges, retryDelay: 1 });
+  return readAll(await client.fetchBlobRange(REF, descriptor, { offset: 0, length: bytes.byteLength }));
+}
+
+const SLOW = { chunkBytes: MiB, connections: 3, fastBytesPerSecond: Number.POSITIVE_INFINITY };
+
+describe("a large blob in several Range requests", () => {
+  it("asks for the first range alone, then the rest in ranges, at most `connections` at a time, in order", async () => {
+    const { bytes } = await blobOf(10 * MiB + 12345);
+    const { fetch, served } = registry(bytes, { delayMs: 5 });
+    expect(equal(await fetchAll(fetch, bytes, SLOW), bytes)).toBe(true);
+    expect(served.ranges).toHaveLength(11);
+    expect(served.ranges[0]).toBe(`bytes=0-${MiB - 1}`);
+    expect(new Set(served.ranges).size).toBe(11);
+    expect(served.ranges).toContain(`bytes=${10 * MiB}-${10 * MiB + 12344}`);
+    expect(served.peak).toBe(3);
+    expect(served.bytes).toBe(bytes.byteLength);
+  });
+
+  it("fetches the rest in one request when the first range came fast (a connection that does not limit)", async () => {
+    const { bytes } = await blobOf(5 * MiB);
+    const { fetch, served } = registry(bytes);
+    expect(equal(await fetchAll(fetch, bytes, { chunkBytes: MiB, fastBytesPerSecond: 0 }), bytes)).toBe(true);
+    expect(served.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${5 * MiB - 1}`]);
+  });
+
+  it("takes a 200 to the first range as the whole blob: one request", async () => {
+    const { bytes } = await blobOf(4 * MiB + 1);
+    const { fetch, served } = registry(bytes, { ranges: false });
+    expect(equal(await fetchAll(fetch, bytes, SLOW), bytes)).toBe(true);
+    expect(served.ranges).toHaveLength(1);
+  });
+
+  it("asks a cut range again from where it stopped: no byte fetched twice", async () => {
+    const { bytes } = await blobOf(6 * MiB);
+    const { fetch, served } = registry(bytes, { cut: new Map([[3, 300_000]]) });
+    expect(equal(await fetchAll(fetch, bytes, SLOW), bytes)).toBe(true);
+    expect(served.bytes).toBe(bytes.byteLength);
+    // The third request (bytes 2 MiB…) was cut after 300 000 bytes and asked again from there.
+    expect(served.ranges.filter((r) => r.endsWith(`-${3 * MiB - 1}`))).toEqual([
+      `bytes=${2 * MiB}-${3 * MiB - 1}`,
+      `bytes=${2 * MiB + 300_000}-${3 * MiB - 1}`,
+    ]);
+  });
+
+  it("gives up on a range cut more than `retries` times, with the network's error", async () => {
+    const { bytes } = await blobOf(4 * MiB);
+    const cuts = new Map(Array.from({ length: 10 }, (_, i) => [i + 2, 10] as [number, number]));
+    const { fetch } = registry(bytes, { cut: cuts });
+    const error = await failure(fetchAll(fetch, bytes, { ...SLOW, retries: 2 }));
+    expect(error.message).toMatch(/terminated/);
+  });
+
+  it("refuses a range that starts elsewhere than asked: SIZE_MISMATCH", async () => {
+    const { bytes } = await blobOf(4 * MiB);
+    const { fetch } = registry(bytes, { wrongStart: 3 });
+    const error = await failure(fetchAll(fetch, bytes, SLOW));
+    expect(error.code).toBe("SIZE_MISMATCH");
+    expect(error.message).toMatch(/asked for bytes \d+-\d+, the registry sent/);
+  });
+
+  it("fetches a blob under two ranges, or with connections 1, in one request", async () => {
+    const { bytes } = await blobOf(2 * MiB - 1);
+    const small = registry(bytes);
+    expect(equal(await fetchAll(small.fetch, bytes, SLOW), bytes)).toBe(true);
+    expect(small.served.ranges).toEqual([""]);
+    const big = await blobOf(4 * MiB);
+    const one = registry(big.bytes);
+    expect(equal(await fetchAll(one.fetch, big.bytes, { ...SLOW, connections: 1 }), big.bytes)).toBe(true);
+    expect(one.served.ranges).toEqual([""]);
+  });
+
+  it("holds at most `connections` ranges ahead of a reader that stops, and cancelling stops every request", async () => {
+    const { bytes } = await blobOf(12 * MiB);
+    const { fetch, served } = registry(bytes);
+    const client = createRegistryClient({ fetch, ranges: SLOW, retryDelay: 1 });
+    const stream = await client.fetchBlobRange(REF, {
+      digest: `sha256:${"0".repeat(64)}`,
+      size: bytes.byteLength,
+    });
+    const reader = stream.getReader();
+    let read = 0;
+    while (read < 1.5 * MiB) read += ((await reader.read()).value as Uint8Array).byteLength;
+    await new Promise((r) => setTimeout(r, 100));
+    // The first range, then three (the second being read): 4 MiB of 12 at most.
+    expect(served.bytes).toBeLessThanOrEqual(4 * MiB);
+    expect(served.bytes).toBeGreaterThan(2 * MiB);
+    await reader.cancel();
+    const after = served.bytes;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(served.bytes).toBe(after);
+  });
+});
