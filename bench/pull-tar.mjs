@@ -20,14 +20,15 @@ async function bytesUnder(path) {
 }
 
 const base = createFsStore(dir);
-let readBack = 0;
+/** Bytes read back from the store during the pull, by digest. */
+const reads = new Map();
 const store = {
   ...base,
   fetch: async (blob, options) =>
     (await base.fetch(blob, options)).pipeThrough(
       new TransformStream({
         transform(chunk, controller) {
-          readBack += chunk.byteLength;
+          reads.set(blob.digest, (reads.get(blob.digest) ?? 0) + chunk.byteLength);
           controller.enqueue(chunk);
         },
       }),
@@ -39,6 +40,18 @@ const seconds = (performance.now() - started) / 1000;
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 const files = [...model.files.values()];
 const usage = await base.usage();
+// Reads of the manifest's layers, and of anything else (its config blob: metadata).
+const manifestSize = (await base.list()).find((b) => b.digest === model.digest)?.size ?? 0;
+const manifest = JSON.parse(
+  await new Response(await base.fetch({ digest: model.digest, size: manifestSize })).text(),
+);
+const layers = new Set(manifest.layers.map((l) => l.digest));
+let readBack = 0;
+let readBackOther = 0;
+for (const [digest, bytes] of reads) {
+  if (layers.has(digest)) readBack += bytes;
+  else readBackOther += bytes;
+}
 process.stdout.write(
   `${JSON.stringify({
     seconds,
@@ -48,6 +61,7 @@ process.stdout.write(
     diskBytes: await bytesUnder(dir),
     fileBytes: files.reduce((n, f) => n + f.size, 0),
     readBack,
+    readBackOther,
     inPlace: files.filter((f) => f.layer).length,
   })}\n`,
 );

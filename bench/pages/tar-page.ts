@@ -7,7 +7,10 @@ export interface TarSample {
   seconds: number;
   storeBytes: number;
   fileBytes: number;
+  /** Bytes of the manifest's layers read back from the store during the pull. */
   readBack: number;
+  /** Bytes of other blobs read back (the config blob: metadata). */
+  readBackOther: number;
   inPlace: number;
   error?: string;
 }
@@ -21,14 +24,14 @@ declare global {
 window.runTar = async (kind, reference, proxy, round) => {
   const name = `bench-tar-${round}`;
   const base = kind === "opfs" ? createOpfsStore(name) : createIdbStore(name);
-  let readBack = 0;
+  const reads = new Map<string, number>();
   const store: Store = {
     ...base,
     fetch: async (blob, options) =>
       (await base.fetch(blob, options)).pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, controller) {
-            readBack += chunk.byteLength;
+            reads.set(blob.digest, (reads.get(blob.digest) ?? 0) + chunk.byteLength);
             controller.enqueue(chunk);
           },
         }),
@@ -39,11 +42,23 @@ window.runTar = async (kind, reference, proxy, round) => {
     const model = await pullModel(reference, { store, proxy });
     const seconds = (performance.now() - started) / 1000;
     const files = [...model.files.values()];
+    const size = (await base.list()).find((b) => b.digest === model.digest)?.size ?? 0;
+    const manifest = JSON.parse(
+      await new Response(await base.fetch({ digest: model.digest, size })).text(),
+    ) as { layers: { digest: string }[] };
+    const layers = new Set(manifest.layers.map((l) => l.digest));
+    let readBack = 0;
+    let readBackOther = 0;
+    for (const [digest, bytes] of reads) {
+      if (layers.has(digest)) readBack += bytes;
+      else readBackOther += bytes;
+    }
     return {
       seconds,
       storeBytes: (await base.usage()).bytes,
       fileBytes: files.reduce((n, f) => n + f.size, 0),
       readBack,
+      readBackOther,
       inPlace: files.filter((f) => f.layer).length,
     };
   } catch (error) {
@@ -53,6 +68,7 @@ window.runTar = async (kind, reference, proxy, round) => {
       storeBytes: nan,
       fileBytes: nan,
       readBack: nan,
+      readBackOther: nan,
       inPlace: nan,
       error: error instanceof Error ? error.message : String(error),
     };
