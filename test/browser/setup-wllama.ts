@@ -4,6 +4,7 @@
 // of their own behind our proxy; a plain file server for the same files (wllama's own loading); and
 // a count of every request the proxy sent to the registry and every byte it got back.
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -146,6 +147,10 @@ export default async function setup(project: TestProject) {
   let proxy: Awaited<ReturnType<typeof serveRegistryProxy>> | undefined;
   try {
     // The larger model: same kind, wider, a big vocabulary; ~50 MB, written in a few seconds.
+    if (!existsSync(PYTHON))
+      throw new Error(
+        `wllama's larger test model is written by ${PYTHON}, which is missing: run scripts/setup.sh (npm test runs it) to make .venv-fixtures`,
+      );
     const large = join(dir, "large-llama.gguf");
     await run(
       PYTHON,
