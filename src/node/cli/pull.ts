@@ -1,6 +1,14 @@
 import { mkdir, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { type Model, OciError, parseReference, pullModel } from "../../index.js";
+import {
+  createRegistryClient,
+  type ManifestResult,
+  type Model,
+  OciError,
+  parseReference,
+  pullModel,
+  type RegistryClient,
+} from "../../index.js";
 import { defineCommand, UsageError } from "./command.js";
 import { pullReporter } from "./progress.js";
 import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
@@ -14,7 +22,9 @@ verifying every byte and resuming interrupted downloads.
   --config-only    manifest, config and config files only, no weights
   --keep-archives  keep compressed layers once their files are stored (to push the model again)
   --concurrency N  layers at a time (default 4)
-  --json           print one JSON summary on stdout
+  --json           print one JSON summary on stdout; progress goes to stderr as NDJSON, one
+                   {"type","message","total","current","layer":{"id","size","current","name"},"mode"}
+                   a line (Docker Model Runner's progress shape)
   --plain-http, --username U --password-stdin, --timeout S, --proxy URL  as for inspect`;
 
 async function writeFiles(model: Model, output: string): Promise<void> {
@@ -28,6 +38,17 @@ async function writeFiles(model: Model, output: string): Promise<void> {
       await file.close();
     }
   }
+}
+
+/** The client, telling `seen` each manifest it fetches (the progress names layers from it). */
+function watchManifests(client: RegistryClient, seen: (result: ManifestResult) => void): RegistryClient {
+  const getManifest = client.getManifest.bind(client);
+  client.getManifest = (async (...args: Parameters<typeof getManifest>) => {
+    const result = await getManifest(...args);
+    seen(result);
+    return result;
+  }) as RegistryClient["getManifest"];
+  return client;
 }
 
 /** `oci-model pull`: a model into the store, verified, resumable, with progress on stderr. */
@@ -55,7 +76,7 @@ export const pullCommand = defineCommand({
         `Cannot pull: --concurrency ${values.concurrency} is not a whole number above 0`,
       );
     }
-    const reporter = pullReporter(io);
+    const reporter = pullReporter(io, { json: values.json === true });
     // Ctrl-C aborts the pull, which ends with ABORTED and leaves what it fetched to resume from
     const controller = new AbortController();
     const stopListening = io.onSignal(["SIGINT"], () => controller.abort());
@@ -64,8 +85,10 @@ export const pullCommand = defineCommand({
     let fetched = 0;
     let reused = 0;
     try {
+      const options = await clientOptions(values, ref.registry, io);
       model = await pullModel(ref, {
-        ...(await clientOptions(values, ref.registry, io)),
+        ...options,
+        client: watchManifests(createRegistryClient(options), reporter.manifest),
         store: openStore(values.store, io),
         weights: !values["config-only"],
         keepArchives: values["keep-archives"] === true,
@@ -79,6 +102,9 @@ export const pullCommand = defineCommand({
           reporter.onEvent(event);
         },
       });
+    } catch (error) {
+      reporter.fail(error);
+      throw error;
     } finally {
       reporter.stop();
       stopListening();
