@@ -8,7 +8,13 @@ import type { StoreBackend } from "./backend.js";
 export function storageError(error: unknown, action: string): OciError {
   if (error instanceof OciError) return error;
   const { name, code } = (error ?? {}) as { name?: string; code?: string };
-  if (name === "QuotaExceededError" || code === "ENOSPC" || code === "EDQUOT") {
+  // Firefox's Cache API rejects a put over the quota with its internal nsresult name.
+  if (
+    name === "QuotaExceededError" ||
+    name === "NS_ERROR_FILE_NO_DEVICE_SPACE" ||
+    code === "ENOSPC" ||
+    code === "EDQUOT"
+  ) {
     return new OciError(
       "QUOTA_EXCEEDED",
       `Cannot ${action}: the storage is full; free space or delete models`,

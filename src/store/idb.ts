@@ -1,4 +1,4 @@
-import { createStore as createIdb, del, get, promisifyRequest, set, type UseStore } from "idb-keyval";
+import { createStore as createIdb, get, promisifyRequest, type UseStore } from "idb-keyval";
 import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
@@ -14,6 +14,19 @@ const pieceRange = (digest: string, from = 0) =>
   IDBKeyRange.bound(["p", digest, from], ["p", digest, Number.POSITIVE_INFINITY]);
 const kindRange = (kind: string) => IDBKeyRange.bound([kind], [kind, []]);
 
+/**
+ * A write transaction's outcome: its completion, or its abort with the transaction's error. Not
+ * idb-keyval's promisifyRequest, which rejects on the first `error` event a failed request bubbles
+ * up, before the abort sets `transaction.error`: a full quota read as `null` (seen in Firefox).
+ */
+function committed(transaction: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    transaction.oncomplete = () => resolve();
+    transaction.onabort = () =>
+      reject(transaction.error ?? new DOMException("The transaction was aborted", "AbortError"));
+  });
+}
+
 function owned(bytes: Uint8Array): Uint8Array {
   // Structured clone stores a view's whole buffer: keep only the bytes.
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
@@ -26,6 +39,13 @@ class IdbBackend implements StoreBackend {
   constructor(name: string) {
     this.id = `idb:${name}`;
     this.#db = createIdb(`oci-model-loader:${name}`, "content");
+  }
+
+  #put(key: IDBValidKey, value: unknown): Promise<void> {
+    return this.#db("readwrite", (s) => {
+      s.put(value, key);
+      return committed(s.transaction);
+    });
   }
 
   #keys(range: IDBKeyRange): Promise<IDBValidKey[]> {
@@ -67,7 +87,7 @@ class IdbBackend implements StoreBackend {
     await this.#db("readwrite", (s) => {
       s.delete(["b", digest]);
       s.delete(pieceRange(digest));
-      return promisifyRequest(s.transaction);
+      return committed(s.transaction);
     });
   }
 
@@ -106,13 +126,13 @@ class IdbBackend implements StoreBackend {
         s.put(head, ["p", digest, straddling.start, offset]);
       }
       s.put(owned(bytes), ["p", digest, offset, offset + bytes.byteLength]);
-      return promisifyRequest(s.transaction);
+      return committed(s.transaction);
     });
     recycle?.(bytes); // put() cloned it
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
-    await set(["i", digest], state, this.#db);
+    await this.#put(["i", digest], state);
   }
 
   async ingestRead(digest: string, offset: number, length: number) {
@@ -124,16 +144,20 @@ class IdbBackend implements StoreBackend {
     await this.#db("readwrite", (s) => {
       s.put({ size }, ["b", digest]);
       s.delete(["i", digest]);
-      return promisifyRequest(s.transaction);
+      return committed(s.transaction);
     });
   }
 
   async ingestDiscard(digest: string) {
-    if (await this.has(digest)) return void (await del(["i", digest], this.#db));
+    if (await this.has(digest))
+      return void (await this.#db("readwrite", (s) => {
+        s.delete(["i", digest]);
+        return committed(s.transaction);
+      }));
     await this.#db("readwrite", (s) => {
       s.delete(["i", digest]);
       s.delete(pieceRange(digest));
-      return promisifyRequest(s.transaction);
+      return committed(s.transaction);
     });
   }
 
@@ -155,7 +179,7 @@ class IdbBackend implements StoreBackend {
   }
 
   async writeTags(tags: Map<string, Descriptor>) {
-    await set(["t"], [...tags], this.#db);
+    await this.#put(["t"], [...tags]);
   }
 }
 

@@ -56,12 +56,30 @@ export function syncFileServer() {
   // At most 1 MiB per call: larger ones were slower and erratic under Linux 6.18 (ext4), from Node,
   // Chromium and dd alike (figures at MAX_WRITE in fs-store.ts).
   const MAX_WRITE = 1024 * 1024;
-  const writeAll = (handle: SyncAccessHandle, bytes: Uint8Array, at: number) => {
+  const writeAll = async (handle: SyncAccessHandle, bytes: Uint8Array, at: number) => {
     for (let done = 0; done < bytes.byteLength; ) {
       const wrote = handle.write(bytes.subarray(done, done + MAX_WRITE), { at: at + done });
       // Chromium reports a full disk or quota by returning its error code as an unsigned count
       // (2^32 - 8 for "no space") instead of throwing.
       if (wrote === 2 ** 32 - 8) throw new DOMException("No space left for this write", "QuotaExceededError");
+      // Firefox refuses a write the origin's quota cannot hold by writing nothing (it returns 0):
+      // a full quota when what is left of it is less than the write, as the estimate says.
+      if (wrote === 0) {
+        const want = Math.min(MAX_WRITE, bytes.byteLength - done);
+        const storage = (
+          globalThis as {
+            navigator?: { storage?: { estimate?: () => Promise<{ usage?: number; quota?: number }> } };
+          }
+        ).navigator?.storage;
+        const estimate = await storage?.estimate?.().catch(() => undefined);
+        const left = (estimate?.quota ?? Number.NaN) - (estimate?.usage ?? Number.NaN);
+        if (left < want) {
+          throw new DOMException(
+            `No space left for this write (${want} bytes at ${at + done}, ${Math.max(0, left)} left of the quota)`,
+            "QuotaExceededError",
+          );
+        }
+      }
       if (!(wrote > 0 && wrote <= bytes.byteLength - done)) {
         throw new DOMException(
           `A write at ${at + done} failed (the browser returned ${wrote})`,
@@ -83,7 +101,7 @@ export function syncFileServer() {
       handles.set(op.key, handle);
     } else if (op.kind === "write") {
       try {
-        writeAll(get(op.key), op.bytes, op.at);
+        await writeAll(get(op.key), op.bytes, op.at);
       } catch (error) {
         if (!failed.has(op.key)) failed.set(op.key, error);
         throw error;
@@ -93,7 +111,7 @@ export function syncFileServer() {
       const handle = await (op.file as SyncCapableFile).createSyncAccessHandle();
       try {
         handle.truncate(0);
-        writeAll(handle, op.bytes, 0);
+        await writeAll(handle, op.bytes, 0);
       } finally {
         handle.close();
       }

@@ -60,6 +60,7 @@ beforeAll(async () => {
     {
       contract: join(pages, "firefox-contract-page.ts"),
       pull: join(pages, "firefox-pull-page.ts"),
+      quota: join(pages, "firefox-quota-page.ts"),
       webgpu: join(pages, "firefox-webgpu-page.ts"),
     },
     {
@@ -267,6 +268,27 @@ describe("in Firefox, persistStorage", () => {
     expect(await tab.evaluate(() => window.firefoxPersist())).toBe(true);
     expect(await tab.evaluate(() => navigator.storage.persisted())).toBe(true);
     await tab.close();
+  });
+});
+
+describe("in Firefox, an origin's quota running out half-way through a write", () => {
+  // dom.quotaManager.temporaryStorage.fixedLimit is the whole of temporary storage, in KiB; an
+  // origin gets a fifth of it, here 10 MiB (what navigator.storage.estimate() reports as its quota).
+  let small: Awaited<ReturnType<typeof launchFirefox>>;
+  let tab: Page;
+  beforeAll(async () => {
+    small = await launchFirefox({ "dom.quotaManager.temporaryStorage.fixedLimit": 50 * 1024 });
+    tab = await small.browser.newPage();
+    await tab.goto(`${firefox.origin}/quota/`);
+    await tab.waitForFunction(() => typeof window.overfill === "function");
+    const { quota } = await tab.evaluate(() => navigator.storage.estimate());
+    expect(quota).toBe(10 * MiB);
+  });
+  afterAll(() => small?.close());
+
+  it.each(["opfs", "idb", "cache"] as const)("%s: QUOTA_EXCEEDED, and nothing listed", async (kind) => {
+    const result = await tab.evaluate(([k, size]) => window.overfill(k, size), [kind, 12 * MiB] as const);
+    expect(result, JSON.stringify(result)).toMatchObject({ code: "QUOTA_EXCEEDED", listed: 0 });
   });
 });
 
