@@ -56,12 +56,18 @@ function keyHost(key: string): string {
   return key.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
 }
 
-/** The `credHelpers` entry for a registry: its exact key first, then its host spellings. */
+/**
+ * The `credHelpers` entry for a registry: its exact key first, then its host spellings. An entry
+ * that is there but empty is "" (as in Docker, it turns `credsStore` off for that host).
+ */
 function credHelperFor(config: DockerConfig, registry: string): string | undefined {
   const helpers = config.credHelpers ?? {};
   const key = dockerConfigKey(registry);
   const names = key === HUB_KEY ? [HUB_KEY, ...HUB_HOSTS] : [registry];
-  for (const name of names) if (Object.hasOwn(helpers, name) && helpers[name]) return helpers[name];
+  for (const name of names) {
+    const helper = helpers[name];
+    if (Object.hasOwn(helpers, name) && typeof helper === "string") return helper;
+  }
   return undefined;
 }
 
@@ -97,9 +103,10 @@ export async function readDockerCredential(
   } catch (cause) {
     throw new OciError("INVALID_ARGUMENT", `Cannot read ${path}: it is not valid JSON`, { cause });
   }
-  const helper = credHelperFor(config, registry) ?? (config.credsStore || undefined);
-  if (helper !== undefined) {
-    const where = credHelperFor(config, registry) ? "credHelpers" : "credsStore";
+  const own = credHelperFor(config, registry);
+  const helper = own ?? config.credsStore;
+  if (helper) {
+    const where = own ? "credHelpers" : "credsStore";
     return runCredentialHelper(helper, dockerConfigKey(registry), {
       ...options,
       origin: `${where} in ${path}`,

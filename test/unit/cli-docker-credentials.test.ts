@@ -104,6 +104,12 @@ describe("Docker config credentials (credHelpers > credsStore > auths)", () => {
       password: "other-pw",
     });
     expect(await readDockerCredential("quay.io", path, { env })).toMatchObject({ username: "quay.io" });
+    // an empty credHelpers entry turns credsStore off for its host, as in Docker: auths then
+    const off = await config("off", { ...auths, credsStore: "echo", credHelpers: { "ghcr.io": "" } });
+    expect(await readDockerCredential("ghcr.io", off, { env })).toEqual({
+      username: "file-user",
+      password: "file-pw",
+    });
     // no helper at all: auths
     const plain = await config("plain", { ...auths, credHelpers: { "quay.io": "other" } });
     expect(await readDockerCredential("ghcr.io", plain, { env })).toEqual({
@@ -225,6 +231,16 @@ describe("withIdentityTokens", () => {
       service: "reg",
       scope: "repository:a:pull repository:b:pull",
     });
+  });
+
+  it("answers a refused grant (OAuth2's 400) as a refused login (401)", async () => {
+    const fetch = withIdentityTokens(async () => new Response('{"error":"invalid_grant"}', { status: 400 }));
+    const response = await fetch(new URL("https://auth.example/token?account=%3Ctoken%3E"), {
+      headers: { authorization: basic(IDENTITY_TOKEN_USER, "refresh-0") },
+    });
+    expect(response.status).toBe(401);
+    const other = withIdentityTokens(async () => new Response("no", { status: 400 }));
+    expect((await other(new URL("https://reg.example/v2/"))).status).toBe(400);
   });
 
   it("never sends the refresh token anywhere else, and leaves other requests alone", async () => {
