@@ -237,6 +237,28 @@ describe("in Firefox, pulls through the proxy from the registry (token auth)", (
   });
 });
 
+describe("in Firefox, gc and a download another tab is writing", () => {
+  it.each(["opfs", "idb", "cache"] as const)(
+    "%s: kept however old while that tab holds it (Web Locks), stale once the tab is closed",
+    async (kind) => {
+      const [writer, cleaner] = [
+        await firefox.open("pull", "stalledPush"),
+        await firefox.open("pull", "gcIngests"),
+      ];
+      const name = `gc-${kind}`;
+      const digest = await writer.evaluate(([k, n]) => window.stalledPush(k, n), [kind, name] as const);
+      expect(await cleaner.evaluate(([k, n]) => window.gcIngests(k, n), [kind, name] as const)).toEqual([]);
+      await writer.close();
+      await expect
+        .poll(() => cleaner.evaluate(([k, n]) => window.gcIngests(k, n), [kind, name] as const), {
+          timeout: 10_000,
+        })
+        .toEqual([digest]);
+      await cleaner.close();
+    },
+  );
+});
+
 describe("in Firefox, persistStorage", () => {
   it("answers false, and soon, where Firefox asks the user and nobody answers", async () => {
     // Without the testing prefs, persist() is a permission prompt: headless, it never settles.

@@ -1,13 +1,16 @@
 // A page for the Firefox pull tests: pulls through the proxy into OPFS or IndexedDB, with
 // credentials, a chosen store name and checkpoint spacing, and the progress kept where a test reads it.
 import {
+  createCacheStore,
   createIdbStore,
   createOpfsStore,
   type OciError,
   persistStorage,
   pullModel,
+  type Store,
   type StoreOptions,
 } from "../../src/index.js";
+import { blobOf } from "../support/blobs.js";
 
 interface PullRequest {
   kind: "opfs" | "idb";
@@ -25,8 +28,40 @@ declare global {
     firefoxPull(request: PullRequest): Promise<Record<string, unknown>>;
     progress: number;
     firefoxPersist(): Promise<boolean>;
+    /** Pushes half of a 2 MiB blob and stalls there, holding the download; resolves with its digest. */
+    stalledPush(kind: Medium, name: string): Promise<string>;
+    /** gc of stale downloads (any age): the ones it removed. */
+    gcIngests(kind: Medium, name: string): Promise<string[]>;
   }
 }
+
+type Medium = "opfs" | "idb" | "cache";
+const media: Record<Medium, (name: string) => Store> = {
+  opfs: (name) => createOpfsStore(name, { chunkSize: 256 * 1024, checkpointBytes: 1 }),
+  idb: (name) => createIdbStore(name, { chunkSize: 256 * 1024, checkpointBytes: 1 }),
+  cache: (name) => createCacheStore(name, { chunkSize: 256 * 1024, checkpointBytes: 1 }),
+};
+
+window.stalledPush = async (kind, name) => {
+  const { bytes, descriptor } = await blobOf(2 * 1024 * 1024);
+  let sent = 0;
+  return new Promise<string>((resolve) => {
+    const source = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent >= 1024 * 1024) {
+          resolve(descriptor.digest);
+          return new Promise<void>(() => {}); // stalled, holding the download's lock
+        }
+        controller.enqueue(bytes.slice(sent, sent + 256 * 1024));
+        sent += 256 * 1024;
+      },
+    });
+    media[kind](name)
+      .push(descriptor, source)
+      .catch(() => {});
+  });
+};
+window.gcIngests = async (kind, name) => (await media[kind](name).gc({ ingestMaxAgeMs: -1 })).removedIngests;
 
 window.progress = 0;
 window.firefoxPersist = () => persistStorage();
