@@ -1,5 +1,5 @@
 // oci-model-loader/node: Node-only pieces (node:crypto hasher, Docker config credentials).
-export { dockerConfigPath, readDockerCredential } from "./docker-config.js";
+export { dockerConfigPath, readDockerCredential, withIdentityTokens } from "./docker-config.js";
 export { createFsStore } from "./fs-store.js";
 export { createNodeHasher } from "./hasher.js";
 export type { RunningServer } from "./listen.js";
