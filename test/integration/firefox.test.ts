@@ -60,12 +60,14 @@ beforeAll(async () => {
     {
       contract: join(pages, "firefox-contract-page.ts"),
       pull: join(pages, "firefox-pull-page.ts"),
+      "pull-csp": join(pages, "firefox-pull-page.ts"),
       quota: join(pages, "firefox-quota-page.ts"),
       webgpu: join(pages, "firefox-webgpu-page.ts"),
     },
     {
       alias: { vitest: join(support, "in-page-vitest.ts") },
       scripts: { "contract-worker": join(pages, "firefox-contract-worker.ts") },
+      csp: { "pull-csp": "worker-src 'none'" },
     },
   );
 });
@@ -167,6 +169,24 @@ describe("in Firefox, pulls through the proxy from the registry (token auth)", (
       await tab.close();
     },
   );
+
+  it("opfs, under a CSP that forbids workers: falls back to createWritable (Firefox refuses the worker with an error event) and the pull works", async () => {
+    const tab = await firefox.open("pull-csp", "firefoxPull");
+    const started = Date.now();
+    expect(await tab.evaluate(() => window.pullPageWriter())).toBe("createWritable");
+    expect(Date.now() - started, "refused at once, not after the 5 s wait for a silent worker").toBeLessThan(
+      3000,
+    );
+    const result = await tab.evaluate(
+      (r) => window.firefoxPull(r),
+      request("opfs", "csp", "private/tiny:v1"),
+    );
+    expect(result, String(result.message)).toMatchObject({
+      digest: tiny.artifact.descriptor.digest,
+      files: fileHashes(tiny),
+    });
+    await tab.close();
+  });
 
   it.each(["opfs", "idb"] as const)(
     "%s: a reload in the middle of a pull, then a pull that fetches only the missing bytes",

@@ -10,6 +10,7 @@ import {
   type Store,
   type StoreOptions,
 } from "../../src/index.js";
+import { syncFiles } from "../../src/store/opfs-sync.js";
 import { blobOf } from "../support/blobs.js";
 
 interface PullRequest {
@@ -28,6 +29,8 @@ declare global {
     firefoxPull(request: PullRequest): Promise<Record<string, unknown>>;
     progress: number;
     firefoxPersist(): Promise<boolean>;
+    /** How the OPFS store appends in this page, as its feature detection found. */
+    pullPageWriter(): Promise<string>;
     /** Pushes half of a 2 MiB blob and stalls there, holding the download; resolves with its digest. */
     stalledPush(kind: Medium, name: string): Promise<string>;
     /** gc of stale downloads (any age): the ones it removed. */
@@ -63,6 +66,7 @@ window.stalledPush = async (kind, name) => {
 };
 window.gcIngests = async (kind, name) => (await media[kind](name).gc({ ingestMaxAgeMs: -1 })).removedIngests;
 
+window.pullPageWriter = async () => ((await syncFiles()) ? "sync access handles" : "createWritable");
 window.progress = 0;
 window.firefoxPersist = () => persistStorage();
 window.firefoxPull = async (request) => {

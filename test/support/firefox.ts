@@ -49,6 +49,8 @@ export interface ServeFirefoxOptions {
   alias?: BuildOptions["alias"];
   /** More scripts, bundled like the pages' and served at `/NAME.js` (module workers). */
   scripts?: Record<string, string>;
+  /** A Content-Security-Policy header for some of the pages, by name. */
+  csp?: Record<string, string>;
 }
 
 /** Bundles `entry` (web APIs only) as one ES module; also used for worker scripts. */
@@ -125,10 +127,12 @@ export async function serveFirefoxPages(
     scripts.set(`/${name}.js`, await bundle(path, options.alias));
   const server: Server = createServer((req, res) => {
     const url = req.url ?? "";
-    if (url.endsWith("/") && scripts.has(`${url}page.js`))
+    if (url.endsWith("/") && scripts.has(`${url}page.js`)) {
+      const csp = options.csp?.[url.slice(1, -1)];
       return void res
-        .writeHead(200, { "content-type": "text/html" })
+        .writeHead(200, { "content-type": "text/html", ...(csp ? { "content-security-policy": csp } : {}) })
         .end('<!doctype html><script type="module" src="page.js"></script>');
+    }
     const script = scripts.get(url);
     if (script !== undefined)
       return void res.writeHead(200, { "content-type": "text/javascript" }).end(script);
