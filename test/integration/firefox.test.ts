@@ -1,7 +1,9 @@
 // Firefox (Debian's firefox-esr, headless, over WebDriver BiDi; see test/support/firefox.ts): the
 // store contract for OPFS, IndexedDB and the Cache API run inside the browser; a pull through the
-// proxy from a real registry with token auth; a reload in the middle of a pull; two tabs sharing one
-// download; WebGPU where Firefox offers an adapter. One browser for the file, one registry.
+// proxy from a real registry with token auth (also under a CSP that refuses workers); a reload in the
+// middle of a pull; two tabs sharing one download; gc beside a download another tab holds; a full
+// quota; persistStorage unanswered; WebGPU where Firefox offers an adapter. One browser and one
+// registry for the file; the quota and persist cases start a browser of their own (other prefs).
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
