@@ -4,7 +4,8 @@
 // the gzip layer is dropped once its files are stored, and the store holds the model's files once
 // plus headers and manifests. A page reload in the middle of the tar layer resumes there and ends
 // with the same record and bytes as an uninterrupted pull. A gate between the proxy and the
-// registry logs each blob request's Range and can stall the tar layer after a given byte count.
+// registry logs each blob request's Range and slows the tar layer's last bytes down, so that the
+// reload lands inside it.
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,33 +20,55 @@ import { shards } from "../support/tensor-model.js";
 const MiB = 1024 * 1024;
 /** The padding file that makes the tar layer large enough to be cut after two checkpoints (16 MiB apart). */
 const PADDING = 48 * MiB;
-/** Where the gate stalls the tar layer: five 8 MiB chunks written, checkpoints at 16 and 32 MiB. */
-const STALL_AT = 40 * MiB;
+/**
+ * Where the gate slows the tar layer down to SLOW_RATE: five 8 MiB chunks come at once, so the
+ * store checkpoints at 16 and 32 MiB; the last ~8 MiB take seconds, and the reload lands in them.
+ */
+const SLOW_FROM = 40 * MiB;
+const SLOW_RATE = 1024 * 1024;
 
 interface Gate {
   host: string;
   /** Blob requests seen: the digest's hex and the Range header. */
   blobs: { hex: string; range?: string }[];
-  /** Stall the next request for this blob after `bytes` of its body (the connection stays open). */
-  stallNext(hex: string, bytes: number): void;
-  /** Body bytes the stalled request has sent (it stops at the stall). */
-  stalledSent(): number;
+  /**
+   * Slow this blob down from byte `at` on, in whatever requests (ranges) it is asked for: each sends
+   * its bytes below `at` at once, the rest at `bytesPerSecond` (undefined: no blob is slowed).
+   */
+  slowFrom(slow?: { hex: string; at: number; bytesPerSecond: number }): void;
   close(): Promise<void>;
+}
+
+/** Byte spans [start, end) that blob requests with these Range headers asked for, in order. */
+function spans(requests: { range?: string }[], size: number): [number, number][] {
+  return requests
+    .map((r): [number, number] => {
+      const m = /^bytes=(\d+)-(\d*)$/.exec(r.range ?? "bytes=0-");
+      return [Number(m?.[1]), m?.[2] ? Number(m[2]) + 1 : size];
+    })
+    .sort((a, b) => a[0] - b[0]);
+}
+
+/** Whether these spans cover [from, size) with every byte once. */
+function coverOnce(requests: { range?: string }[], from: number, size: number): boolean {
+  let at = from;
+  for (const [start, end] of spans(requests, size)) {
+    if (start !== at) return false;
+    at = end;
+  }
+  return at === size;
 }
 
 /** A pass-through HTTP gate in front of the registry. */
 async function startGate(upstream: string): Promise<Gate> {
   const blobs: Gate["blobs"] = [];
-  let stall: { hex: string; bytes: number } | undefined;
-  let sent = 0;
-  const held: ServerResponse[] = [];
+  let slow: { hex: string; at: number; bytesPerSecond: number } | undefined;
   const [upstreamHost, upstreamPort] = upstream.split(":");
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const hex = /\/blobs\/sha256:([0-9a-f]{64})$/.exec(req.url ?? "")?.[1];
     if (hex && req.method === "GET")
       blobs.push({ hex, ...(req.headers.range ? { range: req.headers.range } : {}) });
-    const stallThis = hex !== undefined && req.method === "GET" && stall?.hex === hex ? stall : undefined;
-    if (stallThis) stall = undefined;
+    const slowed = hex !== undefined && req.method === "GET" && slow?.hex === hex ? slow : undefined;
     const forward = request(
       {
         host: upstreamHost,
@@ -56,17 +79,37 @@ async function startGate(upstream: string): Promise<Gate> {
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        if (!stallThis) return void answer.pipe(res);
-        sent = 0;
-        held.push(res);
+        if (!slowed) return void answer.pipe(res);
+        // Where this response's body starts in the blob.
+        let offset = Number(/^bytes (\d+)-/.exec(String(answer.headers["content-range"] ?? ""))?.[1] ?? 0);
+        const slice = 64 * 1024;
+        const queue: Buffer[] = [];
+        const drain = () => {
+          const chunk = queue.shift();
+          if (!chunk) return void (answer.readableEnded ? res.end() : answer.resume());
+          const part = chunk.subarray(0, slice);
+          if (chunk.byteLength > slice) queue.unshift(chunk.subarray(slice));
+          if (!res.destroyed) res.write(part);
+          setTimeout(drain, (1000 * part.byteLength) / slowed.bytesPerSecond);
+        };
         answer.on("data", (chunk: Buffer) => {
-          const room = stallThis.bytes - sent;
-          if (room <= 0) return;
-          const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk;
-          sent += part.byteLength;
-          res.write(part);
-          // Stalled: read no more from the registry, send nothing more, keep the connection open.
-          if (sent >= stallThis.bytes) answer.pause();
+          const fast = Math.max(0, Math.min(chunk.byteLength, slowed.at - offset));
+          offset += chunk.byteLength;
+          if (fast > 0) res.write(chunk.subarray(0, fast));
+          if (fast < chunk.byteLength) {
+            queue.push(chunk.subarray(fast));
+            if (!answer.isPaused()) {
+              answer.pause();
+              drain();
+            }
+          }
+        });
+        answer.on("end", () => {
+          if (queue.length === 0 && !answer.isPaused()) res.end();
+        });
+        res.on("close", () => {
+          queue.length = 0;
+          answer.destroy();
         });
       },
     );
@@ -79,12 +122,10 @@ async function startGate(upstream: string): Promise<Gate> {
   return {
     host: `127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
     blobs,
-    stallNext: (hex, bytes) => {
-      stall = { hex, bytes };
+    slowFrom: (value) => {
+      slow = value;
     },
-    stalledSent: () => sent,
     close: async () => {
-      for (const res of held) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
@@ -208,11 +249,11 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
       console.log(
         `${kind}: store ${result.usage?.bytes} B / model files ${fileBytes} B = ${ratio.toFixed(5)} (${result.usage?.blobs} blobs)`,
       );
-      // Each layer came from the registry once, whole.
-      for (const layer of [tarLayer, gzipLayer])
-        expect(gate.blobs.filter((b) => b.hex === layer.digest.slice(7))).toEqual([
-          { hex: layer.digest.slice(7) },
-        ]);
+      // Each layer came from the registry once: its requests (whole, or ranges) cover it byte for byte.
+      for (const layer of [tarLayer, gzipLayer]) {
+        const asked = gate.blobs.filter((b) => b.hex === layer.digest.slice(7));
+        expect(coverOnce(asked, 0, layer.size), JSON.stringify(asked)).toBe(true);
+      }
       // During the pull nothing of the tar layer was read back; the gzip layer once, to store its files.
       expect((result.reads ?? []).filter((r) => r.digest === tarLayer.digest)).toEqual([]);
       expect((result.reads ?? []).filter((r) => r.digest === gzipLayer.digest)).toEqual([
@@ -231,37 +272,34 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
       await tab.goto(`${page.origin}/`);
       await tab.waitForFunction(() => typeof window.startTar === "function");
       gate.blobs.length = 0;
-      gate.stallNext(tarLayer.digest.slice(7), STALL_AT);
+      gate.slowFrom({ hex: tarLayer.digest.slice(7), at: SLOW_FROM, bytesPerSecond: SLOW_RATE });
       await tab.evaluate((r) => window.startTar(r), request);
-      // The page has written the tar layer up to its second checkpoint, and the registry stalled.
-      // (Polled from here: waitForFunction takes a pending promise for a truthy answer.)
+      // Reloaded once the page has written the tar layer up to its second checkpoint. (Polled from
+      // here: waitForFunction takes a pending promise for a truthy answer.)
+      const written = () => tab.evaluate(([k, n]) => window.ingestBytes(k, n), [kind, request.name] as const);
       const deadline = Date.now() + 60_000;
-      while (
-        (await tab.evaluate(([k, n]) => window.ingestBytes(k, n), [kind, request.name] as const)) <
-          32 * MiB &&
-        Date.now() < deadline
-      )
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(gate.stalledSent()).toBe(STALL_AT);
-      const checkpoint = await tab.evaluate(([k, n]) => window.ingestBytes(k, n), [
-        kind,
-        request.name,
-      ] as const);
-      expect(checkpoint).toBeGreaterThanOrEqual(32 * MiB);
-      expect(checkpoint).toBeLessThanOrEqual(STALL_AT);
-
+      while ((await written()) < 32 * MiB && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
       await tab.reload();
       await tab.waitForFunction(() => typeof window.pullTar === "function");
+      gate.slowFrom(undefined);
+      // Where the reload left the tar layer: past its second checkpoint, not at its end.
+      const checkpoint = await written();
+      expect(checkpoint).toBeGreaterThanOrEqual(32 * MiB);
+      expect(checkpoint).toBeLessThan(tarLayer.size);
       gate.blobs.length = 0;
       const resumed = await tab.evaluate((r) => window.pullTar(r), request);
       await tab.close();
       // The gzip layer is left behind after a reload: see the known bug below.
       expectServedInPlace(resumed, false);
-      // Only the rest of the tar layer was asked for, from exactly where the store's checkpoint was.
-      const hex = tarLayer.digest.slice(7);
-      const asked = gate.blobs.filter((b) => b.hex === hex);
-      expect(asked).toHaveLength(1);
-      expect(asked[0]?.range).toMatch(new RegExp(`^bytes=${checkpoint}-(${tarLayer.size - 1})?$`));
+      // Only the rest of the tar layer was asked for, from exactly where the store's checkpoint was,
+      // each byte once (in one request or in ranges).
+      const asked = gate.blobs.filter((b) => b.hex === tarLayer.digest.slice(7));
+      expect(asked.length).toBeGreaterThan(0);
+      console.log(
+        `${kind}: reloaded at checkpoint ${checkpoint} of ${tarLayer.size}; then asked ${JSON.stringify(asked.map((a) => a.range ?? "whole"))}`,
+      );
+      expect(coverOnce(asked, checkpoint, tarLayer.size), JSON.stringify(asked)).toBe(true);
       // The same record, file for file, and the same blobs as the uninterrupted pull.
       const uninterrupted =
         whole[kind] ?? (await pull({ kind, name: `whole-${kind}`, reference, proxy: proxy.url }));
@@ -276,17 +314,27 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
   // small gzip layer (the layers stream four at a time), and the resumed pull drops only compressed
   // layers it brought in itself (`fresh(digest)`), so after a reload the store keeps the gzip layer
   // beside its files: the model costs its config files twice, and not the same bytes as an
-  // uninterrupted pull. Marked `fails` so the suite stays green; when pull.ts drops a compressed
-  // layer no record keeps, this test fails: make it a plain `it`.
+  // uninterrupted pull (8 blobs, not 7). Marked `fails` so the suite stays green (it was seen to
+  // fail on exactly that as a plain `it`); once pull.ts drops a compressed layer that no record
+  // keeps, this test fails: make it a plain `it`.
   it.fails.each(["opfs", "idb"] as const)(
     "%s: after the reload the store holds the same blobs as after an uninterrupted pull",
     (kind) => {
       const { resumed, uninterrupted } = reloaded[kind] ?? {};
+      // The model's blobs (the record's two differ between any two pulls: it says when it was pulled).
+      const model = new Set([
+        fixture.artifact.descriptor.digest,
+        manifest.config.digest,
+        tarLayer.digest,
+        gzipLayer.digest,
+        ...Object.values(fileDigests),
+      ]);
+      const held = (result?: TarPullResult) =>
+        new Map((result?.blobs ?? []).filter((b) => model.has(b.digest)).map((b) => [b.digest, b.size]));
       expect(resumed?.code).toBeUndefined();
-      expect(new Set(resumed?.blobs?.map((b) => b.digest))).toEqual(
-        new Set(uninterrupted?.blobs?.map((b) => b.digest)),
-      );
-      expect(resumed?.usage).toEqual(uninterrupted?.usage);
+      expect(uninterrupted?.blobs?.length).toBe(7);
+      expect(resumed?.blobs?.length).toBe(uninterrupted?.blobs?.length);
+      expect(held(resumed)).toEqual(held(uninterrupted));
     },
   );
 });
