@@ -7,7 +7,8 @@
  * one response is the blob (nothing else is asked). When that first range came fast (a LAN, loopback:
  * the connection is not what limits), the rest comes in one more request. Otherwise the rest is cut
  * into ranges of `chunkBytes`, `connections` in flight; the range at the head streams through as it
- * arrives and those ahead of it wait in memory, so at most `connections × chunkBytes` bytes are held.
+ * arrives and those ahead of it wait in memory; no range holds more than `chunkBytes` unread (its
+ * reading pauses until the stream is read), so at most `connections × chunkBytes` bytes are held.
  * A range whose body is cut is asked again from where it stopped, so no byte is fetched twice.
  * Bytes are not verified here: the store they go into hashes them, in order.
  */
@@ -33,6 +34,9 @@ export interface RangeOptions {
   retries?: number;
 }
 
+/** Bytes the range being read may hold ahead of its reader. */
+const READ_AHEAD = 1024 * 1024;
+
 const DEFAULTS = {
   connections: 4,
   chunkBytes: 16 * 1024 * 1024,
@@ -50,11 +54,14 @@ export function wantsRanges(length: number, options: RangeOptions = {}): boolean
 class Part {
   readonly pieces: Uint8Array[] = [];
   received = 0;
+  /** Bytes in `pieces`, not read yet. */
+  buffered = 0;
   /** Its request was started. */
   filling = false;
   done = false;
   error: unknown;
   #wake: (() => void) | undefined;
+  #drained: (() => void) | undefined;
 
   constructor(
     readonly start: number,
@@ -76,6 +83,33 @@ class Part {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+  }
+
+  add(piece: Uint8Array): void {
+    this.pieces.push(piece);
+    this.received += piece.byteLength;
+    this.buffered += piece.byteLength;
+    this.notify();
+  }
+
+  take(): Uint8Array | undefined {
+    const piece = this.pieces.shift();
+    if (piece) {
+      this.buffered -= piece.byteLength;
+      const drained = this.#drained;
+      this.#drained = undefined;
+      drained?.();
+    }
+    return piece;
+  }
+
+  /** Resolves once fewer than `limit` bytes wait to be read: the reader, not the network, sets the pace. */
+  async room(limit: number): Promise<void> {
+    while (this.buffered >= limit) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      });
+    }
   }
 }
 
@@ -146,9 +180,9 @@ export async function fetchInRanges(
           if (part.received + piece.byteLength > part.size) {
             throw new OciError("SIZE_MISMATCH", `Cannot ${action}: a range ran past its end`);
           }
-          part.pieces.push(piece);
-          part.received += piece.byteLength;
-          part.notify();
+          part.add(piece);
+          // The range being read keeps a little ahead of its reader; those after it, a whole range.
+          await part.room(part === parts[next] ? READ_AHEAD : chunkBytes);
         }
         if (part.received < part.size) throw new OciError("NETWORK", `Cannot ${action}: a range ended short`);
         part.done = true;
@@ -191,15 +225,19 @@ export async function fetchInRanges(
 
   let next = 0; // the part the stream reads
   let planned = false;
+  let window = connections;
   /** After the first range: the rest in one request, or in ranges; keeps `connections` in flight. */
   const launch = () => {
     if (!planned && head.done) {
       planned = true;
       const seconds = Math.max((Date.now() - started) / 1000, 1e-3);
-      const step = head.size / seconds >= fastBytesPerSecond ? end - head.end : chunkBytes;
+      const fast = head.size / seconds >= fastBytesPerSecond;
+      // Fast: the rest in one request, started when the reader comes to it (nothing to overlap).
+      if (fast) window = 1;
+      const step = fast ? end - head.end : chunkBytes;
       for (let at = head.end; at < end; at += step) parts.push(new Part(at, Math.min(end, at + step)));
     }
-    for (const part of parts.slice(next, next + connections)) {
+    for (const part of parts.slice(next, next + window)) {
       if (part.filling) continue;
       part.filling = true;
       void fill(part);
@@ -216,7 +254,7 @@ export async function fetchInRanges(
             controller.close();
             return;
           }
-          const piece = part.pieces.shift();
+          const piece = part.take();
           if (piece) {
             controller.enqueue(piece);
             return;

@@ -172,4 +172,26 @@ describe("a large blob in several Range requests", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(served.bytes).toBe(after);
   });
+
+  it("holds at most chunkBytes of a rest fetched in one request while its reader stops (the fast path)", async () => {
+    const { bytes } = await blobOf(24 * MiB);
+    const { fetch, served } = registry(bytes);
+    const client = createRegistryClient({
+      fetch,
+      ranges: { chunkBytes: MiB, fastBytesPerSecond: 0 },
+      retryDelay: 1,
+    });
+    const stream = await client.fetchBlobRange(REF, {
+      digest: `sha256:${"0".repeat(64)}`,
+      size: bytes.byteLength,
+    });
+    const reader = stream.getReader();
+    let read = 0;
+    while (read < 2 * MiB) read += ((await reader.read()).value as Uint8Array).byteLength;
+    await new Promise((r) => setTimeout(r, 100));
+    // The first range, what was read of the rest, and at most one range's worth waiting: not 24 MiB.
+    expect(served.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${24 * MiB - 1}`]);
+    expect(served.bytes).toBeLessThanOrEqual(read + MiB + 256 * 1024);
+    await reader.cancel();
+  });
 });
