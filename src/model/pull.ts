@@ -13,7 +13,7 @@ import { isUnpacked, type LayerReader, layerReader, readStoredLayer, storeEntrie
 import { detectFormat } from "./format.js";
 import { type PlannedLayer, planLayers } from "./layers.js";
 import { checkConfigSizes, configJsonFile, type Model, modelFromRecord } from "./model.js";
-import { findRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
+import { findRecord, keptByRecord, type ModelFileInfo, type ModelRecord, writeRecord } from "./record.js";
 
 /**
  * Options of `pullModel`: those of the registry client (credentials, proxy, fetch, hasher, plain
@@ -320,7 +320,7 @@ async function pull(
   const fresh = (digest: string) => copied.get(digest)?.existed === false;
 
   const found = new Map<string, ModelFileInfo[]>();
-  /** Compressed layers this pull brought in, dropped once their files are stored. */
+  /** Compressed layers, dropped once their files are stored. */
   const drop: Descriptor[] = [];
   for (const [digest, layer] of unpacked) {
     const streamed = readers.get(digest);
@@ -341,7 +341,7 @@ async function pull(
       }
       await storeEntries(store, layer, files, limits, emit);
       found.set(digest, files);
-      if (layer.compression && fresh(digest) && !options.keepArchives) drop.push(layer.descriptor);
+      if (layer.compression && !options.keepArchives) drop.push(layer.descriptor);
     } catch (error) {
       // Commit nothing of an unsafe layer this pull brought in, nor the manifest that names it.
       if (fresh(digest)) await store.delete(layer.descriptor);
@@ -354,8 +354,10 @@ async function pull(
   // A config.json from an archive is known only now: still refused before the record is written.
   checkConfigSizes(manifest.config, configJsonFile(files), action);
 
-  // Before the record: a crash in between leaves no layer that nothing would ever remove.
-  for (const layer of drop) await store.delete(layer);
+  // Before the record: a crash in between leaves no layer that nothing would ever remove. One this
+  // pull found stored (an earlier, cut pull's) goes too, unless a model pulled with keepArchives keeps it.
+  for (const layer of drop)
+    if (fresh(layer.digest) || !(await keptByRecord(store, layer.digest))) await store.delete(layer);
 
   const record: ModelRecord = {
     reference: ref.toString(),
@@ -366,6 +368,7 @@ async function pull(
     files,
     pending: planned.filter((l) => !wanted.includes(l)).map((l) => l.descriptor),
     pulledAt: new Date().toISOString(),
+    ...(options.keepArchives ? { keptArchives: true } : {}),
   };
   await writeRecord(store, ref, record, manifestDescriptor, createHasher);
   emit({ type: "done", fetchedBytes, reusedBytes: storedBytes, seconds: (Date.now() - started) / 1000 });

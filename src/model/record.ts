@@ -82,6 +82,8 @@ export interface ModelRecord {
   pending: Descriptor[];
   /** When it was pulled: an ISO 8601 date-time. */
   pulledAt: string;
+  /** Its compressed layers were kept once unpacked (`keepArchives`): other pulls leave them. */
+  keptArchives?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -156,4 +158,26 @@ export async function namedManifest(store: Store, descriptor: Descriptor): Promi
   const manifest = await readJson<{ artifactType?: string; layers?: Descriptor[] }>(store, descriptor);
   const model = manifest.layers?.[0];
   return manifest.artifactType === RECORD_MEDIA_TYPE && model ? model : descriptor;
+}
+
+/**
+ * Whether a model recorded in the store keeps `layer` (it was pulled with `keepArchives` and its
+ * manifest names the layer): a pull that unpacked the same layer must then leave it.
+ */
+export async function keptByRecord(store: Store, layer: string): Promise<boolean> {
+  const named = new Map([...(await store.tags()).values()].map((d) => [d.digest, d]));
+  for (const descriptor of named.values()) {
+    if (descriptor.mediaType !== MediaType.OciManifest) continue;
+    const entry = await readJson<{ artifactType?: string; config?: Descriptor; layers?: Descriptor[] }>(
+      store,
+      descriptor,
+    ).catch(() => undefined);
+    const model = entry?.layers?.[0];
+    if (entry?.artifactType !== RECORD_MEDIA_TYPE || !entry.config || !model) continue;
+    const record = await readJson<ModelRecord>(store, entry.config).catch(() => undefined);
+    if (!record?.keptArchives) continue;
+    const manifest = await readJson<{ layers?: Descriptor[] }>(store, model).catch(() => undefined);
+    if (manifest?.layers?.some((l) => l.digest === layer)) return true;
+  }
+  return false;
 }

@@ -310,14 +310,9 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
     120_000,
   );
 
-  // KNOWN BUG (src/model/pull.ts, found here): the pull cut by the reload had already stored the
-  // small gzip layer (the layers stream four at a time), and the resumed pull drops only compressed
-  // layers it brought in itself (`fresh(digest)`), so after a reload the store keeps the gzip layer
-  // beside its files: the model costs its config files twice, and not the same bytes as an
-  // uninterrupted pull (8 blobs, not 7). Marked `fails` so the suite stays green (it was seen to
-  // fail on exactly that as a plain `it`); once pull.ts drops a compressed layer that no record
-  // keeps, this test fails: make it a plain `it`.
-  it.fails.each(["opfs", "idb"] as const)(
+  // The pull cut by the reload had already stored the small gzip layer (layers stream four at a
+  // time); the resumed pull drops it all the same, as no model pulled with keepArchives keeps it.
+  it.each(["opfs", "idb"] as const)(
     "%s: after the reload the store holds the same blobs as after an uninterrupted pull",
     (kind) => {
       const { resumed, uninterrupted } = reloaded[kind] ?? {};

@@ -131,6 +131,34 @@ describe("tar layers against the real registry", () => {
       expect(new Uint8Array(await model.file(path).arrayBuffer()), path).toEqual(fixture.files[path]);
   });
 
+  it("a pull resumed after its compressed layer was stored drops it as an uninterrupted one does", async () => {
+    const store = createFsStore(join(dir, "resumed-gzip"));
+    const controller = new AbortController();
+    let gzipStored = false;
+    const onProgress = (e: PullEvent) => {
+      if (e.type === "layer-done" && e.digest === gzipLayer.digest) gzipStored = true;
+      if (gzipStored && e.type === "progress" && e.digest === tarLayer.digest && e.loaded > tarLayer.size / 2)
+        controller.abort();
+    };
+    expect(await failure(pullModel(ref, { store, signal: controller.signal, onProgress }))).toMatchObject({
+      code: "ABORTED",
+    });
+    expect(await store.exists(gzipLayer)).toBe(true); // stored by the cut pull
+    await pullModel(ref, { store });
+    expect(await store.exists(gzipLayer)).toBe(false);
+  });
+
+  it("leaves a compressed layer that a model pulled with keepArchives keeps", async () => {
+    const store = createFsStore(join(dir, "shared-kept"));
+    await pullModel(ref, { store, keepArchives: true });
+    await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights-other", "v1");
+    const other = await pullModel(`${registry.host}/models/tar-weights-other:v1`, { store });
+    expect(await store.exists(gzipLayer)).toBe(true);
+    expect(new Uint8Array(await other.file("config.json").arrayBuffer())).toEqual(
+      fixture.files["config.json"],
+    );
+  });
+
   it("pulls the same manifest under another tag from the files it has: no blob request", async () => {
     const store = createFsStore(join(dir, "in-place"));
     await pushWithSkopeo(registry, fixture.artifact, "models/tar-weights", "latest");
