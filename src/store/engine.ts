@@ -194,15 +194,19 @@ export function createStore(
     // A tap that throws (a hostile archive, or bytes that are not the blob's) is not fed again; the
     // push goes on, and its digest tells which: a match fails it with the tap's error.
     let tapError: { error: unknown } | undefined;
-    const tap = async (bytes: Uint8Array) => {
-      if (!pushOptions.tap || tapError) return;
-      try {
-        await pushOptions.tap(bytes);
-      } catch (error) {
-        tapError = { error };
-      }
-    };
-    if (pushOptions.tap && offset > 0)
+    const given = pushOptions.tap;
+    const tap =
+      given &&
+      (async (bytes: Uint8Array) => {
+        if (tapError) return;
+        try {
+          await given(bytes);
+        } catch (error) {
+          tapError = { error };
+        }
+      });
+    if (tap && offset)
+      // a resumed push: the stored prefix first
       for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
     await checkQuota(blob.size - offset, action);
     onProgress?.(offset, blob.size);
@@ -233,7 +237,7 @@ export function createStore(
       const bytes = chunks.cut(final);
       try {
         await hasher.update(bytes);
-        await tap(bytes);
+        await tap?.(bytes);
       } catch (error) {
         // The hasher is past bytes that will never be written: nothing more may be recorded.
         const failure = hasherError(error, action);
