@@ -1,0 +1,91 @@
+// Issue 23: the core and the proxy under Deno and Bun (their binaries come with the `deno` and `bun`
+// npm packages). Each runtime runs test/support/runtime-pull.js against the built dist: a pull from the
+// real registry into a memory store (and Deno's Cache API store), the tensor index and one tensor;
+// then createRegistryProxy served by Deno.serve and Bun.serve, with Node pulling through it.
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryStore, type Model, pullModel } from "../../src/index.js";
+import { pushWithSkopeo } from "../support/layout.js";
+import { dockerV01, type ModelFixture } from "../support/models.js";
+import { run } from "../support/process.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
+import { f16Bytes } from "../support/safetensors.js";
+import { shards, values } from "../support/tensor-model.js";
+
+const ROOT = join(import.meta.dirname, "../..");
+const SCRIPT = join(ROOT, "test/support/runtime-pull.js");
+const RUNTIMES = {
+  deno: { bin: join(ROOT, "node_modules/.bin/deno"), args: ["run", "--allow-all", "--quiet", SCRIPT] },
+  bun: { bin: join(ROOT, "node_modules/.bin/bun"), args: ["run", SCRIPT] },
+} as const;
+const TENSOR = "half.weight";
+
+interface RuntimeResult {
+  runtime: string;
+  digest: string;
+  files: Record<string, string>;
+  weights: string[];
+  index: Record<string, { dtype: string; shape: number[]; file: string }>;
+  tensor: number[];
+  /** Entries in the Cache API cache after the pull (cache store only). */
+  cached?: number;
+}
+
+async function runIn(runtime: keyof typeof RUNTIMES, ...args: string[]): Promise<RuntimeResult> {
+  const { bin, args: base } = RUNTIMES[runtime];
+  const { stdout } = await run(bin, [...base, ...args], { cwd: ROOT, timeout: 20_000 });
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string) as RuntimeResult;
+}
+
+describe("Deno and Bun, against the real registry", () => {
+  let registry: TestRegistry;
+  let fixture: ModelFixture;
+  let ref: string;
+  let node: Model;
+  let expected: Omit<RuntimeResult, "runtime">;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    fixture = await dockerV01(shards());
+    await pushWithSkopeo(registry, fixture.artifact, "models/tiny", "v1");
+    ref = `${registry.host}/models/tiny:v1`;
+    node = await pullModel(ref, { store: createMemoryStore() });
+    const index = await node.tensorIndex();
+    expected = {
+      digest: fixture.artifact.descriptor.digest,
+      files: Object.fromEntries([...node.files].map(([path, file]) => [path, file.digest])),
+      weights: fixture.weights,
+      index: Object.fromEntries(
+        [...index].map(([name, e]) => [name, { dtype: e.dtype, shape: e.shape, file: e.file }]),
+      ),
+      tensor: Array.from(await node.readTensor(TENSOR)),
+    };
+  }, 60_000);
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it("Node's own pull is what the fixture holds (the baseline the runtimes are held to)", () => {
+    expect(node.digest).toBe(fixture.artifact.descriptor.digest);
+    expect(Object.keys(expected.files).sort()).toEqual(Object.keys(fixture.files).sort());
+    expect(Object.keys(expected.index).sort()).toEqual(
+      ["brain.weight", "half.weight", "ids", "layer.bias", "layer.weight"].sort(),
+    );
+    expect(expected.tensor).toEqual(Array.from(f16Bytes(values(15, 3)))); // half.weight, F16 [5, 3]
+  });
+
+  for (const runtime of ["deno", "bun"] as const) {
+    it(`${runtime}: pulls into a memory store, reads the tensor index and a tensor as Node does`, async () => {
+      const result = await runIn(runtime, "pull", ref, TENSOR);
+      expect(result.runtime).toMatch(runtime === "deno" ? /^deno 2\./ : /^bun 1\./);
+      expect({ ...result, runtime: undefined }).toEqual({ ...expected, runtime: undefined });
+    });
+  }
+
+  it("deno: pulls into the Cache API store (caches.open)", async () => {
+    const result = await runIn("deno", "pull", ref, TENSOR, "cache");
+    // Every blob (manifest, config, two shards, the config tar, the files it holds) is a cache entry.
+    expect(result.cached).toBeGreaterThanOrEqual(5);
+    expect({ ...result, runtime: undefined, cached: undefined }).toEqual({ ...expected, runtime: undefined });
+  });
+});
