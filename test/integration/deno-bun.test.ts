@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore, type Model, pullModel } from "../../src/index.js";
-import { pushWithSkopeo } from "../support/layout.js";
+import { pushWithSkopeo, sameBytes } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
-import { run } from "../support/process.js";
+import { isHttpUrlLine, readLine, run, startProcess, stopProcess } from "../support/process.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
 import { f16Bytes } from "../support/safetensors.js";
 import { shards, values } from "../support/tensor-model.js";
@@ -88,4 +88,47 @@ describe("Deno and Bun, against the real registry", () => {
     expect(result.cached).toBeGreaterThanOrEqual(5);
     expect({ ...result, runtime: undefined, cached: undefined }).toEqual({ ...expected, runtime: undefined });
   });
+
+  for (const runtime of ["deno", "bun"] as const) {
+    it(`${runtime}: serves createRegistryProxy (${runtime === "deno" ? "Deno.serve" : "Bun.serve"}), and Node pulls the model through it`, async () => {
+      const { bin, args } = RUNTIMES[runtime];
+      const proxy = startProcess(bin, [...args, "proxy", registry.host]);
+      try {
+        const url = await readLine(proxy.child, isHttpUrlLine);
+        const asked: URL[] = [];
+        const recording = ((input: RequestInfo | URL, init?: RequestInit) => {
+          asked.push(new URL(input instanceof Request ? input.url : input.toString()));
+          return fetch(input, init);
+        }) as typeof fetch;
+        const model = await pullModel(ref, { store: createMemoryStore(), proxy: url, fetch: recording });
+        expect(model.digest).toBe(fixture.artifact.descriptor.digest);
+        expect([...model.files.keys()].sort()).toEqual(Object.keys(fixture.files).sort());
+        for (const [path, bytes] of Object.entries(fixture.files))
+          expect(sameBytes(new Uint8Array(await model.file(path).arrayBuffer()), bytes), path).toBe(true);
+        expect(Array.from(await model.readTensor(TENSOR))).toEqual(expected.tensor);
+        // Every request Node made went to the runtime's server, and the server logged serving each
+        // manifest and blob path from the registry, with a 200.
+        expect(asked.length).toBeGreaterThan(0);
+        expect(new Set(asked.map((u) => u.origin))).toEqual(new Set([new URL(url).origin]));
+        const served = proxy
+          .log()
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map((line) => JSON.parse(line) as { served: string; status: number });
+        const blobs = [fixture.artifact.descriptor.digest, ...fixture.artifact.blobs.keys()];
+        for (const digest of fixture.artifact.blobs.keys())
+          expect(served, digest).toContainEqual({
+            served: `/${registry.host}/v2/models/tiny/blobs/${digest}`,
+            status: 200,
+          });
+        expect(served).toContainEqual({
+          served: `/${registry.host}/v2/models/tiny/manifests/v1`,
+          status: 200,
+        });
+        expect(served.length).toBeGreaterThanOrEqual(blobs.length);
+      } finally {
+        await stopProcess(proxy.child);
+      }
+    });
+  }
 });
