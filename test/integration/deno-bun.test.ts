@@ -2,6 +2,8 @@
 // npm packages). Each runtime runs test/support/runtime-pull.js against the built dist: a pull from the
 // real registry into a memory store (and Deno's Cache API store), the tensor index and one tensor;
 // then createRegistryProxy served by Deno.serve and Bun.serve, with Node pulling through it.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore, type Model, pullModel } from "../../src/index.js";
@@ -19,6 +21,33 @@ const RUNTIMES = {
   bun: { bin: join(ROOT, "node_modules/.bin/bun"), args: ["run", SCRIPT] },
 } as const;
 const TENSOR = "half.weight";
+
+/** A recording fetch: every URL Node asked for. */
+function recordingFetch(): { asked: URL[]; fetch: typeof fetch } {
+  const asked: URL[] = [];
+  const f = ((input: RequestInfo | URL, init?: RequestInit) => {
+    asked.push(new URL(input instanceof Request ? input.url : input.toString()));
+    return fetch(input, init);
+  }) as typeof fetch;
+  return { asked, fetch: f };
+}
+
+/** Waits until the process's output (stdout and stderr) has a match for `pattern`. */
+async function waitForOutput(log: () => string, pattern: RegExp, ms = 15_000): Promise<RegExpExecArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const match = pattern.exec(log());
+    if (match) return match;
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output:\n${log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** `text` with `from` replaced by `to`, failing when the example no longer has `from`. */
+function replaced(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`the example no longer has ${from}`);
+  return text.replaceAll(from, to);
+}
 
 interface RuntimeResult {
   runtime: string;
@@ -95,11 +124,7 @@ describe("Deno and Bun, against the real registry", () => {
       const proxy = startProcess(bin, [...args, "proxy", registry.host]);
       try {
         const url = await readLine(proxy.child, isHttpUrlLine);
-        const asked: URL[] = [];
-        const recording = ((input: RequestInfo | URL, init?: RequestInit) => {
-          asked.push(new URL(input instanceof Request ? input.url : input.toString()));
-          return fetch(input, init);
-        }) as typeof fetch;
+        const { asked, fetch: recording } = recordingFetch();
         const model = await pullModel(ref, { store: createMemoryStore(), proxy: url, fetch: recording });
         expect(model.digest).toBe(fixture.artifact.descriptor.digest);
         expect([...model.files.keys()].sort()).toEqual(Object.keys(fixture.files).sort());
@@ -128,6 +153,58 @@ describe("Deno and Bun, against the real registry", () => {
         expect(served.length).toBeGreaterThanOrEqual(blobs.length);
       } finally {
         await stopProcess(proxy.child);
+      }
+    });
+  }
+
+  // README's examples/deno.ts and examples/bun.ts, run as they are but for the reference, the tensor,
+  // the allow-list, the port and the package name (the built dist): the pull prints what Node reads,
+  // and Node pulls through the proxy the example serves.
+  for (const runtime of ["deno", "bun"] as const) {
+    it(`${runtime}: README's examples/${runtime}.ts pulls the model and serves the proxy`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), `oml-${runtime}-example-`));
+      let source = await readFile(join(ROOT, "examples", `${runtime}.ts`), "utf8");
+      source = replaced(source, '"oci-model-loader"', JSON.stringify(join(ROOT, "dist/index.js")));
+      source = replaced(
+        source,
+        '"oci-model-loader/proxy"',
+        JSON.stringify(join(ROOT, "dist/proxy/index.js")),
+      );
+      source = replaced(source, '"ghcr.io/acme/tiny-llm:v1"', JSON.stringify(ref));
+      source = replaced(source, '"lm_head.bias"', JSON.stringify(TENSOR));
+      source = replaced(source, '["dockerhub", "ghcr"]', JSON.stringify([registry.host]));
+      source = replaced(source, "port: 8787", "port: 0");
+      const file = join(dir, `${runtime}.ts`);
+      await writeFile(file, source);
+      // Deno keeps its Cache API data under DENO_DIR: a fresh one per run, removed after.
+      const command =
+        runtime === "deno"
+          ? [
+              `DENO_DIR=${join(dir, "deno")}`,
+              RUNTIMES.deno.bin,
+              "run",
+              "-A",
+              "--node-modules-dir=manual",
+              file,
+            ]
+          : [RUNTIMES.bun.bin, "run", file];
+      const example = startProcess("env", command);
+      try {
+        const pulled = await waitForOutput(example.log, /^(sha256:\w+) (\d+) (\d+)$/m);
+        expect(pulled.slice(1)).toEqual([
+          expected.digest,
+          String(Object.keys(expected.index).length),
+          String(expected.tensor.length),
+        ]);
+        const [url] = await waitForOutput(example.log, /http:\/\/127\.0\.0\.1:\d+/);
+        const { asked, fetch: recording } = recordingFetch();
+        const model = await pullModel(ref, { store: createMemoryStore(), proxy: url, fetch: recording });
+        expect(model.digest).toBe(expected.digest);
+        expect(Array.from(await model.readTensor(TENSOR))).toEqual(expected.tensor);
+        expect(new Set(asked.map((u) => u.origin))).toEqual(new Set([new URL(url).origin]));
+      } finally {
+        await stopProcess(example.child);
+        await rm(dir, { recursive: true, force: true });
       }
     });
   }
