@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore, type Model, pullModel } from "../../src/index.js";
 import { pushWithSkopeo, sameBytes } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
+import { servePage, type TestPage } from "../support/page.js";
 import { isHttpUrlLine, readLine, run, startProcess, stopProcess } from "../support/process.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
 import { f16Bytes } from "../support/safetensors.js";
@@ -208,4 +209,50 @@ describe("Deno and Bun, against the real registry", () => {
       }
     });
   }
+
+  describe("Chromium pulling through the proxy each runtime serves", () => {
+    let page: TestPage;
+    beforeAll(async () => {
+      page = await servePage(join(ROOT, "test/pages/pull-page.ts"));
+    }, 60_000);
+    afterAll(async () => {
+      await page?.close();
+    });
+
+    for (const runtime of ["deno", "bun"] as const) {
+      it(`${runtime}: a page on another origin pulls the model into OPFS through it (CORS included)`, async () => {
+        const { bin, args } = RUNTIMES[runtime];
+        const proxy = startProcess(bin, [...args, "proxy", registry.host]);
+        try {
+          const url = await readLine(proxy.child, isHttpUrlLine);
+          const tab = await page.newTab();
+          await tab.goto(`${page.origin}/`);
+          await tab.waitForFunction(() => typeof window.pull === "function");
+          const result = await tab.evaluate((r) => window.pull(r), {
+            kind: "opfs" as const,
+            reference: ref,
+            proxy: url,
+            registry: registry.host,
+            username: "nobody",
+            password: "unused",
+          });
+          expect(result.code, String(result.message)).toBeUndefined();
+          expect(result).toMatchObject({ digest: expected.digest, weights: fixture.weights });
+          expect((result.files as string[]).sort()).toEqual(Object.keys(fixture.files).sort());
+          const served = proxy
+            .log()
+            .split("\n")
+            .filter((line) => line.startsWith("{"));
+          for (const digest of fixture.artifact.blobs.keys())
+            expect(
+              served.some((line) => line.includes(`/blobs/${digest}`)),
+              digest,
+            ).toBe(true);
+          await tab.close();
+        } finally {
+          await stopProcess(proxy.child);
+        }
+      });
+    }
+  });
 });
