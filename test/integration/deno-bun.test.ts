@@ -158,6 +158,32 @@ describe("Deno and Bun, against the real registry", () => {
     });
   }
 
+  // Found here: a fetch handler's second argument is the runtime's own (Deno's ServeHandlerInfo, Bun's
+  // Server), and with a blob cache the proxy calls `context.waitUntil` on whatever it is given, so
+  // Deno.serve(createRegistryProxy({ cache })) answers each blob with a 500 ("context.waitUntil is not
+  // a function"). README's examples wrap the handler. Fails until src/proxy/handler.ts checks for a
+  // waitUntil function.
+  it.fails("deno: createRegistryProxy with a Cache API blob cache, given to Deno.serve as it is, serves the pull", async () => {
+    const { bin, args } = RUNTIMES.deno;
+    const dir = await mkdtemp(join(tmpdir(), "oml-deno-dir-"));
+    const proxy = startProcess("env", [
+      `DENO_DIR=${dir}`,
+      bin,
+      ...args,
+      "proxy",
+      registry.host,
+      "direct-cache",
+    ]);
+    try {
+      const url = await readLine(proxy.child, isHttpUrlLine);
+      const model = await pullModel(ref, { store: createMemoryStore(), proxy: url });
+      expect(model.digest).toBe(expected.digest);
+    } finally {
+      await stopProcess(proxy.child);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   // README's examples/deno.ts and examples/bun.ts, run as they are but for the reference, the tensor,
   // the allow-list, the port and the package name (the built dist): the pull prints what Node reads,
   // and Node pulls through the proxy the example serves.

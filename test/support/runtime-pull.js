@@ -1,7 +1,7 @@
 // Run by Deno and Bun (test/integration/deno-bun.test.ts): pulls a model from the registry named on
 // the command line with the built library, and prints what it read as one JSON line.
 //   pull <ref> <tensor> [cache]  pull into a memory store (or, with `cache`, Deno's Cache API store)
-//   proxy <registryHost>        serve createRegistryProxy with Deno.serve or Bun.serve; print its URL,
+//   proxy <registryHost> [direct-cache]  serve createRegistryProxy with Deno.serve or Bun.serve; print its URL,
 //                               then log each request it served as a JSON line
 import { createCacheStore, createMemoryStore, pullModel } from "../../dist/index.js";
 import { createRegistryProxy } from "../../dist/proxy/index.js";
@@ -35,9 +35,13 @@ if (command === "pull") {
   );
   if (cache) await caches.delete(cacheName);
 } else if (command === "proxy") {
-  const handler = createRegistryProxy({ allow: [rest[0]] });
-  const logged = async (request) => {
-    const response = await handler(request);
+  // `direct-cache` (Deno): a blob cache in Deno's Cache API, and the handler given to Deno.serve as it
+  // is, so that Deno's second argument reaches it as the context.
+  const direct = rest[1] === "direct-cache";
+  const cache = direct ? await caches.open(`oci-model-loader-proxy-${Date.now()}`) : undefined;
+  const handler = createRegistryProxy({ allow: [rest[0]], ...(cache ? { cache } : {}) });
+  const logged = async (request, context) => {
+    const response = await (direct ? handler(request, context) : handler(request));
     console.log(JSON.stringify({ served: new URL(request.url).pathname, status: response.status }));
     return response;
   };
