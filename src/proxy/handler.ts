@@ -63,9 +63,10 @@ export interface WaitUntil {
 
 /**
  * The proxy as a fetch handler. Pass Workers' `ExecutionContext` (anything with `waitUntil`) so that
- * a blob being cached is finished after the response went out.
+ * a blob being cached is finished after the response went out; a second argument without
+ * `waitUntil` (what `Deno.serve` and `Bun.serve` pass) is ignored.
  */
-export type RegistryProxy = (request: Request, context?: WaitUntil) => Promise<Response>;
+export type RegistryProxy = (request: Request, context?: WaitUntil | object) => Promise<Response>;
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -291,7 +292,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     return !sameHost;
   }
 
-  return async function handle(request: Request, context?: WaitUntil): Promise<Response> {
+  return async function handle(request: Request, context?: WaitUntil | object): Promise<Response> {
     const origin = allowedOrigin(origins, request.headers.get("origin"));
     if (request.headers.has("origin") && !origin)
       return refuse(403, "this origin may not use the proxy", undefined);
@@ -397,7 +398,10 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     if (cache && digest && response.status === 200 && !request.headers.has("range") && response.body) {
       const stored = cache.store(base.slice(0, -1), host, digest, response);
       body = stored.body;
-      if (context) context.waitUntil(stored.done);
+      // Deno.serve and Bun.serve pass a second argument of their own, without waitUntil: the
+      // caching then finishes as the body is read, with no one to keep the runtime alive for it.
+      if (context && "waitUntil" in context && typeof context.waitUntil === "function")
+        context.waitUntil(stored.done);
     }
     return new Response(body, { status: response.status, statusText: response.statusText, headers: out });
   };
