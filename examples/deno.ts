@@ -15,7 +15,6 @@ const model = await pullModel("ghcr.io/acme/tiny-llm:v1", {
 const index = await model.tensorIndex(); // name → file, dtype, shape, offset, length
 console.log(model.digest, index.size, (await model.readTensor("lm_head.bias")).byteLength);
 
-// The registry proxy for pages (no DNS lookups here: the allow-list is what guards it). Wrapped:
-// Deno.serve passes a second argument that is not the `waitUntil` context the proxy takes.
+// The registry proxy for pages (no DNS lookups here: the allow-list is what guards it).
 const proxy = createRegistryProxy({ allow: ["dockerhub", "ghcr"], origins: ["https://app.example.com"] });
 Deno.serve({ hostname: "127.0.0.1", port: 8787 }, (request) => proxy(request));
