@@ -3,6 +3,7 @@
 // and read back; then a matrix-vector product over the uploaded weight. The Node test compares.
 import { createMemoryStore, Model, type ModelRecord, uploadToGPU } from "../../src/index.js";
 import { sha256 } from "../support/blobs.js";
+import { readBack } from "../support/gpu-readback.js";
 import { writeSafetensors } from "../support/safetensors.js";
 import { COLS, ROWS, tensorSpecs } from "../support/tensor-model.js";
 
@@ -15,20 +16,6 @@ declare global {
       | { adapter: string; tensors: Record<string, number[]>; product: number[]; loaded: number }
     >;
   }
-}
-
-async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
-  const copy = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await copy.mapAsync(GPUMapMode.READ);
-  const bytes = copy.getMappedRange().slice(0);
-  copy.destroy();
-  return bytes;
 }
 
 const MATVEC = /* wgsl */ `

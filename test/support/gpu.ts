@@ -1,20 +1,7 @@
 // GPU test helpers, web APIs only (run in Chromium).
 import { expect } from "vitest";
 
-/** A GPU buffer's bytes, copied into a mappable buffer and read back. */
-export async function readBack(device: GPUDevice, buffer: GPUBuffer): Promise<ArrayBuffer> {
-  const copy = device.createBuffer({
-    size: buffer.size,
-    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
-  });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
-  device.queue.submit([encoder.finish()]);
-  await copy.mapAsync(GPUMapMode.READ);
-  const bytes = copy.getMappedRange().slice(0);
-  copy.destroy();
-  return bytes;
-}
+export { readBack } from "./gpu-readback.js";
 
 /**
  * The tolerance against gguf-py's values: 1e-6 relative plus 1e-30 absolute. Exact equality is
