@@ -387,7 +387,8 @@ export function createTransformersCache(options: TransformersCacheOptions = {}):
           headers: {
             "content-length": String(file.size),
             "content-type": contentType(path),
-            etag: `"${file.digest}"`,
+            // A file served in place from a tar layer is named by where it lies in that layer.
+            etag: `"${file.digest ?? `${file.layer?.digest}+${file.layer?.offset}`}"`,
           },
         },
       );

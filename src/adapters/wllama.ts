@@ -368,14 +368,16 @@ export function createWllamaStorage(store: Store, options: WllamaStorageOptions 
       const files = ggufWeights(model, what);
       const urls = wllamaModelUrls(model);
       for (const [i, file] of files.entries()) {
-        const descriptor = { mediaType: "application/octet-stream", digest: file.digest, size: file.size };
         const weight = await checkedWeight(model, file.path, what);
-        // Its bytes are not a blob of their own (a file kept inside a tar layer): store a copy.
+        // A file served in place from a tar layer has no digest nor blob of its own: wllama names
+        // files by their SHA-256, so it is hashed here, and a copy stored.
+        const digest = file.digest ?? (await digestStream(await weight.stream(), createHasher));
+        const descriptor = { mediaType: "application/octet-stream", digest, size: file.size };
         if (!(await store.exists(descriptor))) await store.push(descriptor, await weight.stream());
         const url = urls[i] as string;
         const key = await wllamaCacheKey(url);
         await name(key, descriptor);
-        const hex = parseDigest(file.digest).hex;
+        const hex = parseDigest(digest).hex;
         const metadata = { originalURL: url, originalSize: file.size, etag: hex, sha256: hex };
         const json = new TextEncoder().encode(JSON.stringify(metadata));
         await name(METADATA_PREFIX + key, await pushBytes(json, "application/json"));

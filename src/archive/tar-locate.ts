@@ -1,22 +1,25 @@
 /**
- * Where each regular file of an uncompressed tar lies, read from its headers as the bytes stream
- * past, and what the file's bytes hash to: what lets a stored tar layer serve its files in place
- * (a file is a byte range of the layer). It only locates; `walkTar` decides what is safe, and the
- * caller checks that both read the same files (`sameFiles`).
+ * Reads an uncompressed tar's headers as its bytes stream past, checks every entry, and says where
+ * each regular file's bytes lie: what lets a stored tar layer serve its files in place (a file is a
+ * byte range of the layer, verified by the layer's digest). Bodies are skipped, not read: a tar
+ * layer costs its pull no more CPU than a raw one.
  *
- * Headers are read as modern-tar (which `walkTar` uses) reads them: a ustar `prefix` only under the
- * `ustar\0` magic, PAX `path` and `size` (per entry, and global), GNU long names, octal or base-256
- * numbers, and any type flag that is not a link, device, fifo, directory or metadata as a file.
+ * The checks are `walkTar`'s (src/archive/tar.ts), which reads compressed tars with modern-tar:
+ * paths (`safeEntryPath`), only files and directories, no duplicate names, at most `maxEntries`
+ * entries and `maxTotalBytes` bytes of files, and a well-formed archive (header checksums, two zero
+ * blocks at the end, nothing but zeros after them). Headers are read as modern-tar reads them, so
+ * the same tar gives the same files either way (test/unit/tar-locate.test.ts holds both to it): a
+ * ustar `prefix` only under the `ustar\0` magic, PAX `path` and `size` (per entry, and global), GNU
+ * long names, octal or base-256 numbers, and any type flag that is not a link, device, fifo,
+ * directory or metadata as a file.
  */
-import type { CreateHasher, DigestAlgorithm, Hasher } from "../digest/hasher.js";
+import { type ArchiveLimits, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, safeEntryPath, unsafe } from "./tar.js";
 
-/** A regular file of a tar: its name as the headers give it, its bytes' place and digest. */
+/** A regular file of a tar: its checked path, its length, and where its bytes start in the tar. */
 export interface LocatedFile {
-  name: string;
+  path: string;
   size: number;
-  /** Where its bytes start in the tar. */
   offset: number;
-  digest: string;
 }
 
 const BLOCK = 512;
@@ -26,8 +29,15 @@ const PAX = 0x78; // x
 const PAX_GLOBAL = 0x67; // g
 const LONG_NAME = 0x4c; // L
 const LONG_LINK = 0x4b; // K
-/** Links, devices, directories and fifos: no body. */
-const BODYLESS = new Set([0x31, 0x32, 0x33, 0x34, 0x35, 0x36]);
+const DIRECTORY = 0x35; // 5
+/** Entries refused, by type flag: they have no body and are nothing a model folder holds. */
+const REFUSED: Record<number, string> = {
+  49: "link",
+  50: "symlink",
+  51: "character-device",
+  52: "block-device",
+  54: "fifo",
+};
 
 const decoder = new TextDecoder();
 
@@ -50,10 +60,17 @@ function numeric(bytes: Uint8Array, at: number, size: number): number {
     const c = bytes[i] as number;
     if (c === 0) break;
     if (c === 0x20) continue;
-    if (c < 0x30 || c > 0x37) throw new Error("a size field is not a number");
+    if (c < 0x30 || c > 0x37) throw new Error("a numeric field is not a number");
     value = value * 8 + (c - 0x30);
   }
   return value;
+}
+
+/** The sum of a header's bytes, its checksum field counted as spaces: what that field must hold. */
+function checksum(block: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] as number);
+  return sum;
 }
 
 /** `path` and `size` of PAX records (`<length> <key>=<value>\n`…). */
@@ -78,17 +95,22 @@ function paxRecords(bytes: Uint8Array): { name?: string; size?: number } {
   return out;
 }
 
-const isZero = (block: Uint8Array) => block.every((b) => b === 0);
+const isZero = (bytes: Uint8Array) => bytes.every((b) => b === 0);
 
 /**
- * Locates the regular files of an uncompressed tar fed in order with `write`; `end` returns them.
- * Throws on a header it cannot read (the caller refuses the archive).
+ * Locates and checks the regular files of an uncompressed tar fed in order with `write`; `end`
+ * returns them. Both throw `UNSAFE_ARCHIVE` for an archive `walkTar` would refuse.
  */
 export class TarLocator {
-  readonly files: LocatedFile[] = [];
+  private readonly files: LocatedFile[] = [];
+  private readonly seen = new Set<string>();
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private entries = 0;
+  private total = 0;
   /** Bytes fed so far. */
   private pos = 0;
-  /** Bytes up to here are skipped (a body not hashed, padding). */
+  /** Bytes up to here are skipped: a body, padding. */
   private skipTo = 0;
   private readonly header = new Uint8Array(BLOCK);
   private filled = 0;
@@ -97,26 +119,27 @@ export class TarLocator {
   private next: { name?: string; size?: number } = {};
   private nextFromPax = false;
   private global: { name?: string; size?: number } = {};
-  private body: { file: Omit<LocatedFile, "digest">; remaining: number; hasher: Hasher } | undefined;
-  private ended = false;
+  /** Zero blocks read in a row at the end: two end the archive, after which only zeros may follow. */
+  private zeros = 0;
 
   constructor(
-    private readonly createHasher: CreateHasher,
-    private readonly algorithm: DigestAlgorithm,
-  ) {}
+    private readonly what: string,
+    limits: ArchiveLimits = {},
+  ) {
+    this.maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxBytes = limits.maxTotalBytes ?? DEFAULT_MAX_BYTES;
+  }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): void {
     let i = 0;
-    while (i < chunk.length && !this.ended) {
+    while (i < chunk.length) {
       const left = chunk.length - i;
-      if (this.body) {
-        const n = Math.min(this.body.remaining, left);
-        await this.body.hasher.update(chunk.subarray(i, i + n));
-        this.pos += n;
-        i += n;
-        this.body.remaining -= n;
-        if (this.body.remaining === 0) await this.closeBody();
-      } else if (this.pos < this.skipTo) {
+      if (this.zeros === 2) {
+        if (!isZero(chunk.subarray(i))) this.corrupt("bytes other than zeros follow its end");
+        this.pos += left;
+        return;
+      }
+      if (this.pos < this.skipTo) {
         const n = Math.min(this.skipTo - this.pos, left);
         this.pos += n;
         i += n;
@@ -136,28 +159,44 @@ export class TarLocator {
         i += n;
         if (this.filled === BLOCK) {
           this.filled = 0;
-          await this.readHeader();
+          this.readHeader();
         }
       }
     }
   }
 
-  /** The files located; throws when the tar ended inside an entry or before its end blocks. */
+  /** The files located, in archive order; throws when the tar ended before its end-of-archive blocks. */
   end(): LocatedFile[] {
-    if (!this.ended) throw new Error("the archive ends before its end-of-archive blocks");
+    if (this.zeros < 2) this.corrupt("it ends before its end-of-archive blocks");
     return this.files;
   }
 
-  private async readHeader(): Promise<void> {
+  /** A numeric field of the header just read. */
+  private number(at: number, size: number): number {
+    try {
+      return numeric(this.header, at, size);
+    } catch (cause) {
+      return this.corrupt((cause as Error).message);
+    }
+  }
+
+  private corrupt(reason: string): never {
+    throw unsafe(this.what, `it is truncated or corrupt (${reason})`);
+  }
+
+  private readHeader(): void {
     const block = this.header;
     if (isZero(block)) {
-      this.ended = true;
+      this.zeros++;
       return;
     }
+    if (this.zeros) this.corrupt(`a header follows a zero block at byte ${this.pos - 2 * BLOCK}`);
+    if (this.number(148, 8) !== checksum(block))
+      this.corrupt(`the header at byte ${this.pos - BLOCK} fails its checksum`);
+    const size = this.number(124, 12);
     const type = block[156] as number;
-    const size = numeric(block, 124, 12);
     if (type === PAX || type === PAX_GLOBAL || type === LONG_NAME || type === LONG_LINK) {
-      if (size > MAX_META) throw new Error("a metadata record is over 8 MiB");
+      if (size > MAX_META) this.corrupt("a metadata record is over 8 MiB");
       this.meta = { type, bytes: new Uint8Array(size), filled: 0 };
       if (size === 0) this.closeMeta(this.meta);
       return;
@@ -168,18 +207,23 @@ export class TarLocator {
     const length = this.next.size ?? this.global.size ?? size;
     this.next = {};
     this.nextFromPax = false;
-    if (BODYLESS.has(type)) return;
-    if (name.endsWith("/")) {
-      // modern-tar reads it as a directory and skips its body.
-      this.skipTo = this.pos + length + (-length & (BLOCK - 1));
-      return;
-    }
-    this.body = {
-      file: { name, size: length, offset: this.pos },
-      remaining: length,
-      hasher: await this.createHasher(this.algorithm),
-    };
-    if (length === 0) await this.closeBody();
+    if (++this.entries > this.maxEntries)
+      throw unsafe(this.what, `it has more than ${this.maxEntries} entries`);
+    const path = safeEntryPath(name, this.what);
+    const refused = REFUSED[type];
+    // Directories and refused types have no body (modern-tar ignores their size); a file named like
+    // a directory has one, skipped.
+    if (type === DIRECTORY || (refused && path === undefined)) return;
+    this.skipTo = this.pos + length + (-length & (BLOCK - 1));
+    if (path === undefined || (!refused && name.endsWith("/"))) return;
+    if (refused)
+      throw unsafe(this.what, `entry "${name}" is a ${refused}; only files and directories are allowed`);
+    if (this.seen.has(path)) throw unsafe(this.what, `entry "${path}" appears twice`);
+    this.seen.add(path);
+    this.total += length;
+    if (this.total > this.maxBytes)
+      throw unsafe(this.what, `its files add up to more than ${this.maxBytes} bytes`);
+    this.files.push({ path, size: length, offset: this.pos });
   }
 
   private closeMeta(meta: { type: number; bytes: Uint8Array }): void {
@@ -195,13 +239,5 @@ export class TarLocator {
       Object.assign(this.next, paxRecords(meta.bytes));
       this.nextFromPax = true;
     } else if (meta.type === LONG_NAME) this.next.name = field(meta.bytes, 0, meta.bytes.length);
-  }
-
-  private async closeBody(): Promise<void> {
-    const body = this.body as NonNullable<TarLocator["body"]>;
-    this.body = undefined;
-    const size = body.file.size;
-    this.skipTo = this.pos + (-size & (BLOCK - 1));
-    this.files.push({ ...body.file, digest: `${this.algorithm}:${await body.hasher.digest()}` });
   }
 }

@@ -25,10 +25,10 @@ export interface WalkTarOptions extends ArchiveLimits {
   onFile?: (file: ArchiveFile, body: ReadableStream<Uint8Array>) => Promise<void>;
 }
 
-const DEFAULT_MAX_ENTRIES = 10_000;
-const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_ENTRIES = 10_000;
+export const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 
-function unsafe(what: string, reason: string, cause?: unknown): OciError {
+export function unsafe(what: string, reason: string, cause?: unknown): OciError {
   return new OciError(
     "UNSAFE_ARCHIVE",
     `Cannot extract ${what}: ${reason}; nothing of it was kept`,
@@ -99,7 +99,7 @@ function bounded(limit: number, what: string): TransformStream<Uint8Array, Uint8
 }
 
 /** `UNSAFE_ARCHIVE` for a stream that failed while read, unless it failed with an `OciError` already. */
-function corrupt(what: string, cause: unknown): OciError {
+export function corrupt(what: string, cause: unknown): OciError {
   if (cause instanceof OciError) return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
   return unsafe(what, `it is truncated or corrupt (${reason})`, cause);

@@ -3,22 +3,22 @@
  * into the store (`PushOptions.tap`), checked and hashed in the same pass:
  *
  * - an uncompressed tar's files stay where they are: each is a byte range of the stored layer
- *   (`ModelFileInfo.layer`), located by `TarLocator`, so nothing is copied or read back;
+ *   (`ModelFileInfo.layer`), located and checked by `TarLocator`, so nothing is copied, hashed
+ *   again or read back;
  * - a compressed tar's files, and a file compressed as a whole, are hashed while the layer streams,
  *   then stored as blobs of their own in one more pass over the stored layer (`storeEntries`).
  *
  * Nothing of a layer is recorded before its digest matched: the pull writes the record last.
  */
 
-import { type ArchiveLimits, type Compression, inflate, safeEntryPath, walkTar } from "../archive/tar.js";
+import { type ArchiveLimits, type Compression, inflate, walkTar } from "../archive/tar.js";
 import { TarLocator } from "../archive/tar-locate.js";
 import { type CreateHasher, digestStream, parseDigest } from "../digest/hasher.js";
-import { OciError } from "../errors.js";
 import type { Store } from "../store/types.js";
 import { isWeightPath } from "../tensors/files.js";
 import type { PullEvent } from "./events.js";
 import type { PlannedLayer } from "./layers.js";
-import type { ModelFileInfo } from "./record.js";
+import { fileBlob, type ModelFileInfo } from "./record.js";
 
 /** Reads one layer's bytes as they are written, in order from the first. */
 export interface LayerReader {
@@ -30,13 +30,6 @@ export interface LayerReader {
 }
 
 const describe = (layer: PlannedLayer) => `layer ${layer.descriptor.digest} (${layer.descriptor.mediaType})`;
-
-function headersDisagree(layer: PlannedLayer, detail: string): OciError {
-  return new OciError(
-    "UNSAFE_ARCHIVE",
-    `Cannot extract ${describe(layer)}: its headers read two ways (${detail}); nothing of it was kept`,
-  );
-}
 
 /** True for a layer whose files are found while it streams: a tar, or a file compressed as a whole. */
 export function isUnpacked(layer: PlannedLayer): boolean {
@@ -53,11 +46,11 @@ export function layerReader(
   limits: ArchiveLimits = {},
   file?: ModelFileInfo,
 ): LayerReader {
+  if (layer.archive && !layer.compression) return inPlaceReader(layer, limits);
   const what = describe(layer);
   const algorithm = parseDigest(layer.descriptor.digest).algorithm;
   const pipe = new TransformStream<Uint8Array, Uint8Array>();
   const writer = pipe.writable.getWriter();
-  const locator = layer.archive && !layer.compression ? new TarLocator(createHasher, algorithm) : undefined;
   const hashed: ModelFileInfo[] = [];
   let read: Promise<unknown>;
   if (!layer.archive) {
@@ -80,50 +73,19 @@ export function layerReader(
       what,
       compression: layer.compression,
       ...limits,
-      // An uncompressed tar's files are hashed where they lie, by the locator.
-      ...(locator
-        ? {}
-        : {
-            onFile: async (entry, body) => {
-              const digest = await digestStream(body, createHasher, algorithm);
-              hashed.push({
-                path: entry.path,
-                digest,
-                size: entry.size,
-                mediaType: "application/octet-stream",
-                weight: isWeightPath(entry.path),
-              });
-            },
-          }),
+      onFile: async (entry, body) => {
+        const digest = await digestStream(body, createHasher, algorithm);
+        hashed.push({
+          path: entry.path,
+          digest,
+          size: entry.size,
+          mediaType: "application/octet-stream",
+          weight: isWeightPath(entry.path),
+        });
+      },
     });
   }
   read.catch(() => {});
-
-  /** The locator's files, matched one to one with those `walkTar` checked. */
-  const located = (checked: { path: string; size: number }[]): ModelFileInfo[] => {
-    let found: ReturnType<TarLocator["end"]>;
-    try {
-      found = (locator as TarLocator).end().filter((f) => safeEntryPath(f.name, what) !== undefined);
-    } catch (cause) {
-      throw headersDisagree(layer, cause instanceof Error ? cause.message : String(cause));
-    }
-    if (found.length !== checked.length)
-      throw headersDisagree(layer, `${checked.length} files, or ${found.length}`);
-    return checked.map((entry, i) => {
-      const at = found[i] as (typeof found)[number];
-      if (safeEntryPath(at.name, what) !== entry.path || at.size !== entry.size)
-        throw headersDisagree(layer, `"${entry.path}" of ${entry.size} bytes, or "${at.name}" of ${at.size}`);
-      const { digest, size } = layer.descriptor;
-      return {
-        path: entry.path,
-        digest: at.digest,
-        size: at.size,
-        mediaType: "application/octet-stream",
-        weight: isWeightPath(entry.path),
-        layer: { digest, size, offset: at.offset },
-      };
-    });
-  };
 
   // Once aborted, bytes still arriving are let through unread: the push they belong to goes on (or
   // stops) on its own, and keeps what arrived for a resume.
@@ -131,13 +93,6 @@ export function layerReader(
   return {
     async write(bytes) {
       if (aborted) return;
-      if (locator) {
-        try {
-          await locator.write(bytes);
-        } catch (cause) {
-          throw headersDisagree(layer, cause instanceof Error ? cause.message : String(cause));
-        }
-      }
       try {
         // The walker keeps what it is given past this call: a copy, as the bytes are only lent.
         await writer.write(bytes.slice());
@@ -149,12 +104,40 @@ export function layerReader(
     },
     async close() {
       await writer.close().catch(() => {});
-      const checked = await read;
-      return locator ? located(checked as { path: string; size: number }[]) : hashed;
+      await read;
+      return hashed;
     },
     abort(reason) {
       aborted = true;
       writer.abort(reason).catch(() => {});
+    },
+  };
+}
+
+/**
+ * An uncompressed tar's reader: its files stay where they are, each a byte range of the stored
+ * layer, which the layer's digest verifies. Only headers are read (`TarLocator`), synchronously, so
+ * the layer's bytes pass without a copy, a second hash or a stream hop.
+ */
+function inPlaceReader(layer: PlannedLayer, limits: ArchiveLimits): LayerReader {
+  const locator = new TarLocator(describe(layer), limits);
+  let aborted = false;
+  return {
+    async write(bytes) {
+      if (!aborted) locator.write(bytes);
+    },
+    async close() {
+      const { digest, size } = layer.descriptor;
+      return locator.end().map((at) => ({
+        path: at.path,
+        size: at.size,
+        mediaType: "application/octet-stream",
+        weight: isWeightPath(at.path),
+        layer: { digest, size, offset: at.offset },
+      }));
+    },
+    abort() {
+      aborted = true;
     },
   };
 }
@@ -191,8 +174,9 @@ export async function storeEntries(
   const what = describe(layer);
   const stored = await store.fetch(layer.descriptor);
   const push = async (file: ModelFileInfo, body: ReadableStream<Uint8Array>) => {
-    await store.push(file, body);
-    emit({ type: "extract", path: file.path, digest: file.digest, size: file.size });
+    const blob = fileBlob(file);
+    await store.push(blob, body);
+    emit({ type: "extract", path: file.path, digest: blob.digest, size: file.size });
   };
   if (!layer.archive) {
     await push(files[0] as ModelFileInfo, inflate(stored, layer.compression, what, limits.maxTotalBytes));

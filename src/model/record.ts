@@ -13,8 +13,11 @@ export const RECORD_MEDIA_TYPE = "application/vnd.oci-model-loader.model.v1+json
 export interface ModelFileInfo {
   /** Its path in the model folder (`config.json`, `model-00001-of-00002.safetensors`). */
   path: string;
-  /** The digest of the blob holding its bytes. */
-  digest: string;
+  /**
+   * The digest of its bytes, stored as a blob of their own; absent for a file served in place from
+   * an uncompressed tar layer (`layer`), whose bytes that layer's digest verifies.
+   */
+  digest?: string;
   /** Its length in bytes. */
   size: number;
   /** The media type of its layer; `application/octet-stream` for a file unpacked from an archive layer. */
@@ -23,7 +26,7 @@ export interface ModelFileInfo {
   weight: boolean;
   /**
    * Set for a file served in place from an uncompressed tar layer: that layer's blob, and where the
-   * file's bytes start in it. `digest` is still the file's own (no blob of that digest is stored).
+   * file's bytes start in it.
    */
   layer?: { digest: string; size: number; offset: number };
 }
@@ -34,9 +37,20 @@ export function readFileBlob(store: Store, file: ModelFileInfo): Promise<Blob> {
   return store.blob(fileBlob(file), { offset, length: file.size });
 }
 
-/** The stored blob a file's bytes are in: its own, or the tar layer it is served from. */
+/**
+ * The stored blob a file's bytes are in: its own, or the tar layer it is served from.
+ *
+ * @throws {OciError} `MANIFEST_INVALID` for a record's file that names neither.
+ */
 export function fileBlob(file: ModelFileInfo): BlobRef {
-  return file.layer ?? file;
+  if (file.layer) return file.layer;
+  if (file.digest === undefined) {
+    throw new OciError(
+      "MANIFEST_INVALID",
+      `Cannot read ${file.path}: the model record gives neither its digest nor the tar layer it is in`,
+    );
+  }
+  return { mediaType: file.mediaType, digest: file.digest, size: file.size };
 }
 
 /**
@@ -49,7 +63,7 @@ export function readFile(
   file: ModelFileInfo,
   options: FetchOptions = {},
 ): Promise<ReadableStream<Uint8Array>> {
-  if (!file.layer) return store.fetch(file, options);
+  if (!file.layer) return store.fetch(fileBlob(file), options);
   const offset = options.offset ?? 0;
   const length = options.length ?? file.size - offset;
   if (

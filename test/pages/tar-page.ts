@@ -17,7 +17,7 @@ export interface TarPullResult {
   digest?: string;
   files?: {
     path: string;
-    digest: string;
+    digest?: string;
     size: number;
     weight: boolean;
     layer?: { digest: string; size: number; offset: number };

@@ -1,13 +1,17 @@
 // TarLocator (src/archive/tar-locate.ts) against tars written by GNU tar (gnu, posix/pax and ustar
-// formats), Python's tarfile and modern-tar: every file the walker accepts is found at the offset
-// where its bytes lie, whatever chunks the layer arrives in.
+// formats), Python's tarfile and modern-tar: it finds the files walkTar (modern-tar) finds, in the
+// same order, each at the offset where its bytes lie, whatever chunks the layer arrives in.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { packTar, type TarEntry } from "modern-tar";
 import { afterAll, describe, expect, it } from "vitest";
+import { type ArchiveLimits, walkTar } from "../../src/archive/tar.js";
+import { TarLocator } from "../../src/archive/tar-locate.js";
 import { createDefaultHasher } from "../../src/digest/hashers.js";
+import type { OciError } from "../../src/errors.js";
 import { layerReader } from "../../src/model/extract.js";
 import type { PlannedLayer } from "../../src/model/layers.js";
 import { failure } from "../support/failure.js";
@@ -86,9 +90,11 @@ describe("TarLocator: each file of an uncompressed tar is a byte range of it", (
         const at = file.layer?.offset as number;
         expect(file.size, file.path).toBe(want.byteLength);
         expect(Buffer.from(tar.subarray(at, at + file.size)).equals(Buffer.from(want)), file.path).toBe(true);
-        expect(file.digest, file.path).toBe(sha(want));
+        expect(file.digest, file.path).toBeUndefined();
         expect(file.layer?.digest).toBe(sha(tar));
       }
+      const walked = await walkTar(new Blob([tar as Uint8Array<ArrayBuffer>]).stream(), { what: "t" });
+      expect(files.map((f) => ({ path: f.path, size: f.size }))).toEqual(walked);
     }
   });
 
@@ -104,3 +110,193 @@ describe("TarLocator: each file of an uncompressed tar is a byte range of it", (
     expect(error.code).toBe("UNSAFE_ARCHIVE");
   });
 });
+
+/** The refusal of a tar by TarLocator fed in `chunk`-byte pieces, or "accepted" with its files. */
+function locatorVerdict(tar: Uint8Array, limits: ArchiveLimits = {}, chunk = 700) {
+  const locator = new TarLocator("test.tar", limits);
+  try {
+    for (let at = 0; at < tar.byteLength; at += chunk) locator.write(tar.subarray(at, at + chunk));
+    return { accepted: locator.end().map(({ path, size }) => ({ path, size })) };
+  } catch (error) {
+    return { code: (error as OciError).code, message: (error as Error).message };
+  }
+}
+
+async function walkVerdict(tar: Uint8Array, limits: ArchiveLimits = {}) {
+  try {
+    return {
+      accepted: await walkTar(new Blob([tar as Uint8Array<ArrayBuffer>]).stream(), {
+        what: "test.tar",
+        ...limits,
+      }),
+    };
+  } catch (error) {
+    return { code: (error as OciError).code, message: (error as Error).message };
+  }
+}
+
+const entry = (name: string, body = "x", type: TarEntry["header"]["type"] = "file"): TarEntry => ({
+  header: { name, size: type === "file" ? new TextEncoder().encode(body).byteLength : 0, type },
+  ...(type === "file" ? { body } : {}),
+});
+
+/** A ustar header block for `name` of type `flag` claiming `size` bytes, its checksum right. */
+function rawHeader(name: string, size: number, flag: string): Uint8Array {
+  const block = new Uint8Array(512);
+  const put = (at: number, text: string) => block.set(new TextEncoder().encode(text), at);
+  put(0, name);
+  put(100, "0000644\0");
+  put(124, `${size.toString(8).padStart(11, "0")}\0`);
+  put(136, "00000000000\0");
+  put(156, flag);
+  put(257, "ustar\0");
+  put(263, "00");
+  block.fill(0x20, 148, 156);
+  put(
+    148,
+    `${block
+      .reduce((n, b) => n + b, 0)
+      .toString(8)
+      .padStart(6, "0")}\0 `,
+  );
+  return block;
+}
+const concat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+};
+const END = new Uint8Array(1024);
+
+describe("TarLocator checks every entry as walkTar does (it reads uncompressed tar layers alone)", () => {
+  it.each<[string, TarEntry[], ArchiveLimits, RegExp]>([
+    ["a traversal", [entry("../../etc/passwd")], {}, /climbs out/],
+    ["an absolute path", [entry("/etc/passwd")], {}, /absolute/],
+    ["a backslash", [entry("a\\..\\b")], {}, /backslash/],
+    [
+      "a symlink",
+      [{ header: { name: "link", size: 0, type: "symlink", linkname: "/etc/passwd" } }],
+      {},
+      /symlink/,
+    ],
+    [
+      "a symlink named like a directory",
+      [{ header: { name: "ln/", size: 0, type: "symlink", linkname: "/" } }],
+      {},
+      /symlink/,
+    ],
+    ["a hardlink", [{ header: { name: "hard", size: 0, type: "link", linkname: "a" } }], {}, /link/],
+    ["a device", [entry("dev", "", "character-device")], {}, /character-device/],
+    ["a block device", [entry("blk", "", "block-device")], {}, /block-device/],
+    ["a fifo", [entry("pipe", "", "fifo")], {}, /fifo/],
+    ["a duplicate name", [entry("config.json"), entry("./config.json")], {}, /appears twice/],
+    [
+      "more entries than the limit",
+      Array.from({ length: 11 }, (_, i) => entry(`f${i}`)),
+      { maxEntries: 10 },
+      /more than 10 entries/,
+    ],
+    [
+      "more bytes than the limit",
+      [entry("a", "x".repeat(600)), entry("b", "y".repeat(401))],
+      { maxTotalBytes: 1000 },
+      /more than 1000 bytes/,
+    ],
+  ])("refuses %s with walkTar's UNSAFE_ARCHIVE and message", async (_, entries, limits, reason) => {
+    const tar = await packTar(entries);
+    const located = locatorVerdict(tar, limits);
+    expect(located.code).toBe("UNSAFE_ARCHIVE");
+    expect(located.message).toMatch(reason);
+    expect(located).toEqual(await walkVerdict(tar, limits));
+  });
+
+  it("takes exactly the limits, skips directories and the root, and agrees with walkTar", async () => {
+    const tar = await packTar([
+      entry("./", "", "directory"),
+      entry("./", ""),
+      entry("dir/", "", "directory"),
+      entry("a", "x".repeat(600)),
+      entry("dir/b", "y".repeat(400)),
+    ]);
+    const limits = { maxEntries: 5, maxTotalBytes: 1000 };
+    const located = locatorVerdict(tar, limits);
+    expect(located.accepted).toEqual([
+      { path: "a", size: 600 },
+      { path: "dir/b", size: 400 },
+    ]);
+    expect(located).toEqual(await walkVerdict(tar, limits));
+  });
+
+  it("skips the body of a file named like a directory, and gives a directory's or link's size no body", async () => {
+    const body = new Uint8Array(512).fill(0x41);
+    const tar = concat(
+      rawHeader("weird/", 512, "0"),
+      body,
+      rawHeader("dir", 1024, "5"), // modern-tar reads no body for a directory, whatever its size
+      rawHeader("./", 512, "2"), // nor for a link, skipped here as it names the root
+      rawHeader("a.txt", 3, "0"),
+      new Uint8Array(512).fill(0x62, 0, 3),
+      END,
+    );
+    const located = locatorVerdict(tar, {}, 100);
+    expect(located.accepted).toEqual([{ path: "a.txt", size: 3 }]);
+    expect(located).toEqual(await walkVerdict(tar));
+  });
+
+  it.each<[string, (tar: Uint8Array) => Uint8Array, RegExp]>([
+    ["cut inside a file", (tar) => tar.subarray(0, 700), /ends before its end-of-archive blocks/],
+    ["ending after one zero block", (tar) => tar.subarray(0, tar.byteLength - 512), /ends before/],
+    ["without its end blocks", (tar) => tar.subarray(0, tar.byteLength - 1024), /ends before/],
+    [
+      "with a header that fails its checksum",
+      (tar) => {
+        const bad = tar.slice();
+        bad[0] = (bad[0] as number) ^ 1;
+        return bad;
+      },
+      /fails its checksum/,
+    ],
+    ["with a size that is not octal", (tar) => corruptSize(tar), /not a number/],
+    [
+      "with a header after a lone zero block",
+      (tar) =>
+        concat(tar.subarray(0, tar.byteLength - 1024), new Uint8Array(512), tar.subarray(0, 1024), END),
+      /follows a zero block/,
+    ],
+    ["with bytes other than zeros after its end", (tar) => concat(tar, Uint8Array.of(1)), /other than zeros/],
+  ])("refuses a tar %s as truncated or corrupt, as walkTar does", async (_, cut, reason) => {
+    const tar = cut(await packTar([entry("a.bin", "z".repeat(600)), entry("b.bin", "q".repeat(600))]));
+    for (const chunk of [1, 512, 700, 1 << 20]) {
+      const located = locatorVerdict(tar, {}, chunk);
+      expect(located.code, `chunk ${chunk}`).toBe("UNSAFE_ARCHIVE");
+      expect(located.message, `chunk ${chunk}`).toMatch(/truncated or corrupt/);
+      expect(located.message, `chunk ${chunk}`).toMatch(reason);
+    }
+    expect((await walkVerdict(tar)).code).toBe("UNSAFE_ARCHIVE");
+  });
+
+  it("accepts zeros after the end blocks (tar pads to its record size)", async () => {
+    const tar = concat(await packTar([entry("a.bin", "z")]), new Uint8Array(9216));
+    expect(locatorVerdict(tar).accepted).toEqual([{ path: "a.bin", size: 1 }]);
+    expect(locatorVerdict(tar)).toEqual(await walkVerdict(tar));
+  });
+
+  it("refuses a metadata record over 8 MiB before reading it", () => {
+    const located = locatorVerdict(concat(rawHeader("././@LongLink", 8 * 1024 * 1024 + 1, "L"), END));
+    expect(located.message).toMatch(/metadata record is over 8 MiB/);
+  });
+});
+
+/** The first header's size field made non-octal, its checksum fixed so that only the size is wrong. */
+function corruptSize(tar: Uint8Array): Uint8Array {
+  const bad = tar.slice();
+  bad[124] = 0x39; // "9"
+  bad.fill(0x20, 148, 156);
+  const sum = bad.subarray(0, 512).reduce((n, b) => n + b, 0);
+  bad.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+  return bad;
+}

@@ -26,6 +26,8 @@ import {
 } from "../../src/index.js";
 import { createLayoutHandler } from "../../src/node/index.js";
 import { failure } from "../support/failure.js";
+import { buildManifest } from "../support/layout.js";
+import { tarOf } from "../support/models.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/wllama");
 const sha = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -219,6 +221,39 @@ describe("models shown to wllama's own ModelManager", () => {
       await wllamaCacheKey(url),
     ]);
     expect(fetch).not.toHaveBeenCalled();
+  });
+
+  it("names a GGUF served in place from a ModelPack tar layer by its SHA-256, stored once as a copy", async () => {
+    const file = await readFile(join(FIXTURES, "tiny-llama.gguf"));
+    const artifact = buildManifest({
+      artifactType: "application/vnd.cncf.model.manifest.v1+json",
+      config: {
+        mediaType: "application/vnd.cncf.model.config.v1+json",
+        bytes: text(JSON.stringify({ config: { format: "gguf" } })),
+      },
+      layers: [
+        { mediaType: "application/vnd.cncf.model.weight.v1.tar", bytes: await tarOf({ "model.gguf": file }) },
+      ],
+    });
+    const serve = (async (input: RequestInfo | URL) => {
+      const path = new URL(input instanceof Request ? input.url : input).pathname;
+      if (path.endsWith("/manifests/v1"))
+        return new Response(artifact.bytes as BodyInit, {
+          headers: { "content-type": artifact.descriptor.mediaType },
+        });
+      const bytes = artifact.blobs.get(path.slice(path.lastIndexOf("/") + 1));
+      return bytes ? new Response(bytes as BodyInit) : new Response("", { status: 404 });
+    }) as typeof fetch;
+    const store = createMemoryStore();
+    const model = await pullModel("registry.test/ai/tiny:v1", { store, fetch: serve });
+    expect(model.files.get("model.gguf")?.layer).toBeDefined();
+    expect(model.files.get("model.gguf")?.digest).toBeUndefined();
+    const storage = createWllamaStorage(store);
+    const url = await storage.addModel(model);
+    const metadata = await storage.read(`__metadata__${await wllamaCacheKey(url)}`);
+    expect(JSON.parse(new TextDecoder().decode(await bytesOf(metadata))).sha256).toBe(sha(file).slice(7));
+    expect(sha(await bytesOf(await storage.read(await wllamaCacheKey(url))))).toBe(sha(file));
+    expect(await store.exists({ digest: sha(file) })).toBe(true);
   });
 
   it("lists a split model as one model of two files in split order", async () => {
