@@ -2,9 +2,22 @@ import { OciError } from "../errors.js";
 import type { CreateHasher, DigestAlgorithm, Hasher } from "./hasher.js";
 import { toHex } from "./hasher.js";
 
+// hash-wasm and @noble/hashes are imported through package.json "imports" (#hash-wasm, #noble-sha2): a
+// bundle for Cloudflare Workers (the "workerd" condition, as wrangler builds) gets edge/omitted.js instead,
+// an empty module. Workers cannot compile WebAssembly at run time and hash natively with
+// crypto.DigestStream, which createDefaultHasher takes first there; without this the proxy Worker carried
+// all of hash-wasm (272 KB) that it could never run.
+function omitted(library: string): OciError {
+  return new OciError(
+    "INVALID_ARGUMENT",
+    `Cannot hash with ${library}: this build (for Cloudflare Workers) leaves it out; use createDigestStreamHasher`,
+  );
+}
+
 /** `hash-wasm`: fast in browsers, and the only web hasher whose state can be saved for resume. */
 export const createWasmHasher: CreateHasher = async (algorithm) => {
-  const { createSHA256, createSHA512 } = await import("hash-wasm");
+  const { createSHA256, createSHA512 } = await import("#hash-wasm");
+  if (typeof createSHA256 !== "function" || typeof createSHA512 !== "function") throw omitted("hash-wasm");
   const inner = await (algorithm === "sha256" ? createSHA256() : createSHA512());
   inner.init();
   return {
@@ -17,7 +30,8 @@ export const createWasmHasher: CreateHasher = async (algorithm) => {
 
 /** `@noble/hashes`: pure JS, for places that cannot compile WASM (strict CSP, some edge runtimes). */
 export const createJsHasher: CreateHasher = async (algorithm) => {
-  const { sha256, sha512 } = await import("@noble/hashes/sha2.js");
+  const { sha256, sha512 } = await import("#noble-sha2");
+  if (typeof sha256 !== "function" || typeof sha512 !== "function") throw omitted("@noble/hashes");
   const inner = (algorithm === "sha256" ? sha256 : sha512).create();
   return {
     update: (data) => void inner.update(data),
