@@ -166,6 +166,12 @@ export class BlobCache {
     return new Response(hit.body.pipeThrough(new ByteRangeStream(start, end + 1)), { status: 206, headers });
   }
 
+  /** Whether an upstream 200 of a blob can be cached: its length is declared and within the limit. */
+  fits(response: Response): boolean {
+    const size = Number(response.headers.get("content-length") ?? Number.NaN);
+    return response.body !== null && Number.isSafeInteger(size) && size <= this.#maxBytes;
+  }
+
   /**
    * Splits a full upstream blob response: the client's pace drives the read (see `split`), and a
    * copy of each chunk is verified against `digest` and stored. Returns the client's body and the store's completion.
@@ -176,10 +182,10 @@ export class BlobCache {
     digest: string,
     response: Response,
   ): { body: ReadableStream<Uint8Array>; done: Promise<void> } {
-    const size = Number(response.headers.get("content-length"));
-    if (!response.body || !Number.isSafeInteger(size) || size > this.#maxBytes) {
+    if (!response.body || !this.fits(response)) {
       return { body: response.body ?? new ReadableStream(), done: Promise.resolve() };
     }
+    const size = Number(response.headers.get("content-length"));
     const { client, cache, stop } = split(response.body);
     const verified = cache.pipeThrough(
       createVerifyStream({ digest, size }, this.#createHasher ? { createHasher: this.#createHasher } : {}),

@@ -361,9 +361,34 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
             `cannot reach ${host}: ${error instanceof Error ? error.message : String(error)}`,
             origin,
           );
+    // A blob's first range, not cached yet, is asked for whole so that it can be cached: a server
+    // may answer a range with the whole blob (200), and a client of ranges then takes it in one
+    // stream (src/registry/ranges.ts); its next pull gets its ranges from the cache. Otherwise a
+    // blob fetched in ranges, as large ones are, would never be cached. One too large to cache is
+    // asked for again as the caller asked.
+    const range = headers.get("range");
+    const whole =
+      cache !== undefined && digest !== undefined && range !== null && /^bytes=0-\d*$/.test(range);
+    let ranged = range !== null && !whole;
+    // Each try with its own headers: a redirect to another host drops Authorization from them.
+    const ask = () => {
+      const asked = new Headers(headers);
+      if (!ranged) asked.delete("range");
+      return forward(upstreamUrl, { ...init, headers: asked });
+    };
     let result: Awaited<ReturnType<typeof forward>>;
     try {
-      result = await forward(upstreamUrl, init);
+      result = await ask();
+      if (
+        whole &&
+        typeof result !== "string" &&
+        result.response.status === 200 &&
+        !cache.fits(result.response)
+      ) {
+        await result.response.body?.cancel().catch(() => {});
+        ranged = true;
+        result = await ask();
+      }
     } catch (error) {
       return cannotReach(error);
     }
@@ -395,7 +420,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
       }
     }
     const out = responseHeaders(response, url, upstreamUrl.host, base, origin);
-    if (cache && digest && response.status === 200 && !request.headers.has("range") && response.body) {
+    if (cache && digest && response.status === 200 && !ranged && response.body) {
       const stored = cache.store(base.slice(0, -1), host, digest, response);
       body = stored.body;
       // Deno.serve and Bun.serve pass a second argument of their own, without waitUntil: the

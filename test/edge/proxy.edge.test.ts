@@ -77,6 +77,59 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
     expect(registry.blobRequests).toHaveLength(1);
   });
 
+  it("caches a blob a client fetches in ranges, and serves the next client's ranges from the cache", async () => {
+    // A blob of its own: the first test cached the other model's.
+    const other = sampleModel({ shardSize: 1024 * 1024 + 5 });
+    await pushWithSkopeo(registry, other, "private/ranged", "v1");
+    const otherRef = `${registry.host}/private/ranged:v1`;
+    const layer = (await client().getManifest(otherRef)).manifest.layers[0] as Descriptor;
+    const full = other.blobs.get(layer.digest) as Uint8Array;
+    // Ranges of 256 KiB, as large blobs are fetched with the default 16 MiB ones.
+    const ranges = { connections: 4, chunkBytes: 256 * 1024, fastBytesPerSecond: Number.POSITIVE_INFINITY };
+    const ranged = () => {
+      const statuses: number[] = [];
+      const hits: (string | null)[] = [];
+      const c = createRegistryClient({
+        proxy: proxyUrl,
+        credentials: { [registry.host]: USER },
+        ranges,
+        fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+          const response = await fetch(input, init);
+          const path = new URL(String(input instanceof Request ? input.url : input)).pathname;
+          // Answers with bytes (a 401 before the token is no answer to count).
+          if (path.includes("/blobs/") && response.status !== 401) {
+            statuses.push(response.status);
+            hits.push(response.headers.get("x-oci-proxy-cache"));
+          }
+          return response;
+        }) as typeof fetch,
+      });
+      return { c, statuses, hits };
+    };
+    registry.blobRequests.length = 0;
+    const first = ranged();
+    const bytes = new Uint8Array(await new Response(await first.c.fetchBlobRange(otherRef, layer)).arrayBuffer());
+    expect(sameBytes(bytes, full)).toBe(true);
+    // The first range came whole (200), from the registry, and was cached on its way.
+    expect(first.statuses).toEqual([200]);
+    expect(registry.blobRequests).toHaveLength(1);
+    expect(registry.blobRequests[0]?.range).toBeUndefined();
+    for (let i = 0; i < 50; i++) {
+      const next = ranged();
+      const again = new Uint8Array(await new Response(await next.c.fetchBlobRange(otherRef, layer)).arrayBuffer());
+      expect(sameBytes(again, full)).toBe(true);
+      if (next.hits.every((h) => h === "hit")) {
+        // Every range from the cache, in parallel: no blob byte from the registry again.
+        expect(next.statuses.length, JSON.stringify([next.statuses, next.hits])).toBeGreaterThan(1);
+        expect(next.statuses.every((s) => s === 206)).toBe(true);
+        expect(registry.blobRequests).toHaveLength(1);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("the blob never reached the cache");
+  });
+
   it("never serves a cached private blob to a caller without credentials: the registry decides", async () => {
     const layer = (await client().getManifest(ref())).manifest.layers[0] as Descriptor;
     await waitForCache(layer);

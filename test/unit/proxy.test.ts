@@ -1331,7 +1331,7 @@ describe("registry proxy: blob cache", () => {
     const ctx = context();
     const path = `/registry.test/v2/team/private/blobs/${digest}`;
     for (const request of [
-      get(path, { authorization: "Bearer good", range: "bytes=0-3" }),
+      get(path, { authorization: "Bearer good", range: "bytes=4-7" }),
       get("/registry.test/v2/team/private/manifests/v1"),
       get(`/registry.test/v2/missing/blobs/${digest}`),
       get(path, { authorization: "Bearer good" }, "HEAD"),
@@ -1354,6 +1354,105 @@ describe("registry proxy: blob cache", () => {
     const plain = await proxy(get(path, { authorization: "Bearer good" }));
     expect(plain.headers.get("x-oci-proxy-cache")).toBe("hit");
     expect(plain.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  /** `secret`'s bytes a `Range: bytes=a-b` asks for, as a 206; undefined without a single range. */
+  function partial(request: Request): Response | undefined {
+    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.get("range") ?? "");
+    if (!range) return undefined;
+    const start = Number(range[1]);
+    const end = Math.min(range[2] ? Number(range[2]) : secret.byteLength - 1, secret.byteLength - 1);
+    return new Response(secret.slice(start, end + 1), {
+      status: 206,
+      headers: {
+        "content-range": `bytes ${start}-${end}/${secret.byteLength}`,
+        "content-length": String(end - start + 1),
+      },
+    });
+  }
+
+  /** `privateRegistry`, serving ranges (206) as Distribution does. */
+  function rangedRegistry(request: Request): Response {
+    const admitted = request.method === "GET" && request.headers.get("authorization") === "Bearer good";
+    return (admitted && partial(request)) || privateRegistry(request);
+  }
+
+  it("asks for a blob's first range whole on a miss, caches it, and serves later ranges from the cache", async () => {
+    const { cache, entries } = memoryCache();
+    const { proxy, seen } = proxyWith(rangedRegistry, { cache });
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    const first = await proxy(get(path, { authorization: "Bearer good", range: "bytes=0-15" }), ctx);
+    // A 200 with the whole blob: what src/registry/ranges.ts takes as "no ranges here", in one stream.
+    expect(first.status).toBe(200);
+    expect(first.headers.get("content-length")).toBe(String(secret.byteLength));
+    expect(new Uint8Array(await first.arrayBuffer())).toEqual(secret);
+    expect(seen.map((r) => [r.method, r.headers.get("range")])).toEqual([["GET", null]]);
+    await ctx.done();
+    expect(entries.size).toBe(1);
+    seen.length = 0;
+    const later = await proxy(get(path, { authorization: "Bearer good", range: "bytes=16-31" }));
+    expect(later.status).toBe(206);
+    expect(later.headers.get("x-oci-proxy-cache")).toBe("hit");
+    expect(later.headers.get("content-range")).toBe(`bytes 16-31/${secret.byteLength}`);
+    expect(new Uint8Array(await later.arrayBuffer())).toEqual(secret.slice(16, 32));
+    expect(seen.map((r) => r.method)).toEqual(["HEAD"]);
+    // A first range that is open-ended is the whole blob too, and a hit then.
+    const open = await proxy(get(path, { authorization: "Bearer good", range: "bytes=0-" }));
+    expect(open.headers.get("x-oci-proxy-cache")).toBe("hit");
+  });
+
+  it("asks again as the caller asked for a first range of a blob too large to cache, with its credentials", async () => {
+    const { cache, entries } = memoryCache();
+    let cancelled = 0;
+    const { proxy, seen } = proxyWith(
+      (request) => {
+        const host = new URL(request.url).host;
+        // The registry hands the blob to its storage on another host, as Distribution and the CDNs do.
+        if (host === "registry.test") {
+          if (request.headers.get("authorization") !== "Bearer good") return privateRegistry(request);
+          return new Response(null, { status: 307, headers: { location: "https://storage.test/b" } });
+        }
+        const ranged = partial(request);
+        if (ranged) return ranged;
+        const body = new ReadableStream<Uint8Array>({
+          pull: (controller) => controller.enqueue(secret),
+          cancel: () => void cancelled++,
+        });
+        return new Response(body, { headers: { "content-length": String(secret.byteLength) } });
+      },
+      { cache, cacheMaxBytes: secret.byteLength - 1, allow: ["registry.test", "storage.test"] },
+    );
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    const response = await proxy(get(path, { authorization: "Bearer good", range: "bytes=0-15" }), ctx);
+    expect(response.status, response.status === 502 ? await reason(response.clone()) : "").toBe(206);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(secret.slice(0, 16));
+    await ctx.done();
+    expect(entries.size).toBe(0);
+    expect(cancelled).toBe(1);
+    expect(
+      seen.map((r) => [new URL(r.url).host, r.headers.get("range"), r.headers.get("authorization")]),
+    ).toEqual([
+      ["registry.test", null, "Bearer good"],
+      ["storage.test", null, null],
+      ["registry.test", "bytes=0-15", "Bearer good"],
+      ["storage.test", "bytes=0-15", null],
+    ]);
+  });
+
+  it("forwards a range that does not start the blob as it is, and caches nothing of it", async () => {
+    const { cache, entries } = memoryCache();
+    const { proxy, seen } = proxyWith(rangedRegistry, { cache });
+    const ctx = context();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    for (const range of ["bytes=1-15", "bytes=10-", "bytes=0-3,8-9"]) {
+      const response = await proxy(get(path, { authorization: "Bearer good", range }), ctx);
+      await response.arrayBuffer();
+    }
+    await ctx.done();
+    expect(entries.size).toBe(0);
+    expect(seen.map((r) => r.headers.get("range"))).toEqual(["bytes=1-15", "bytes=10-", "bytes=0-3,8-9"]);
   });
 
   it("fetches a blob with a valid digest straight through when it has no cache", async () => {
