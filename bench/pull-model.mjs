@@ -1,5 +1,6 @@
 // Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
-// One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours"),
+// One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours";
+// "ours-single" with every blob in one stream, no parallel ranges),
 // skopeo ("skopeo"), or fetch one blob URL through curl | sha256sum ("curl", what the issue named as the
 // limit; coreutils hashes at ~0.5 GB/s here), curl | openssl sha256 ("curl-openssl", SHA-NI: the real
 // download + hash limit, no storage) or curl | tee FILE | openssl sha256 ("curl-tee-openssl": download,
@@ -54,7 +55,13 @@ if (mode === "skopeo") {
   hash.digest("hex");
   rssMiB = process.resourceUsage().maxRSS / 1024;
 } else {
-  await pullModel(ref, { store: createFsStore(dir), createHasher: createNodeHasher });
+  // ours-single: every blob in one stream (no parallel ranges), the baseline of issue 21's rows.
+  const ranges = mode === "ours-single" ? { connections: 1 } : undefined;
+  await pullModel(ref, {
+    store: createFsStore(dir),
+    createHasher: createNodeHasher,
+    ...(ranges ? { ranges } : {}),
+  });
   rssMiB = process.resourceUsage().maxRSS / 1024;
 }
 process.stdout.write(`${JSON.stringify({ mode, seconds: (performance.now() - started) / 1000, rssMiB })}\n`);

@@ -1,6 +1,6 @@
 // npm run bench [-- --quick] (builds dist/ first: the measured processes run plain Node over it): benchmarks, each against a baseline measured in the same run.
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
-// --only=SECTION[,SECTION] runs only those: node-pull, resume, push, tar-layers, browser-pull, upload, fs-store.
+// --only=SECTION[,SECTION] runs only those: node-pull, resume, push, tar-layers, wan, browser-pull, upload, fs-store.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import { startFaultProxy } from "../test/support/fault-proxy.js";
 import { startRegistry } from "../test/support/registry.js";
 import { runBrowserPullBench } from "./browser-pull.js";
 import { runTarLayerRows } from "./tar-layers.js";
+import { runWanBrowserRows, runWanNodeRows } from "./wan.js";
 import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
@@ -244,6 +245,16 @@ if (want("tar-layers")) {
       browserRounds: 3,
     },
     add,
+  );
+}
+
+if (want("wan")) {
+  const node = await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add);
+  const browser = await runWanBrowserRows(ROUNDS, quick ? 64 : 256, add);
+  await mkdir(join(import.meta.dirname, "results"), { recursive: true });
+  await writeFile(
+    join(import.meta.dirname, "results", "wan.json"),
+    `${JSON.stringify({ node, browser }, null, 2)}\n`,
   );
 }
 

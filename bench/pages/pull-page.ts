@@ -76,7 +76,7 @@ async function runPull(mode: string, reference: string, proxy: string, round: nu
 /** Deletes what a run stored (not timed), so the profile does not fill up over the rounds. */
 async function forget(mode: string, round: number): Promise<void> {
   const name = `bench-${round}`;
-  if (mode === "opfs" || mode === "opfs-worker" || mode === "idb") {
+  if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-worker" || mode === "idb") {
     const store = mode === "idb" ? createIdbStore(name) : createOpfsStore(name);
     for (const tag of (await store.tags()).keys()) await store.untag(tag);
     await store.gc({ ingestMaxAgeMs: 0 });
@@ -88,9 +88,14 @@ async function forget(mode: string, round: number): Promise<void> {
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
   if (mode === "opfs-worker") {
     await pullInWorker({ reference, proxy, store: `bench-${round}` });
-  } else if (mode === "opfs" || mode === "idb") {
-    const store = mode === "opfs" ? createOpfsStore(`bench-${round}`) : createIdbStore(`bench-${round}`);
-    await pullModel(reference, { store, proxy });
+  } else if (mode === "opfs" || mode === "opfs-single" || mode === "idb") {
+    const store = mode === "idb" ? createIdbStore(`bench-${round}`) : createOpfsStore(`bench-${round}`);
+    // opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline).
+    await pullModel(reference, {
+      store,
+      proxy,
+      ...(mode === "opfs-single" ? { ranges: { connections: 1 } } : {}),
+    });
   } else {
     const client = createRegistryClient({ proxy });
     const { manifest } = await client.getManifest(reference);
