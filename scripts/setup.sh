@@ -54,6 +54,7 @@ done
 /usr/bin/python3 -c "import torch, numpy" >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
 # Firefox's WebGPU adapter here is lavapipe, Mesa's software Vulkan driver (no tool on PATH: its ICD file).
 compgen -G "/usr/share/vulkan/icd.d/lvp_icd.*.json" >/dev/null || missing+=(mesa-vulkan-drivers)
+{ [ -f /usr/share/games/fortunes/fortunes ] && [ -d /usr/lib/x86_64-linux-gnu/openblas-pthread ]; } || missing+=(fortunes libopenblas0-pthread) # the demo LM's corpus, and a fast BLAS for scripts/train-lm.py
 if [ ${#missing[@]} -eq 0 ]; then
   fixtures_venv
   torch_fixtures_venv
