@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryStore, pullModel } from "../../src/index.js";
 import { buildManifest, pushWithSkopeo, sameBytes } from "../support/layout.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
-import { type ShapingProxy, startShapingProxy } from "../support/shaping-proxy.js";
+import { type ShapingOptions, type ShapingProxy, startShapingProxy } from "../support/shaping-proxy.js";
 
 const MiB = 1024 * 1024;
 const WEIGHT = new Uint8Array(randomBytes(40 * MiB));
@@ -15,7 +15,7 @@ const RANGES = { chunkBytes: 4 * MiB, connections: 4 };
 describe("a large blob through a WAN-shaped link, in ranges", () => {
   let registry: TestRegistry;
   const proxies: ShapingProxy[] = [];
-  const shaped = async (options: { dropRanges?: boolean } = {}) => {
+  const shaped = async (options: Partial<ShapingOptions> = {}) => {
     const proxy = await startShapingProxy({
       upstream: registry.host,
       rttMs: 20,
@@ -61,6 +61,19 @@ describe("a large blob through a WAN-shaped link, in ranges", () => {
     expect(proxy.peakBlobRequests()).toBe(4);
     // Each byte once: the weight, plus the config blob.
     expect(proxy.blobBytes()).toBe(WEIGHT.byteLength + 2);
+  });
+
+  it("survives a lossy link: cut ranges are asked again from where they stopped, within 1.05× the blob", async () => {
+    const proxy = await shaped({ resets: { seed: 21, perMiB: 0.1 } });
+    const model = await pullModel(`${proxy.host}/models/big:v1`, {
+      store: createMemoryStore(),
+      ranges: { ...RANGES, retries: 8 },
+    });
+    expect(sameBytes(new Uint8Array(await model.file("model.gguf").arrayBuffer()), WEIGHT)).toBe(true);
+    expect(proxy.resets()).toBeGreaterThan(0);
+    // A cut range costs what was in flight when it died, and one more request.
+    expect(proxy.blobBytes()).toBeLessThanOrEqual(1.05 * WEIGHT.byteLength);
+    expect(proxy.blobRanges.filter((r) => r !== "").length).toBe(10 + proxy.resets());
   });
 
   it("fetches the weight in one request from a server that serves no ranges", async () => {

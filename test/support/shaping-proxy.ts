@@ -1,7 +1,8 @@
 // A WAN-shaped HTTP proxy in front of a registry on loopback: each request waits half a round trip
 // before it is forwarded and its answer half a round trip before it starts; each response body is
 // held to a per-connection rate and all of them together to a total rate; `dropRanges` strips the
-// Range header (a server that serves no ranges). It counts what passes, for tests and benchmarks.
+// Range header (a server that serves no ranges); `resets` cuts blob bodies at random, from a seed
+// (a lossy path whose connections die). It counts what passes, for tests and benchmarks.
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 
 export interface ShapingOptions {
@@ -15,6 +16,11 @@ export interface ShapingOptions {
   totalRate?: number;
   /** Forward requests without their Range header. */
   dropRanges?: boolean;
+  /**
+   * Cut blob bodies: after each MiB of a body, the connection is destroyed with this probability,
+   * drawn from a PRNG seeded with `seed` (the same seed, the same sequence of draws).
+   */
+  resets?: { seed: number; perMiB: number };
 }
 
 export interface ShapingProxy {
@@ -26,6 +32,8 @@ export interface ShapingProxy {
   blobBytes(): number;
   /** Most blob GETs open at once. */
   peakBlobRequests(): number;
+  /** Blob bodies cut by `resets`. */
+  resets(): number;
   close(): Promise<void>;
 }
 
@@ -43,6 +51,18 @@ function line(rate: number | undefined) {
   };
 }
 
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export async function startShapingProxy(options: ShapingOptions): Promise<ShapingProxy> {
   const [upstreamHost, upstreamPort] = options.upstream.split(":");
   const half = (options.rttMs ?? 0) / 2;
@@ -51,6 +71,8 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
   let blobBytes = 0;
   let open = 0;
   let peak = 0;
+  let resets = 0;
+  const draw = options.resets ? seeded(options.resets.seed) : undefined;
 
   const server: Server = createServer((req, res) => {
     const isBlob = req.method === "GET" && /\/blobs\/sha256:/.test(req.url ?? "");
@@ -70,8 +92,20 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
           void sleep(half).then(async () => {
             res.writeHead(answer.statusCode ?? 502, answer.headers);
             const connection = line(options.connectionRate);
+            let sent = 0;
             try {
               for await (const chunk of answer as AsyncIterable<Buffer>) {
+                // One draw per MiB boundary this chunk would cross; a hit cuts the body before it.
+                const before = Math.floor(sent / 1048576);
+                sent += chunk.byteLength;
+                for (let mib = before; isBlob && draw && mib < Math.floor(sent / 1048576); mib++) {
+                  if (draw() < (options.resets?.perMiB ?? 0)) {
+                    resets++;
+                    answer.destroy();
+                    res.destroy();
+                    return;
+                  }
+                }
                 await Promise.all([connection(chunk.byteLength), total(chunk.byteLength)]);
                 if (isBlob) blobBytes += chunk.byteLength;
                 if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
@@ -101,6 +135,7 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
     blobRanges,
     blobBytes: () => blobBytes,
     peakBlobRequests: () => peak,
+    resets: () => resets,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
