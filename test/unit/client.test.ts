@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createRegistryClient, MediaType, type RegistryClientOptions } from "../../src/index.js";
 import { failure } from "../support/failure.js";
@@ -301,18 +303,17 @@ describe("blobs", () => {
 });
 
 describe("push", () => {
-  /** A registry double for uploads: counts PATCH bytes; the PUT finishes. */
-  const uploads = () =>
-    client(async (request) => {
-      if (request.method === "HEAD") return new Response(null, { status: 404 });
-      if (request.method === "POST")
-        return new Response(null, { status: 202, headers: { location: "/up/1" } });
-      if (request.method === "PATCH") {
-        await request.arrayBuffer();
-        return new Response(null, { status: 202, headers: { location: "/up/1" } });
-      }
-      return new Response(null, { status: 201 });
-    });
+  /** A registry double's answers to an upload: PATCH bytes read, the PUT finishes. */
+  async function uploadsAnswer(request: Request): Promise<Response> {
+    if (request.method === "HEAD") return new Response(null, { status: 404 });
+    if (request.method === "POST") return new Response(null, { status: 202, headers: { location: "/up/1" } });
+    if (request.method === "PATCH") {
+      await request.arrayBuffer();
+      return new Response(null, { status: 202, headers: { location: "/up/1" } });
+    }
+    return new Response(null, { status: 201 });
+  }
+  const uploads = () => client(uploadsAnswer);
   it("refuses a stream longer than the descriptor with SIZE_MISMATCH, and cancels it", async () => {
     const { client: c, requests } = uploads();
     const bytes = new Uint8Array(101);
@@ -351,6 +352,61 @@ describe("push", () => {
       ["100-199", "100"],
       ["200-249", "50"],
     ]);
+  });
+
+  it("sends a streamed PATCH once: redirects refused and no window, so fetch keeps no copy of the body", async () => {
+    // A fetch that may follow a redirect clones the request, and the clone's unread half of the teed
+    // body holds every byte sent (nodejs/undici#4058): 256 MiB of RSS for a 256 MiB PATCH.
+    const inits: RequestInit[] = [];
+    const bytes = new Uint8Array(250).fill(2);
+    const inner = createRegistryClient({
+      retries: 0,
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        inits.push(init ?? {});
+        return uploadsAnswer(new Request(input, init));
+      }) as typeof fetch,
+    });
+    await inner.pushBlob(REF, { digest: sha(bytes), size: 250 }, new Blob([bytes]).stream(), {
+      chunkSize: 100,
+    });
+    const patches = inits.filter((i) => i.method === "PATCH");
+    expect(patches).toHaveLength(3);
+    for (const init of patches) {
+      expect(init.body).toBeInstanceOf(ReadableStream);
+      expect(init.redirect).toBe("error");
+      expect(init.window).toBeNull();
+    }
+    // Other requests follow redirects by hand, as before.
+    expect(inits.filter((i) => i.method !== "PATCH").every((i) => i.redirect === "manual")).toBe(true);
+  });
+
+  it("refuses a registry that redirects a streamed upload with REGISTRY_ERROR (real fetch, real server)", async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.method === "HEAD") res.writeHead(404);
+        else if (req.method === "POST") res.writeHead(202, { location: "/v2/ns/model/blobs/uploads/1" });
+        else res.writeHead(307, { location: "/elsewhere" });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const c = createRegistryClient({ retries: 0 });
+      const bytes = new Uint8Array(300).fill(3);
+      const error = await failure(
+        c.pushBlob(
+          `127.0.0.1:${port}/ns/model:v1`,
+          { digest: sha(bytes), size: 300 },
+          new Blob([bytes]).stream(),
+        ),
+      );
+      expect(error.code).toBe("REGISTRY_ERROR");
+      expect(error.message).toMatch(/redirects a streamed upload, which cannot be sent twice/);
+    } finally {
+      server.close();
+    }
   });
 
   it("refuses a chunkSize that is not a positive byte count", async () => {
