@@ -15,8 +15,10 @@ import {
   type Store,
   type TensorEntry,
 } from "../src/index.js";
+import { CharTokenizer } from "./char-tokenizer.js";
 import { CharMlpGpu } from "./gpu.js";
 import { el, LayerTable, mib } from "./layer-table.js";
+import { TransformerGpu, unsupportedReason } from "./transformer-gpu.js";
 import type { TransformersRun } from "./transformers-tab.js";
 
 declare const __DEMO__: { reference: string; transformers: string; proxy: string };
@@ -28,7 +30,12 @@ const storage = $<HTMLSelectElement>("storage");
 const tfStorage = $<HTMLSelectElement>("tf-storage");
 const status = $("status");
 const runButton = $<HTMLButtonElement>("run");
-reference.value = new URLSearchParams(location.search).get("ref") ?? __DEMO__.reference;
+// With the demo's own layout (which also serves the tiny BERT), the default model is the transformer
+// trained on Debian's fortunes (scripts/train-lm.py), its bf16 copy; with --registry, the given one.
+const defaultReference = __DEMO__.transformers
+  ? `${__DEMO__.reference.split("/")[0]}/demo/lm:lm-bf16`
+  : __DEMO__.reference;
+reference.value = new URLSearchParams(location.search).get("ref") ?? defaultReference;
 storage.value = new URLSearchParams(location.search).get("store") ?? "opfs";
 
 const stores: Record<string, () => Store> = {
@@ -37,7 +44,11 @@ const stores: Record<string, () => Store> = {
   memory: () => memory,
 };
 const memory = createMemoryStore();
-let gpu: CharMlpGpu | undefined;
+/** What runs the pulled model: the language model, or the char-level MLP of the first demo. */
+type Runner =
+  | { kind: "lm"; gpu: TransformerGpu; tokenizer: CharTokenizer }
+  | { kind: "char-mlp"; gpu: CharMlpGpu };
+let runner: Runner | undefined;
 const currentStore = (): Store => (stores[storage.value] ?? (() => memory))();
 
 function setStatus(text: string, kind: "" | "ready" | "error" = "") {
@@ -120,7 +131,8 @@ async function pull(event: SubmitEvent) {
   const store = currentStore();
   const options = { store, proxy: __DEMO__.proxy };
   runButton.disabled = true;
-  gpu = undefined;
+  if (runner?.kind === "lm") runner.gpu.destroy();
+  runner = undefined;
   try {
     setStatus("resolving…");
     layers.show(await inspectModel(ref, { proxy: __DEMO__.proxy }));
@@ -134,10 +146,39 @@ async function pull(event: SubmitEvent) {
     setStatus("downloading and verifying…");
     const model = await pullModel(ref, { ...options, onProgress: layers.onEvent });
     showCard(model, await model.tensorIndex());
-    setStatus("uploading to WebGPU…");
-    gpu = await CharMlpGpu.create(model);
-    $("gpu-info").textContent =
-      `${gpu.info.adapter} — maxBufferSize ${mib(gpu.info.maxBufferSize)}, maxStorageBufferBindingSize ${mib(gpu.info.maxStorageBufferBindingSize)}; bf16 copy widened on the GPU differs from f32 by at most ${gpu.bf16Difference.toExponential(2)}`;
+    const modelType = (model.config as { model_type?: unknown } | undefined)?.model_type;
+    if (modelType === "char-mlp") {
+      setStatus("uploading to WebGPU…");
+      const gpu = await CharMlpGpu.create(model);
+      runner = { kind: "char-mlp", gpu };
+      $("gpu-info").textContent =
+        `${gpu.info.adapter} — maxBufferSize ${mib(gpu.info.maxBufferSize)}, maxStorageBufferBindingSize ${mib(gpu.info.maxStorageBufferBindingSize)}; bf16 copy widened on the GPU differs from f32 by at most ${gpu.bf16Difference.toExponential(2)}`;
+    } else {
+      let tokenizer: CharTokenizer | undefined;
+      let reason = unsupportedReason(model.config);
+      if (!reason) {
+        try {
+          tokenizer = new CharTokenizer(await model.file("tokenizer.json").json());
+        } catch (error) {
+          reason = error instanceof Error ? error.message : String(error);
+        }
+      }
+      if (reason || !tokenizer) {
+        // A healthy pull of a model this page has no kernels for: say so, no failure.
+        showControls(undefined);
+        $("gpu-info").textContent =
+          `This page runs only its own architectures (a GPT-2-style transformer with a character vocabulary, and the character MLP): ${reason}. The model is pulled, verified and stored; its card, files and tensors are above.`;
+        setStatus(`ready: ${model.reference} stored in ${storage.value}; not run here (${reason})`, "ready");
+        return;
+      }
+      setStatus("uploading to WebGPU…");
+      const gpu = await TransformerGpu.create(model);
+      runner = { kind: "lm", gpu, tokenizer };
+      const c = gpu.config;
+      $("gpu-info").textContent =
+        `${gpu.adapter} — ${c.n_layer} layers, ${c.n_head} heads, width ${c.n_embd}, context ${c.n_positions}, vocabulary ${c.vocab_size}; weights from uploadToGPU (bf16 widened to f32 on the GPU)`;
+    }
+    showControls(runner.kind);
     runButton.disabled = false;
     setStatus(`ready: ${model.reference} stored in ${storage.value} and loaded on the GPU`, "ready");
   } catch (error) {
@@ -152,16 +193,51 @@ async function pull(event: SubmitEvent) {
   }
 }
 
+/** The language model's controls (prompt, temperature, top-k) or the MLP's (words). */
+function showControls(kind: Runner["kind"] | undefined) {
+  $("prompt-box").hidden = kind === "char-mlp";
+  $("sampling").hidden = kind === "char-mlp";
+  $("count-label").textContent = kind === "char-mlp" ? "Words" : "Tokens";
+}
+
 async function run() {
-  if (!gpu) return;
+  if (!runner) return;
   runButton.disabled = true;
-  const result = await gpu.generate(
-    Number($<HTMLInputElement>("count").value) || 12,
-    Number($<HTMLInputElement>("seed").value) || 0,
-  );
-  $("output").textContent = result.words.join(" ");
-  $("speed").textContent = `${result.tokens} tokens at ${result.perSecond.toFixed(0)} tokens/s`;
-  runButton.disabled = false;
+  const output = $("output");
+  const speed = $("speed");
+  delete output.dataset.done;
+  const count = Number($<HTMLInputElement>("count").value);
+  const seed = Number($<HTMLInputElement>("seed").value) || 0;
+  try {
+    if (runner.kind === "char-mlp") {
+      const result = await runner.gpu.generate(count || 12, seed);
+      output.textContent = result.words.join(" ");
+      speed.textContent = `${result.tokens} tokens at ${result.perSecond.toFixed(0)} tokens/s`;
+    } else {
+      // Tokens stream in as each is read back from the GPU.
+      const { gpu, tokenizer } = runner;
+      output.textContent = "";
+      speed.textContent = "";
+      const started = performance.now();
+      let tokens = 0;
+      let text = "";
+      for await (const step of gpu.generate(tokenizer.encode($<HTMLTextAreaElement>("prompt").value), {
+        maxTokens: count || 120,
+        temperature: Number($<HTMLInputElement>("temperature").value),
+        topK: Number($<HTMLInputElement>("top-k").value) || 40,
+        seed,
+        stop: tokenizer.eot,
+      })) {
+        tokens++;
+        text += tokenizer.decode([step.token]);
+        output.textContent = text;
+        speed.textContent = `${tokens} tokens at ${(tokens / ((performance.now() - started) / 1000)).toFixed(1)} tokens/s`;
+      }
+    }
+    output.dataset.done = "true";
+  } finally {
+    runButton.disabled = false;
+  }
 }
 
 $("pull-form").addEventListener("submit", (e) => void pull(e as SubmitEvent));
@@ -232,8 +308,26 @@ tabs.forEach((tab, i) => {
 });
 if (location.hash === "#transformers") selectTab($<HTMLButtonElement>("tab-transformers"));
 
-/** For the end-to-end test: the GPU's logits for a context; the transformers.js tab's last run. */
+/**
+ * For the end-to-end tests: the character MLP's logits for a context; the language model's token ids
+ * and the logits of its first steps; the transformers.js tab's last run.
+ */
 (window as unknown as { demo: unknown }).demo = {
-  logits: (context: number[]) => gpu?.logits(context).then((l) => Array.from(l)),
+  logits: (context: number[]) =>
+    runner?.kind === "char-mlp" ? runner.gpu.logits(context).then((l) => Array.from(l)) : undefined,
+  lm: async (
+    prompt: string,
+    options: { maxTokens: number; temperature: number; topK: number; seed: number; logitsSteps?: number },
+  ) => {
+    if (runner?.kind !== "lm") throw new Error("no language model loaded");
+    const { gpu, tokenizer } = runner;
+    const ids: number[] = [];
+    const logits: number[][] = [];
+    for await (const step of gpu.generate(tokenizer.encode(prompt), { ...options, stop: tokenizer.eot })) {
+      ids.push(step.token);
+      if (step.logits) logits.push(Array.from(step.logits));
+    }
+    return { promptIds: tokenizer.encode(prompt), ids, logits };
+  },
   transformers: async () => (await transformersTab)?.lastRun(),
 };

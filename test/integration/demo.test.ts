@@ -14,6 +14,19 @@ interface BertReference {
   sentences: { text: string; input_ids: number[]; last_hidden_state: number[][]; mean_pooled: number[] }[];
 }
 
+/** scripts/lm-reference.py's output for the demo language model (the parts read here). */
+interface LmReference {
+  prompt: string;
+  logits_steps: number;
+  greedy_tokens: number;
+  bf16: { prompt_ids: number[]; logits: number[][]; greedy_ids: number[]; greedy_text: string };
+}
+interface LmRun {
+  promptIds: number[];
+  ids: number[];
+  logits: number[][];
+}
+
 /** GPU and CPU logits may differ in the last bits (tanh, summation order on SwiftShader). */
 const TOLERANCE = 1e-4;
 
@@ -21,11 +34,15 @@ describe("the demo page, end to end in Chromium", () => {
   let demo: DemoServers;
   let browser: Browser;
   let reference: (context: number[]) => Float32Array;
+  let lm: LmReference;
+  let lmReference: string;
 
   beforeAll(async () => {
     demo = await startDemo({ port: 0 });
     browser = await chromium.launch(CHROMIUM);
     reference = await loadReference();
+    lm = JSON.parse(await readFile(join(import.meta.dirname, "../fixtures/lm/reference.json"), "utf8"));
+    lmReference = `${demo.reference.split("/")[0]}/demo/lm:lm-bf16`;
   });
   afterAll(async () => {
     await browser?.close();
@@ -44,47 +61,111 @@ describe("the demo page, end to end in Chromium", () => {
   }
 
   it.each(["opfs", "idb"])(
-    "pulls the embedded model into %s, runs it on WebGPU like the CPU reference, and reopens it from storage",
+    "pulls the default model, the transformer, into %s, streams its greedy text like the CPU reference, and reopens it from storage",
     async (storage) => {
       const page = await browser.newPage();
       await page.goto(demo.url);
-      expect(await page.getByTestId("reference").inputValue()).toBe(demo.reference);
+      expect(await page.getByTestId("reference").inputValue()).toBe(lmReference);
       const before = demo.blobRequests();
       await pullAndWait(page, storage);
       expect(demo.blobRequests()).toBeGreaterThan(before);
 
-      for (const context of [
-        [0, 0, 0],
-        [3, 1, 20],
-        [19, 20, 18],
-      ]) {
-        const gpu = (await page.evaluate(
-          (c) => (window as unknown as { demo: { logits(c: number[]): Promise<number[]> } }).demo.logits(c),
-          context,
-        )) as number[];
-        const cpu = Array.from(reference(context));
+      const gpu = (await page.evaluate(
+        ([prompt, options]) =>
+          (window as unknown as { demo: { lm(p: string, o: unknown): Promise<LmRun> } }).demo.lm(
+            prompt as string,
+            options,
+          ),
+        [
+          lm.prompt,
+          { maxTokens: lm.logits_steps, temperature: 0, topK: 1, seed: 0, logitsSteps: lm.logits_steps },
+        ] as const,
+      )) as LmRun;
+      expect(gpu.promptIds).toEqual(lm.bf16.prompt_ids);
+      expect(gpu.logits).toHaveLength(lm.logits_steps);
+      gpu.logits.forEach((logits, step) => {
+        const cpu = lm.bf16.logits[step] as number[];
+        expect(logits).toHaveLength(cpu.length);
         for (let i = 0; i < cpu.length; i++)
-          expect(Math.abs((gpu[i] as number) - (cpu[i] as number)), `logit ${i} for ${context}`).toBeLessThan(
-            TOLERANCE,
-          );
-      }
+          expect(
+            Math.abs((logits[i] as number) - (cpu[i] as number)),
+            `step ${step}, logit ${i}`,
+          ).toBeLessThan(TOLERANCE);
+      });
 
-      await page.getByTestId("seed").fill("7");
-      await page.getByTestId("count").fill("10");
-      await page.getByTestId("run").click();
-      await page.waitForFunction(
-        () => (document.querySelector("[data-testid=output]")?.textContent ?? "").length > 0,
-      );
-      const expected = await generate(reference, 10, 7);
-      expect(await page.getByTestId("output").textContent()).toBe(expected.words.join(" "));
+      const runGreedy = async () => {
+        await page.getByTestId("prompt").fill(lm.prompt);
+        await page.getByTestId("temperature").fill("0");
+        await page.getByTestId("count").fill(String(lm.greedy_tokens));
+        await page.getByTestId("run").click();
+        await page.waitForFunction(
+          () => document.querySelector<HTMLElement>("[data-testid=output]")?.dataset.done === "true",
+          null,
+          { timeout: 60_000 },
+        );
+        expect(await page.getByTestId("output").textContent()).toBe(lm.bf16.greedy_text);
+        expect(await page.getByTestId("speed").textContent()).toMatch(
+          new RegExp(`^${lm.bf16.greedy_ids.length} tokens at [0-9.]+ tokens/s$`),
+        );
+      };
+      await runGreedy();
 
       await page.reload();
       const afterFirst = demo.blobRequests();
       await pullAndWait(page, storage);
       expect(demo.blobRequests()).toBe(afterFirst);
+      await runGreedy();
       await page.close();
     },
   );
+
+  it("still runs the character MLP (tag v1) on WebGPU like the CPU reference", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${demo.url}?ref=${encodeURIComponent(demo.reference)}`);
+    expect(await page.getByTestId("reference").inputValue()).toBe(demo.reference);
+    await pullAndWait(page, "memory");
+    expect(await page.getByTestId("prompt").isVisible()).toBe(false);
+
+    for (const context of [
+      [0, 0, 0],
+      [3, 1, 20],
+      [19, 20, 18],
+    ]) {
+      const gpu = (await page.evaluate(
+        (c) => (window as unknown as { demo: { logits(c: number[]): Promise<number[]> } }).demo.logits(c),
+        context,
+      )) as number[];
+      const cpu = Array.from(reference(context));
+      for (let i = 0; i < cpu.length; i++)
+        expect(Math.abs((gpu[i] as number) - (cpu[i] as number)), `logit ${i} for ${context}`).toBeLessThan(
+          TOLERANCE,
+        );
+    }
+
+    await page.getByTestId("seed").fill("7");
+    await page.getByTestId("count").fill("10");
+    await page.getByTestId("run").click();
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>("[data-testid=output]")?.dataset.done === "true",
+    );
+    const expected = await generate(reference, 10, 7);
+    expect(await page.getByTestId("output").textContent()).toBe(expected.words.join(" "));
+    await page.close();
+  });
+
+  it("shows a healthy pull of a model it has no kernels for (the tiny BERT) as ready, with its card, and says it runs only its own architectures", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${demo.url}?ref=${encodeURIComponent(demo.transformersReference)}`);
+    await pullAndWait(page, "memory");
+    expect(await page.getByTestId("status").textContent()).toMatch(/not run here \(its model_type is "bert"/);
+    expect(await page.locator("#gpu-info").textContent()).toMatch(
+      /^This page runs only its own architectures/,
+    );
+    expect(await page.getByTestId("run").isDisabled()).toBe(true);
+    // Its card lists its files (an ONNX graph: no safetensors, so no tensor table).
+    expect(await page.locator("#model-files").textContent()).toContain("onnx/model.onnx");
+    await page.close();
+  });
 
   it("runs the tiny BERT pulled through the transformers.js adapter like torch, and reloads it from OPFS with no blob request", async () => {
     const bert: BertReference = JSON.parse(
