@@ -42,6 +42,10 @@ export interface RegistryRequest {
 /** Authorization for a redirect hop to another origin (an anonymous token), or undefined. */
 type HopAuthorization = (target: URL) => Promise<string | undefined>;
 
+/** Cloudflare Workers, whose fetch takes no `redirect: "error"`. */
+const ON_WORKERS =
+  typeof navigator !== "undefined" &&
+  (navigator as { userAgent?: string }).userAgent === "Cloudflare-Workers";
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 /** A `Retry-After` longer than this is not waited for: the error goes to the caller. */
@@ -316,25 +320,33 @@ export class Transport {
    * then sends the request as it is: otherwise fetch clones it to replay on a redirect, and the
    * clone's unread half of the teed body holds every byte sent (nodejs/undici#4058, in Node 20, 22
    * and 24 here: a 256 MiB streamed PUT peaked at 320-333 MiB RSS, and at 90-107 MiB without the
-   * clone, in half the time).
+   * clone, in half the time). Workers' fetch knows only "follow" and "manual": there, "manual".
    */
   async #sendStream(current: URL, init: RequestInit, url: URL): Promise<{ response: Response; from: URL }> {
+    const redirected = (cause?: unknown) =>
+      new OciError(
+        "REGISTRY_ERROR",
+        `Cannot send ${url.href}: the registry redirects a streamed upload, which cannot be sent twice`,
+        cause ? { cause } : {},
+      );
+    const sent = applyProxy(this.#options.proxy, current);
+    let response: Response;
     try {
-      const sent = applyProxy(this.#options.proxy, current);
-      const response = await this.#options.fetch(sent, { ...init, redirect: "error", window: null });
-      return { response, from: current };
+      response = await this.#options.fetch(
+        sent,
+        ON_WORKERS ? { ...init, redirect: "manual" } : { ...init, redirect: "error", window: null },
+      );
     } catch (error) {
-      // undici: TypeError "fetch failed", cause "unexpected redirect"; browsers: a TypeError alone.
+      // undici: TypeError "fetch failed", cause "unexpected redirect".
       const cause = error instanceof Error ? error.cause : undefined;
-      if (cause instanceof Error && /redirect/i.test(cause.message)) {
-        throw new OciError(
-          "REGISTRY_ERROR",
-          `Cannot send ${url.href}: the registry redirects a streamed upload, which cannot be sent twice`,
-          { cause: error },
-        );
-      }
+      if (cause instanceof Error && /redirect/i.test(cause.message)) throw redirected(error);
       throw error;
     }
+    if (REDIRECTS.has(response.status) && response.headers.has("location")) {
+      discard(response);
+      throw redirected();
+    }
+    return { response, from: current };
   }
 
   /**

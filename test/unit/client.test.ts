@@ -409,6 +409,21 @@ describe("push", () => {
     }
   });
 
+  it("refuses a redirect answered to a streamed upload by a fetch that passes redirects on (Workers' manual mode)", async () => {
+    const { client: c, requests } = client(async (request) =>
+      request.method === "PATCH"
+        ? new Response(null, { status: 307, headers: { location: "/elsewhere" } })
+        : uploadsAnswer(request),
+    );
+    const bytes = new Uint8Array(10).fill(4);
+    const error = await failure(
+      c.pushBlob(REF, { digest: sha(bytes), size: 10 }, new Blob([bytes]).stream()),
+    );
+    expect(error.code).toBe("REGISTRY_ERROR");
+    expect(error.message).toMatch(/redirects a streamed upload/);
+    expect(requests.filter((r) => r.method === "PATCH")).toHaveLength(1);
+  });
+
   it("refuses a chunkSize that is not a positive byte count", async () => {
     const { client: c } = uploads();
     const bytes = new Uint8Array(10);
