@@ -91,6 +91,8 @@ const FORWARD_REQUEST = [
 ];
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
+/** The largest body sent to a token realm: an OAuth2 form with a refresh token and a few scopes. */
+const TOKEN_FORM_BYTES = 64 * 1024;
 
 function refuse(status: number, message: string, origin: string | undefined): Response {
   const headers = new Headers({ "content-type": "application/json" });
@@ -309,13 +311,19 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     }
     const { host, path } = target;
     const explicit = isExplicit(host);
-    // Realms are remembered only when public, or named by a private registry that is explicitly allowed.
-    const realm = !explicit && request.method === "GET" && realmAllowed(host, path);
+    // Realms are remembered only when public, or named by a private registry that is explicitly
+    // allowed. A realm takes the token spec's GET, and the OAuth2 form POST that exchanges an
+    // identity (refresh) token, as Docker's client sends it, of a few KiB at most.
+    const tokenPost =
+      request.method === "POST" &&
+      /^application\/x-www-form-urlencoded\b/i.test(request.headers.get("content-type") ?? "");
+    const realm = !explicit && (request.method === "GET" || tokenPost) && realmAllowed(host, path);
     if (!explicit && !realm) return refuse(403, `${host} is not on this proxy's allow-list`, origin);
     // Only a realm is looked up here: an explicitly allowed host is the operator's choice.
     if (await resolvesPrivate(host)) return refuse(403, `${host} resolves to a private address`, origin);
-    if (Number(request.headers.get("content-length") ?? 0) > maxRequestBytes) {
-      return refuse(413, `request bodies are limited to ${maxRequestBytes} bytes`, origin);
+    const bodyLimit = explicit ? maxRequestBytes : TOKEN_FORM_BYTES;
+    if (Number(request.headers.get("content-length") ?? 0) > bodyLimit) {
+      return refuse(413, `request bodies are limited to ${bodyLimit} bytes`, origin);
     }
 
     let upstreamUrl: URL;
@@ -345,7 +353,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
 
     // A body need not declare its length (or may declare a wrong one): it is counted as it streams.
     // (A GET or HEAD Request cannot carry one.)
-    const upload = request.body ? capped(request.body, maxRequestBytes) : undefined;
+    const upload = request.body ? capped(request.body, bodyLimit) : undefined;
     const init = {
       method: request.method,
       headers,
@@ -355,7 +363,7 @@ export function createRegistryProxy(options: RegistryProxyOptions): RegistryProx
     } as RequestInit & { headers: Headers };
     const cannotReach = (error: unknown) =>
       upload?.exceeded()
-        ? refuse(413, `request bodies are limited to ${maxRequestBytes} bytes`, origin)
+        ? refuse(413, `request bodies are limited to ${bodyLimit} bytes`, origin)
         : refuse(
             502,
             `cannot reach ${host}: ${error instanceof Error ? error.message : String(error)}`,

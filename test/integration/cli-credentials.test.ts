@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { serveRegistryProxy } from "../../src/node/index.js";
 import { pushWithSkopeo } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
 import { REFRESH_TOKEN, startRegistry, type TestRegistry, USER } from "../support/registry.js";
@@ -158,6 +159,19 @@ describe("oci-model pull with Docker's credential helpers and identity tokens (t
         clientId: "oci-model-loader",
       });
       expect(request.scopes).toContain("repository:private/tiny:pull");
+    }
+  });
+
+  it("identitytoken through --proxy: the OAuth2 form POST reaches the realm through the proxy", async () => {
+    const proxy = await serveRegistryProxy({ allow: [registry.host], port: 0 });
+    try {
+      pulled(
+        await pull({ auths: { [registry.host]: { identitytoken: REFRESH_TOKEN } } }, ["--proxy", proxy.url]),
+      );
+      expect(registry.tokenRequests.length).toBeGreaterThan(0);
+      for (const request of registry.tokenRequests) expect(request).toMatchObject({ grant: "refresh_token" });
+    } finally {
+      await proxy.close();
     }
   });
 

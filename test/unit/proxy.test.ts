@@ -394,6 +394,53 @@ describe("registry proxy: forwarding", () => {
     expect(seen.map((r) => new URL(r.url).host)).toEqual(["registry.test", "auth.test", "auth.test"]);
   });
 
+  it("lets an identity token's OAuth2 form POST through to an opened realm, small, and nothing else posted there", async () => {
+    const bodies: string[] = [];
+    const { proxy, seen } = proxyWith(async (request) => {
+      if (!request.url.startsWith("https://auth.test/"))
+        return new Response("", {
+          status: 401,
+          headers: { "www-authenticate": 'Bearer realm="https://auth.test/token",service="reg"' },
+        });
+      bodies.push(await request.text());
+      return Response.json({ access_token: "t" });
+    });
+    await proxy(get("/registry.test/v2/a/manifests/v1"));
+    const post = (body: string, type = "application/x-www-form-urlencoded", path = "/auth.test/token") =>
+      proxy(new Request(`${PROXY}${path}`, { method: "POST", headers: { "content-type": type }, body }));
+    const form = "grant_type=refresh_token&refresh_token=r1&service=reg&client_id=c";
+    const answer = await post(form, "application/x-www-form-urlencoded; charset=utf-8");
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ access_token: "t" });
+    expect(bodies).toEqual([form]);
+    // Not a form, not the realm's path, not a POST: refused before any request goes out.
+    expect((await post('{"grant_type":"refresh_token"}', "application/json")).status).toBe(403);
+    expect((await post(form, "application/x-www-form-urlencoded", "/auth.test/other")).status).toBe(403);
+    const put = new Request(`${PROXY}/auth.test/token`, {
+      method: "PUT",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: form,
+    });
+    expect((await proxy(put)).status).toBe(403);
+    // A realm takes a token form, not an upload: 64 KiB at most, declared or streamed.
+    const big = await post(`refresh_token=${"x".repeat(64 * 1024)}`);
+    expect(big.status).toBe(413);
+    expect(await reason(big)).toBe("request bodies are limited to 65536 bytes");
+    expect((await post(`refresh_token=${"x".repeat(64 * 1024 - 14)}`)).status).toBe(200);
+    const streamed = await proxy(
+      new Request(`${PROXY}/auth.test/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: chunked(64 * 1024 + 1, 4096),
+        duplex: "half",
+      } as RequestInit),
+    );
+    expect(streamed.status).toBe(413);
+    // Only the two forms within the limit reached the realm whole.
+    expect(bodies).toHaveLength(2);
+    expect(seen.every((r) => r.method !== "PUT")).toBe(true);
+  });
+
   it.each(["https://public.test/base", "https://public.test/base/"])(
     "serves under the public URL %s",
     async (publicUrl) => {
