@@ -1,6 +1,7 @@
 // The shapes registries hold (issue 17): every Docker, ModelPack and KitOps layer type, pushed with
 // skopeo to the real Distribution, pulled back with pullModel and `oci-model pull --output`.
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,7 +157,15 @@ describe("the model shapes registries hold, against the real registry", () => {
         "--json",
       ]);
       expect(result.code, result.stderr).toBe(0);
-      expect(JSON.parse(result.stdout)).toMatchObject({ format: fixture.format, complete: true });
+      const summary = JSON.parse(result.stdout);
+      expect(summary).toMatchObject({ format: fixture.format, complete: true });
+      // Each file: its own blob's digest, or (served in place from a tar layer) where it lies there.
+      for (const file of summary.files as { path: string; digest?: string; layer?: { offset: number } }[]) {
+        const bytes = fixture.files[file.path] as Uint8Array;
+        if (file.layer) expect(file.digest, file.path).toBeUndefined();
+        else
+          expect(file.digest, file.path).toBe(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+      }
       expect(await filesUnder(output)).toEqual(Object.keys(fixture.files).sort());
       for (const [path, bytes] of Object.entries(fixture.files))
         expect(sameBytes(await readFile(join(output, path)), bytes), path).toBe(true);

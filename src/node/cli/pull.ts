@@ -111,11 +111,13 @@ export const pullCommand = defineCommand({
     }
     if (values.output) await writeFiles(model, values.output);
     if (values.json) {
-      const files = [...model.files.values()].map(({ path, digest, size, weight }) => ({
+      // A file served in place from a tar layer has no digest of its own: its layer and offset say where it is.
+      const files = [...model.files.values()].map(({ path, digest, size, weight, layer }) => ({
         path,
-        digest,
+        ...(digest ? { digest } : {}),
         size,
         weight,
+        ...(layer ? { layer } : {}),
       }));
       const summary = {
         reference: model.reference,
