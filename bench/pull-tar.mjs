@@ -1,5 +1,5 @@
 // Plain JavaScript over dist/: one pull of REF into a fresh fs store DIR (issue 19's rows), in its own
-// process. Every read of a stored blob goes through the store's `fetch`, wrapped here to count the
+// process; its wall time and its CPU time (which load on the machine changes least). Every read of a stored blob goes through the store's `fetch`, wrapped here to count the
 // bytes read back during the pull. Prints one JSON line: seconds, peak RSS, the store's blob bytes
 // (`usage().bytes`), the bytes of every file under DIR (blobs, tags, layout files), the model's file
 // bytes, the bytes read back, and how many files are served in place from a tar layer.
@@ -35,8 +35,11 @@ const store = {
     ),
 };
 const started = performance.now();
+const cpu = process.cpuUsage();
 const model = await pullModel(ref, { store, createHasher: createNodeHasher });
 const seconds = (performance.now() - started) / 1000;
+const used = process.cpuUsage(cpu);
+const cpuSeconds = (used.user + used.system) / 1e6;
 const rssMiB = process.resourceUsage().maxRSS / 1024;
 const files = [...model.files.values()];
 const usage = await base.usage();
@@ -55,6 +58,7 @@ for (const [digest, bytes] of reads) {
 process.stdout.write(
   `${JSON.stringify({
     seconds,
+    cpuSeconds,
     rssMiB,
     storeBytes: usage.bytes,
     ingestBytes: usage.ingestBytes,

@@ -12,7 +12,7 @@ import { startFaultProxy } from "../test/support/fault-proxy.js";
 import { startRegistry } from "../test/support/registry.js";
 import { runBrowserPullBench } from "./browser-pull.js";
 import { runTarLayerRows } from "./tar-layers.js";
-import { runWanBrowserRows, runWanNodeRows } from "./wan.js";
+import { runWanBrowserRows, runWanNodeRows, runWanPushRows, WAN } from "./wan.js";
 import { runUploadBench } from "./webgpu-upload.js";
 
 const run = promisify(execFile);
@@ -250,12 +250,11 @@ if (want("tar-layers")) {
 
 if (want("wan")) {
   const node = await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add);
+  const push = await runWanPushRows(ROUNDS, 256 * 1024 * 1024, makeLayout, add);
   const browser = await runWanBrowserRows(ROUNDS, quick ? 64 : 256, add);
   await mkdir(join(import.meta.dirname, "results"), { recursive: true });
-  await writeFile(
-    join(import.meta.dirname, "results", "wan.json"),
-    `${JSON.stringify({ node, browser }, null, 2)}\n`,
-  );
+  const all = { link: WAN, node, push, browser };
+  await writeFile(join(import.meta.dirname, "results", "wan.json"), `${JSON.stringify(all, null, 2)}\n`);
 }
 
 if (want("browser-pull")) {

@@ -19,6 +19,8 @@ const MiB = 1024 * 1024;
 type Layout = (typeof TAR_LAYOUTS)[number];
 interface NodeSample {
   seconds: number;
+  /** CPU time of the pull's process (user + system): what load on the machine changes least. */
+  cpuSeconds: number;
   rssMiB: number;
   storeBytes: number;
   diskBytes: number;
@@ -125,6 +127,7 @@ export async function runTarLayerRows(
         median(of(layout, "fileBytes")),
       );
       ranges[`node ${layout} seconds`] = range(of(layout, "seconds"), 2);
+      ranges[`node ${layout} CPU seconds`] = range(of(layout, "cpuSeconds"), 2);
       ranges[`node ${layout} layer bytes read back`] = range(of(layout, "readBack"), 0);
       ranges[`node ${layout} other bytes read back`] = range(of(layout, "readBackOther"), 0);
       ranges[`node ${layout} store/file`] = range(
@@ -137,6 +140,12 @@ export async function runTarLayerRows(
       "s",
       median(of("modelpack-tar", "seconds")),
       median(of("modelpack-raw", "seconds")),
+    );
+    add(
+      `${nodeLabel("modelpack-tar")}: CPU time of the pull's process (baseline: the same model as raw layers)`,
+      "s",
+      median(of("modelpack-tar", "cpuSeconds")),
+      median(of("modelpack-raw", "cpuSeconds")),
     );
     add(
       `${nodeLabel("modelpack-tar")}: peak RSS (baseline: the same model as raw layers)`,

@@ -3,6 +3,7 @@
 // runs), side by side in each round, and the same pulls on loopback, which must not get slower.
 //   - Node (bench/pull-model.mjs, one process per pull): ours (large blobs in 4 ranges of 16 MiB)
 //     against ours in one stream and `skopeo copy` (goals: ≥ 3× one stream, ≥ 2× skopeo);
+//   - Node push of 256 MiB from an OCI layout (bench/push-model.mjs): ours against skopeo, time and RSS;
 //   - Chromium through the registry proxy into OPFS (bench/pages/pull-page.ts): ours against one
 //     stream and fetch → arrayBuffer → cache.put (goal ≥ 2× that).
 import { execFile } from "node:child_process";
@@ -108,6 +109,66 @@ export async function runWanNodeRows(
     "s",
     median(s("loopback ours")),
     median(s("loopback ours-single")),
+  );
+  return samples;
+}
+
+/**
+ * Push rows: a `size`-byte model pushed from an OCI layout (the one `makeLayout` writes) over the
+ * shaped link, ours against skopeo, each into an empty registry. Peak RSS as well.
+ */
+export async function runWanPushRows(
+  rounds: number,
+  size: number,
+  makeLayout: (dir: string, size: number) => Promise<void>,
+  add: Add,
+): Promise<Record<string, { seconds: number; rssMiB: number }[]>> {
+  const dir = await mkdtemp(join(tmpdir(), "oml-bench-wan-push-"));
+  const samples: Record<string, { seconds: number; rssMiB: number }[]> = {};
+  try {
+    await makeLayout(dir, size);
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of ["ours", "skopeo"]) {
+        const registry = await startRegistry();
+        const shaped = await startShapingProxy({ upstream: registry.host, ...WAN });
+        try {
+          await run("sync");
+          const script = join(import.meta.dirname, "push-model.mjs");
+          const { stdout } = await run(process.execPath, [
+            script,
+            mode,
+            dir,
+            "v1",
+            `${shaped.host}/bench/push:v1`,
+          ]);
+          const sample = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+          samples[mode] = [...(samples[mode] ?? []), sample];
+          console.log(
+            `wan: push ${mode} ${size / MiB} MiB ${sample.seconds.toFixed(2)} s ${sample.rssMiB.toFixed(0)} MiB`,
+          );
+        } finally {
+          await shaped.close();
+          await registry.stop();
+        }
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const of = (mode: string, key: "seconds" | "rssMiB") => (samples[mode] ?? []).map((s) => s[key]);
+  const label = `Node push ${size / MiB} MiB from an OCI layout`;
+  const link = `${WAN.rttMs} ms RTT, ${(WAN.connectionRate as number) / 1e6} MB/s per connection`;
+  add(
+    `${label} over ${link}: time (baseline: skopeo copy, ${spread(of("skopeo", "seconds"))})`,
+    "s",
+    median(of("ours", "seconds")),
+    median(of("skopeo", "seconds")),
+  );
+  add(
+    `${label} over ${link}: peak RSS (baseline: skopeo copy)`,
+    "MiB",
+    median(of("ours", "rssMiB")),
+    median(of("skopeo", "rssMiB")),
   );
   return samples;
 }

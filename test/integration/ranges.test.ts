@@ -1,9 +1,9 @@
 // Issue 21: a large blob pulled in several Range requests at a time, against the real registry
 // behind a WAN-shaped proxy (round trip, per-connection rate cap): bytes and requests counted at the
 // proxy. Speed is the benchmark's to show (bench/), not a test's.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryStore, pullModel } from "../../src/index.js";
+import { createMemoryStore, createRegistryClient, pullModel } from "../../src/index.js";
 import { buildManifest, pushWithSkopeo, sameBytes } from "../support/layout.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
 import { type ShapingOptions, type ShapingProxy, startShapingProxy } from "../support/shaping-proxy.js";
@@ -74,6 +74,17 @@ describe("a large blob through a WAN-shaped link, in ranges", () => {
     // A cut range costs what was in flight when it died, and one more request.
     expect(proxy.blobBytes()).toBeLessThanOrEqual(1.05 * WEIGHT.byteLength);
     expect(proxy.blobRanges.filter((r) => r !== "").length).toBe(10 + proxy.resets());
+  });
+
+  it("passes an upload through the shaped link, each byte once (the push benchmark's link)", async () => {
+    const proxy = await shaped();
+    const bytes = new Uint8Array(randomBytes(3 * MiB + 5));
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const client = createRegistryClient();
+    const blob = new Blob([bytes]).stream();
+    await client.pushBlob(`${proxy.host}/models/pushed`, { digest, size: bytes.byteLength }, blob);
+    expect(proxy.uploadBytes()).toBe(bytes.byteLength);
+    expect(await createRegistryClient().blobExists(`${registry.host}/models/pushed`, { digest })).toBe(true);
   });
 
   it("fetches the weight in one request from a server that serves no ranges", async () => {

@@ -1,8 +1,9 @@
 // A WAN-shaped HTTP proxy in front of a registry on loopback: each request waits half a round trip
-// before it is forwarded and its answer half a round trip before it starts; each response body is
-// held to a per-connection rate and all of them together to a total rate; `dropRanges` strips the
-// Range header (a server that serves no ranges); `resets` cuts blob bodies at random, from a seed
-// (a lossy path whose connections die). It counts what passes, for tests and benchmarks.
+// before it is forwarded and its answer half a round trip before it starts; each response body, and
+// each request body (uploads), is held to a per-connection rate and all of them together to a total
+// rate; `dropRanges` strips the Range header (a server that serves no ranges); `resets` cuts blob
+// bodies at random, from a seed (a lossy path whose connections die). It counts what passes, for
+// tests and benchmarks.
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 
 export interface ShapingOptions {
@@ -34,6 +35,8 @@ export interface ShapingProxy {
   peakBlobRequests(): number;
   /** Blob bodies cut by `resets`. */
   resets(): number;
+  /** Request body bytes passed on (uploads). */
+  uploadBytes(): number;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
   let open = 0;
   let peak = 0;
   let resets = 0;
+  let uploadBytes = 0;
   const draw = options.resets ? seeded(options.resets.seed) : undefined;
 
   const server: Server = createServer((req, res) => {
@@ -123,7 +127,20 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
         done();
         res.destroy();
       });
-      req.pipe(upstream);
+      // A request body (an upload) is held to the same rates as a response body.
+      void (async () => {
+        const connection = line(options.connectionRate);
+        try {
+          for await (const chunk of req as AsyncIterable<Buffer>) {
+            await Promise.all([connection(chunk.byteLength), total(chunk.byteLength)]);
+            uploadBytes += chunk.byteLength;
+            if (!upstream.write(chunk)) await new Promise((resolve) => upstream.once("drain", resolve));
+          }
+          upstream.end();
+        } catch {
+          upstream.destroy();
+        }
+      })();
     });
     res.on("close", () => req.destroy());
   });
@@ -136,6 +153,7 @@ export async function startShapingProxy(options: ShapingOptions): Promise<Shapin
     blobBytes: () => blobBytes,
     peakBlobRequests: () => peak,
     resets: () => resets,
+    uploadBytes: () => uploadBytes,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
