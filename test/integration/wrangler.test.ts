@@ -28,7 +28,11 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** `env` arguments that run wrangler offline: no account, no metrics or error reports, logs in `work`. */
+/**
+ * `env` arguments that run wrangler offline: no account, no metrics or error reports, no fetch of the
+ * `Request.cf` placeholder from workers.cloudflare.com (miniflare's built-in one instead), logs in `work`.
+ * (Its update check on the npm registry gives up after 3 s by itself.)
+ */
 function offline(): string[] {
   const unset = Object.keys(process.env)
     .filter((name) => /^(CLOUDFLARE_|CF_)/.test(name))
@@ -37,6 +41,7 @@ function offline(): string[] {
     ...unset,
     "WRANGLER_SEND_METRICS=false",
     "WRANGLER_SEND_ERROR_REPORTS=false",
+    "CLOUDFLARE_CF_FETCH_ENABLED=false",
     `WRANGLER_LOG_PATH=${join(work, "logs")}`,
     "CI=true",
     "NO_COLOR=1",
