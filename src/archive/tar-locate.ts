@@ -136,7 +136,6 @@ export class TarLocator {
       const left = chunk.length - i;
       if (this.zeros === 2) {
         if (!isZero(chunk.subarray(i))) this.corrupt("bytes other than zeros follow its end");
-        this.pos += left;
         return;
       }
       if (this.pos < this.skipTo) {
