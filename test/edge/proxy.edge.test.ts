@@ -108,7 +108,9 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
     };
     registry.blobRequests.length = 0;
     const first = ranged();
-    const bytes = new Uint8Array(await new Response(await first.c.fetchBlobRange(otherRef, layer)).arrayBuffer());
+    const bytes = new Uint8Array(
+      await new Response(await first.c.fetchBlobRange(otherRef, layer)).arrayBuffer(),
+    );
     expect(sameBytes(bytes, full)).toBe(true);
     // The first range came whole (200), from the registry, and was cached on its way.
     expect(first.statuses).toEqual([200]);
@@ -116,7 +118,9 @@ describe("the Workers entry in workerd (miniflare), in front of the real registr
     expect(registry.blobRequests[0]?.range).toBeUndefined();
     for (let i = 0; i < 50; i++) {
       const next = ranged();
-      const again = new Uint8Array(await new Response(await next.c.fetchBlobRange(otherRef, layer)).arrayBuffer());
+      const again = new Uint8Array(
+        await new Response(await next.c.fetchBlobRange(otherRef, layer)).arrayBuffer(),
+      );
       expect(sameBytes(again, full)).toBe(true);
       if (next.hits.every((h) => h === "hit")) {
         // Every range from the cache, in parallel: no blob byte from the registry again.

@@ -53,7 +53,8 @@ function replaced(text: string, from: string, to: string): string {
 interface RuntimeResult {
   runtime: string;
   digest: string;
-  files: Record<string, string>;
+  /** Each file's digest (none for a file served in place from a tar layer). */
+  files: Record<string, string | undefined>;
   weights: string[];
   index: Record<string, { dtype: string; shape: number[]; file: string }>;
   tensor: number[];
