@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Trains the demo's language model: a GPT-2-style decoder-only transformer (4 layers, 4 heads,
 width 128, context 128, character vocabulary) on the fortune cookies of Debian's `fortunes` package,
-with Debian's python3-torch on the CPU. Deterministic for a given corpus, torch build and thread count.
+with Debian's python3-torch on the CPU (with STEPS=N, deterministic for a given corpus, torch build
+and thread count).
 
 Writes demo/lm/f32/ and demo/lm/bf16/: the same weights as F32 and as BF16 safetensors, each sharded
 into two files with model.safetensors.index.json, plus config.json (GPT-2's keys and names, weights
