@@ -10,9 +10,10 @@ import {
   type Store,
 } from "../src/index.js";
 import { CharTokenizer } from "./char-tokenizer.js";
+import { loadDemoConfig } from "./config.js";
 import { TransformerGpu } from "./transformer-gpu.js";
 
-declare const __DEMO__: { reference: string; transformers: string; proxy: string };
+const config = await loadDemoConfig();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
@@ -20,10 +21,8 @@ const reference = $<HTMLInputElement>("lm-reference");
 const storage = $<HTMLSelectElement>("lm-storage");
 const status = $("lm-status");
 const runButton = $<HTMLButtonElement>("lm-run");
-// The demo's layout serves every repository name: the tag picks the model.
-const host = __DEMO__.reference.split("/")[0] ?? "";
 // The bf16 copy, Docker model-spec v0.1 (npm run demo:pack-lm also writes lm-f32 and the ModelPack tags).
-reference.value = params.get("ref") ?? `${host}/demo/lm:lm-bf16`;
+reference.value = params.get("ref") ?? config.reference;
 storage.value = params.get("store") ?? "opfs";
 
 const memory = createMemoryStore();
@@ -49,7 +48,7 @@ async function pull(event: SubmitEvent) {
   try {
     setStatus("downloading and verifying…");
     const stored = await openModel(ref, { store }).catch(() => undefined);
-    const model = stored?.complete ? stored : await pullModel(ref, { store, proxy: __DEMO__.proxy });
+    const model = stored?.complete ? stored : await pullModel(ref, { store, proxy: config.proxy });
     setStatus("uploading to WebGPU…");
     const tokenizer = new CharTokenizer(await model.file("tokenizer.json").json());
     const gpu = await TransformerGpu.create(model);

@@ -16,12 +16,13 @@ import {
   type TensorEntry,
 } from "../src/index.js";
 import { CharTokenizer } from "./char-tokenizer.js";
+import { loadDemoConfig } from "./config.js";
 import { CharMlpGpu } from "./gpu.js";
 import { el, LayerTable, mib } from "./layer-table.js";
 import { TransformerGpu, unsupportedReason } from "./transformer-gpu.js";
 import type { TransformersRun } from "./transformers-tab.js";
 
-declare const __DEMO__: { reference: string; transformers: string; proxy: string };
+const config = await loadDemoConfig();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -30,12 +31,9 @@ const storage = $<HTMLSelectElement>("storage");
 const tfStorage = $<HTMLSelectElement>("tf-storage");
 const status = $("status");
 const runButton = $<HTMLButtonElement>("run");
-// With the demo's own layout (which also serves the tiny BERT), the default model is the transformer
-// trained on Debian's fortunes (scripts/train-lm.py), its bf16 copy; with --registry, the given one.
-const defaultReference = __DEMO__.transformers
-  ? `${__DEMO__.reference.split("/")[0]}/demo/lm:lm-bf16`
-  : __DEMO__.reference;
-reference.value = new URLSearchParams(location.search).get("ref") ?? defaultReference;
+// The default model: with the demo's own layout, the transformer trained on Debian's fortunes
+// (scripts/train-lm.py), its bf16 copy; with --registry, the given one.
+reference.value = new URLSearchParams(location.search).get("ref") ?? config.reference;
 storage.value = new URLSearchParams(location.search).get("store") ?? "opfs";
 
 const stores: Record<string, () => Store> = {
@@ -129,19 +127,19 @@ async function pull(event: SubmitEvent) {
   event.preventDefault();
   const ref = reference.value.trim();
   const store = currentStore();
-  const options = { store, proxy: __DEMO__.proxy };
+  const options = { store, proxy: config.proxy };
   runButton.disabled = true;
   if (runner?.kind === "lm") runner.gpu.destroy();
   runner = undefined;
   try {
     setStatus("resolving…");
-    layers.show(await inspectModel(ref, { proxy: __DEMO__.proxy }));
+    layers.show(await inspectModel(ref, { proxy: config.proxy }));
     // The model card comes before any weight: a config-only pull and the tensor headers by Range.
     const stored = await openModel(ref, { store }).catch(() => undefined);
     const early = stored?.complete ? stored : await pullModel(ref, { ...options, weights: false });
     showCard(
       early,
-      stored?.complete ? await stored.tensorIndex() : await remoteTensorIndex(ref, { proxy: __DEMO__.proxy }),
+      stored?.complete ? await stored.tensorIndex() : await remoteTensorIndex(ref, { proxy: config.proxy }),
     );
     setStatus("downloading and verifying…");
     const model = await pullModel(ref, { ...options, onProgress: layers.onEvent });
@@ -263,7 +261,7 @@ void refreshCache();
 // Both use the page's store: the transformers.js tab's Storage select is the same choice.
 tfStorage.value = storage.value;
 $<HTMLInputElement>("tf-reference").value =
-  new URLSearchParams(location.search).get("bert") ?? __DEMO__.transformers;
+  new URLSearchParams(location.search).get("bert") ?? config.transformers;
 tfStorage.addEventListener("change", () => {
   storage.value = tfStorage.value;
   void refreshCache();
@@ -275,7 +273,7 @@ function openTransformersTab() {
       tab.initTransformersTab({
         store: currentStore,
         storageName: () => storage.value,
-        proxy: __DEMO__.proxy,
+        proxy: config.proxy,
         onStored: () => void refreshCache().catch(() => {}),
       }),
     (error: unknown) => {

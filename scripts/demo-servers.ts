@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { createServer } from "vite";
+import type { DemoConfig } from "../demo/config.js";
 import { parseReference } from "../src/index.js";
 import {
   createFsStore,
@@ -17,7 +18,10 @@ export const DEMO_DIR = join(import.meta.dirname, "../demo");
 
 export interface DemoServers {
   url: string;
+  /** The page's default model: the transformer (demo/layout's tag lm-bf16), or --registry's reference. */
   reference: string;
+  /** The character MLP of the first demo (demo/layout's tag v1); "" with a registry. */
+  charMlpReference: string;
   /** The transformers.js tab's model (the tiny BERT under demo/layout's tag tiny-bert-v1); "" with a registry. */
   transformersReference: string;
   proxy: string;
@@ -48,6 +52,7 @@ export async function startDemo(
   let blobRequests = 0;
   let layout: RunningServer | undefined;
   let reference: string;
+  let charMlpReference = "";
   let transformersReference = "";
   let allow: string;
   if (options.registry) {
@@ -61,8 +66,10 @@ export async function startDemo(
       return handler(request);
     });
     allow = new URL(layout.url).host;
-    reference = `${allow}/demo/char-mlp:v1`;
-    // Every repository name maps onto the one layout: the tag picks the model.
+    // Every repository name maps onto the one layout: the tag picks the model. The transformer's
+    // bf16 copy (Docker model-spec v0.1; demo:pack-lm also packs lm-f32 and the ModelPack tags).
+    reference = `${allow}/demo/lm:lm-bf16`;
+    charMlpReference = `${allow}/demo/char-mlp:v1`;
     transformersReference = `${allow}/demo/tiny-bert:tiny-bert-v1`;
   }
   const proxy = await serveRegistryProxy({ allow: [allow], port: 0 });
@@ -71,7 +78,12 @@ export async function startDemo(
     root: DEMO_DIR,
     logLevel: "warn",
     define: {
-      __DEMO__: JSON.stringify({ reference, transformers: transformersReference, proxy: proxy.url }),
+      __DEMO__: JSON.stringify({
+        reference,
+        charMlp: charMlpReference,
+        transformers: transformersReference,
+        proxy: proxy.url,
+      } satisfies DemoConfig),
     },
     // Bundled before the first page loads: found later (the transformers.js tab is imported on
     // demand), Vite would bundle it mid-session and reload the page.
@@ -84,6 +96,7 @@ export async function startDemo(
   return {
     url,
     reference,
+    charMlpReference,
     transformersReference,
     proxy: proxy.url,
     blobRequests: () => blobRequests,

@@ -35,14 +35,12 @@ describe("the demo page, end to end in Chromium", () => {
   let browser: Browser;
   let reference: (context: number[]) => Float32Array;
   let lm: LmReference;
-  let lmReference: string;
 
   beforeAll(async () => {
     demo = await startDemo({ port: 0 });
     browser = await chromium.launch(CHROMIUM);
     reference = await loadReference();
     lm = JSON.parse(await readFile(join(import.meta.dirname, "../fixtures/lm/reference.json"), "utf8"));
-    lmReference = `${demo.reference.split("/")[0]}/demo/lm:lm-bf16`;
   });
   afterAll(async () => {
     await browser?.close();
@@ -65,7 +63,8 @@ describe("the demo page, end to end in Chromium", () => {
     async (storage) => {
       const page = await browser.newPage();
       await page.goto(demo.url);
-      expect(await page.getByTestId("reference").inputValue()).toBe(lmReference);
+      expect(demo.reference).toMatch(/\/demo\/lm:lm-bf16$/);
+      expect(await page.getByTestId("reference").inputValue()).toBe(demo.reference);
       const before = demo.blobRequests();
       await pullAndWait(page, storage);
       expect(demo.blobRequests()).toBeGreaterThan(before);
@@ -121,8 +120,8 @@ describe("the demo page, end to end in Chromium", () => {
 
   it("still runs the character MLP (tag v1) on WebGPU like the CPU reference", async () => {
     const page = await browser.newPage();
-    await page.goto(`${demo.url}?ref=${encodeURIComponent(demo.reference)}`);
-    expect(await page.getByTestId("reference").inputValue()).toBe(demo.reference);
+    await page.goto(`${demo.url}?ref=${encodeURIComponent(demo.charMlpReference)}`);
+    expect(await page.getByTestId("reference").inputValue()).toBe(demo.charMlpReference);
     await pullAndWait(page, "memory");
     expect(await page.getByTestId("prompt").isVisible()).toBe(false);
 
