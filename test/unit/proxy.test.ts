@@ -69,6 +69,9 @@ describe("registry proxy: what it refuses", () => {
     });
     const response = await proxy(get(path));
     expect(response.status).toBe(status);
+    // A registry-style error body: JSON, with the code a registry would give.
+    expect(response.headers.get("content-type")).toBe("application/json");
+    expect((await response.clone().json()).errors[0].code).toBe("UNKNOWN");
     if (why) expect(await reason(response)).toBe(why);
     expect(seen).toHaveLength(0);
   });
@@ -415,6 +418,7 @@ describe("registry proxy: forwarding", () => {
     expect(bodies).toEqual([form]);
     // Not a form, not the realm's path, not a POST: refused before any request goes out.
     expect((await post('{"grant_type":"refresh_token"}', "application/json")).status).toBe(403);
+    expect((await post(form, "text/plain; x=application/x-www-form-urlencoded")).status).toBe(403);
     expect((await post(form, "application/x-www-form-urlencoded", "/auth.test/other")).status).toBe(403);
     const put = new Request(`${PROXY}/auth.test/token`, {
       method: "PUT",
@@ -1486,6 +1490,50 @@ describe("registry proxy: blob cache", () => {
       ["registry.test", "bytes=0-15", "Bearer good"],
       ["storage.test", "bytes=0-15", null],
     ]);
+  });
+
+  it("asks for a first range whole only with a cache, and only for a blob", async () => {
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    // No cache: the range goes as it came.
+    const plain = proxyWith(rangedRegistry);
+    const response = await plain.proxy(get(path, { authorization: "Bearer good", range: "bytes=0-15" }));
+    expect(response.status).toBe(206);
+    expect(plain.seen.map((r) => r.headers.get("range"))).toEqual(["bytes=0-15"]);
+    // A cache, but a manifest: as it came too.
+    const { cache } = memoryCache();
+    const cached = proxyWith(() => new Response("{}", { status: 206 }), { cache });
+    await cached.proxy(get("/registry.test/v2/team/private/manifests/v1", { range: "bytes=0-15" }));
+    expect(cached.seen.map((r) => r.headers.get("range"))).toEqual(["bytes=0-15"]);
+  });
+
+  it("passes on what the registry answers a first range asked for whole, once: a refusal, an error", async () => {
+    const { cache, entries } = memoryCache();
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    const denied = proxyWith(privateRegistry, { cache });
+    const refused = await denied.proxy(get(path, { range: "bytes=0-15" }));
+    expect(refused.status).toBe(401);
+    expect(denied.seen).toHaveLength(1);
+    // A redirect the proxy will not follow is its own 403, not a failure to reach the registry.
+    const redirected = proxyWith(
+      () => new Response(null, { status: 307, headers: { location: "https://10.0.0.1/blob" } }),
+      { cache },
+    );
+    const answer = await redirected.proxy(get(path, { authorization: "Bearer good", range: "bytes=0-15" }));
+    expect(answer.status).toBe(403);
+    expect(await reason(answer)).toMatch(/private address/);
+    expect(entries.size).toBe(0);
+  });
+
+  it("asks again with the range when the whole answer has no body to cache", async () => {
+    const { cache } = memoryCache();
+    const { proxy, seen } = proxyWith((request) => partial(request) ?? new Response(null, { status: 200 }), {
+      cache,
+    });
+    const path = `/registry.test/v2/team/private/blobs/${digest}`;
+    const response = await proxy(get(path, { authorization: "Bearer good", range: "bytes=0-15" }));
+    expect(response.status).toBe(206);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(secret.slice(0, 16));
+    expect(seen.map((r) => r.headers.get("range"))).toEqual([null, "bytes=0-15"]);
   });
 
   it("forwards a range that does not start the blob as it is, and caches nothing of it", async () => {
