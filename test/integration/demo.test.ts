@@ -1,12 +1,18 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generate } from "../../demo/char-mlp.js";
 import type { TransformersRun } from "../../demo/transformers-tab.js";
-import { type DemoServers, startDemo } from "../../scripts/demo-servers.js";
+import { buildDemo, DEMO_DIR, type DemoServers, startDemo } from "../../scripts/demo-servers.js";
+import { type RunningServer, serveRegistryProxy } from "../../src/node/index.js";
 import { CHROMIUM } from "../../vite.config.js";
 import { loadReference } from "../support/char-mlp-reference.js";
+import { run } from "../support/process.js";
+import { startRegistry, type TestRegistry } from "../support/registry.js";
 
 /** torch's outputs for the tiny BERT (scripts/tiny-bert.py). */
 interface BertReference {
@@ -30,6 +36,95 @@ interface LmRun {
 /** GPU and CPU logits may differ in the last bits (tanh, summation order on SwiftShader). */
 const TOLERANCE = 1e-4;
 
+/** Pulls what the page's reference box names into a storage; the status must end "ready". */
+async function pullAndWait(page: Page, storage: string) {
+  await page.getByTestId("storage").selectOption(storage);
+  await page.getByTestId("pull").click();
+  await page.waitForFunction(
+    () => /ready|failed/.test(document.querySelector("[data-testid=status]")?.textContent ?? ""),
+    null,
+    { timeout: 60_000 },
+  );
+  expect(await page.getByTestId("status").textContent()).toMatch(/^ready/);
+}
+
+/**
+ * The page at `url` offers `reference` (the transformer), pulls it into `storage` (blob requests
+ * counted by `blobRequests`), computes the first steps' logits like the CPU reference, streams the
+ * greedy text, and after a reload runs it again with no blob request.
+ */
+async function checkTransformer(
+  browser: Browser,
+  url: string,
+  reference: string,
+  storage: string,
+  blobRequests: () => number,
+  lm: LmReference,
+) {
+  const page = await browser.newPage();
+  await page.goto(url);
+  // A built page reads its configuration (demo-config.json) after it loads.
+  await page.waitForFunction(
+    () => document.querySelector<HTMLInputElement>("[data-testid=reference]")?.value !== "",
+  );
+  expect(await page.getByTestId("reference").inputValue()).toBe(reference);
+  const before = blobRequests();
+  await pullAndWait(page, storage);
+  expect(blobRequests()).toBeGreaterThan(before);
+
+  const gpu = (await page.evaluate(
+    ([prompt, options]) =>
+      (window as unknown as { demo: { lm(p: string, o: unknown): Promise<LmRun> } }).demo.lm(
+        prompt as string,
+        options,
+      ),
+    [
+      lm.prompt,
+      { maxTokens: lm.logits_steps, temperature: 0, topK: 1, seed: 0, logitsSteps: lm.logits_steps },
+    ] as const,
+  )) as LmRun;
+  expect(gpu.promptIds).toEqual(lm.bf16.prompt_ids);
+  expect(gpu.logits).toHaveLength(lm.logits_steps);
+  gpu.logits.forEach((logits, step) => {
+    const cpu = lm.bf16.logits[step] as number[];
+    expect(logits).toHaveLength(cpu.length);
+    for (let i = 0; i < cpu.length; i++)
+      expect(Math.abs((logits[i] as number) - (cpu[i] as number)), `step ${step}, logit ${i}`).toBeLessThan(
+        TOLERANCE,
+      );
+  });
+
+  const runGreedy = async () => {
+    await page.getByTestId("prompt").fill(lm.prompt);
+    await page.getByTestId("temperature").fill("0");
+    await page.getByTestId("count").fill(String(lm.greedy_tokens));
+    await page.getByTestId("run").click();
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>("[data-testid=output]")?.dataset.done === "true",
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.getByTestId("output").textContent()).toBe(lm.bf16.greedy_text);
+    expect(await page.getByTestId("speed").textContent()).toMatch(
+      new RegExp(`^${lm.bf16.greedy_ids.length} tokens at [0-9.]+ tokens/s$`),
+    );
+  };
+  await runGreedy();
+
+  await page.reload();
+  await page.waitForFunction(
+    () => document.querySelector<HTMLInputElement>("[data-testid=reference]")?.value !== "",
+  );
+  const afterFirst = blobRequests();
+  await pullAndWait(page, storage);
+  expect(blobRequests()).toBe(afterFirst);
+  await runGreedy();
+  await page.close();
+}
+
+const readLm = async (): Promise<LmReference> =>
+  JSON.parse(await readFile(join(import.meta.dirname, "../fixtures/lm/reference.json"), "utf8"));
+
 describe("the demo page, end to end in Chromium", () => {
   let demo: DemoServers;
   let browser: Browser;
@@ -40,81 +135,18 @@ describe("the demo page, end to end in Chromium", () => {
     demo = await startDemo({ port: 0 });
     browser = await chromium.launch(CHROMIUM);
     reference = await loadReference();
-    lm = JSON.parse(await readFile(join(import.meta.dirname, "../fixtures/lm/reference.json"), "utf8"));
+    lm = await readLm();
   });
   afterAll(async () => {
     await browser?.close();
     await demo?.close();
   });
 
-  async function pullAndWait(page: Page, storage: string) {
-    await page.getByTestId("storage").selectOption(storage);
-    await page.getByTestId("pull").click();
-    await page.waitForFunction(
-      () => /ready|failed/.test(document.querySelector("[data-testid=status]")?.textContent ?? ""),
-      null,
-      { timeout: 60_000 },
-    );
-    expect(await page.getByTestId("status").textContent()).toMatch(/^ready/);
-  }
-
   it.each(["opfs", "idb"])(
     "pulls the default model, the transformer, into %s, streams its greedy text like the CPU reference, and reopens it from storage",
     async (storage) => {
-      const page = await browser.newPage();
-      await page.goto(demo.url);
       expect(demo.reference).toMatch(/\/demo\/lm:lm-bf16$/);
-      expect(await page.getByTestId("reference").inputValue()).toBe(demo.reference);
-      const before = demo.blobRequests();
-      await pullAndWait(page, storage);
-      expect(demo.blobRequests()).toBeGreaterThan(before);
-
-      const gpu = (await page.evaluate(
-        ([prompt, options]) =>
-          (window as unknown as { demo: { lm(p: string, o: unknown): Promise<LmRun> } }).demo.lm(
-            prompt as string,
-            options,
-          ),
-        [
-          lm.prompt,
-          { maxTokens: lm.logits_steps, temperature: 0, topK: 1, seed: 0, logitsSteps: lm.logits_steps },
-        ] as const,
-      )) as LmRun;
-      expect(gpu.promptIds).toEqual(lm.bf16.prompt_ids);
-      expect(gpu.logits).toHaveLength(lm.logits_steps);
-      gpu.logits.forEach((logits, step) => {
-        const cpu = lm.bf16.logits[step] as number[];
-        expect(logits).toHaveLength(cpu.length);
-        for (let i = 0; i < cpu.length; i++)
-          expect(
-            Math.abs((logits[i] as number) - (cpu[i] as number)),
-            `step ${step}, logit ${i}`,
-          ).toBeLessThan(TOLERANCE);
-      });
-
-      const runGreedy = async () => {
-        await page.getByTestId("prompt").fill(lm.prompt);
-        await page.getByTestId("temperature").fill("0");
-        await page.getByTestId("count").fill(String(lm.greedy_tokens));
-        await page.getByTestId("run").click();
-        await page.waitForFunction(
-          () => document.querySelector<HTMLElement>("[data-testid=output]")?.dataset.done === "true",
-          null,
-          { timeout: 60_000 },
-        );
-        expect(await page.getByTestId("output").textContent()).toBe(lm.bf16.greedy_text);
-        expect(await page.getByTestId("speed").textContent()).toMatch(
-          new RegExp(`^${lm.bf16.greedy_ids.length} tokens at [0-9.]+ tokens/s$`),
-        );
-      };
-      await runGreedy();
-
-      await page.reload();
-      const afterFirst = demo.blobRequests();
-      await pullAndWait(page, storage);
-      expect(demo.blobRequests()).toBe(afterFirst);
-      await runGreedy();
-      await page.close();
+      await checkTransformer(browser, demo.url, demo.reference, storage, demo.blobRequests, lm);
     },
   );
 
@@ -308,4 +340,109 @@ describe("the demo page, end to end in Chromium", () => {
     );
     await page.close();
   }, 180_000);
+});
+
+/** A plain static file server (no Vite, no transforms): what any host of the built site does. */
+async function serveStatic(
+  dir: string,
+): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const types: Record<string, string> = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+  };
+  const requests: string[] = [];
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    requests.push(path);
+    const file = normalize(join(dir, path.endsWith("/") ? `${path}index.html` : path));
+    try {
+      if (!file.startsWith(dir)) throw new Error("outside the site");
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("the built demo (npm run demo:build) on a plain static server, through the proxy, from the real registry", () => {
+  let registry: TestRegistry;
+  let proxy: RunningServer;
+  let site: Awaited<ReturnType<typeof serveStatic>>;
+  let out: string;
+  let browser: Browser;
+  let blobRequests = 0;
+  let reference: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    reference = `${registry.host}/demo/lm:lm-bf16`;
+    // skopeo, an independent client, pushes the committed layout's transformer.
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--preserve-digests",
+      "--dest-tls-verify=false",
+      `oci:${join(DEMO_DIR, "layout")}:lm-bf16`,
+      `docker://${reference}`,
+    ]);
+    proxy = await serveRegistryProxy({
+      allow: [registry.host],
+      port: 0,
+      fetch: (input, init) => {
+        const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+        if (url.includes("/blobs/")) blobRequests++;
+        return fetch(input, init);
+      },
+    });
+    out = await mkdtemp(join(tmpdir(), "oml-demo-build-"));
+    // The Worker's build is wrangler's (test/integration/wrangler.test.ts); here the proxy is Node's.
+    const built = await buildDemo({ outDir: out, worker: false, config: { reference, proxy: proxy.url } });
+    site = await serveStatic(built.site);
+    browser = await chromium.launch(CHROMIUM);
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+    await proxy?.close();
+    await registry?.stop();
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  it("is the page alone (lm.html, the test page, is left out), configured by demo-config.json", async () => {
+    const files = await readdir(join(out, "site"));
+    expect(files).toContain("index.html");
+    expect(files).not.toContain("lm.html");
+    expect(JSON.parse(await readFile(join(out, "site", "demo-config.json"), "utf8"))).toEqual({
+      reference,
+      charMlp: "",
+      transformers: "",
+      proxy: proxy.url,
+    });
+  });
+
+  it("pulls the transformer into OPFS, streams its greedy text like the CPU reference, and after a reload sends no blob request", async () => {
+    await checkTransformer(browser, site.url, reference, "opfs", () => blobRequests, await readLm());
+    // The page came from the static server: built files, no Vite module (/@vite/, .ts) among them.
+    expect(site.requests).toContain("/demo-config.json");
+    expect(site.requests.filter((p) => p.startsWith("/@") || p.endsWith(".ts"))).toEqual([]);
+  }, 120_000);
 });
