@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,6 +13,8 @@ import { CHROMIUM } from "../../vite.config.js";
 import { loadReference } from "../support/char-mlp-reference.js";
 import { run } from "../support/process.js";
 import { startRegistry, type TestRegistry } from "../support/registry.js";
+import { writeSafetensors } from "../support/safetensors.js";
+import { tensorSpecs } from "../support/tensor-model.js";
 
 /** torch's outputs for the tiny BERT (scripts/tiny-bert.py). */
 interface BertReference {
@@ -342,6 +344,8 @@ describe("the demo page, end to end in Chromium", () => {
   }, 180_000);
 });
 
+const CLI = join(import.meta.dirname, "../../dist/node/cli.js");
+
 /** A plain static file server (no Vite, no transforms): what any host of the built site does. */
 async function serveStatic(
   dir: string,
@@ -404,6 +408,22 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
       `oci:${join(DEMO_DIR, "layout")}:lm-bf16`,
       `docker://${reference}`,
     ]);
+    // Another safetensors model, of an architecture the page has no kernels for, packed by our CLI.
+    const other = await mkdtemp(join(tmpdir(), "oml-demo-other-"));
+    const model = join(other, "model");
+    await mkdir(model);
+    await writeFile(join(model, "config.json"), JSON.stringify({ model_type: "llama", hidden_size: 16 }));
+    await writeFile(join(model, "model.safetensors"), writeSafetensors(tensorSpecs()));
+    await run(process.execPath, [CLI, "pack", model, "--layout", `${join(other, "layout")}:v1`]);
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--preserve-digests",
+      "--dest-tls-verify=false",
+      `oci:${join(other, "layout")}:v1`,
+      `docker://${registry.host}/other/llama:v1`,
+    ]);
+    await rm(other, { recursive: true, force: true });
     proxy = await serveRegistryProxy({
       allow: [registry.host],
       port: 0,
@@ -445,4 +465,26 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
     expect(site.requests).toContain("/demo-config.json");
     expect(site.requests.filter((p) => p.startsWith("/@") || p.endsWith(".ts"))).toEqual([]);
   }, 120_000);
+
+  it("shows another architecture's safetensors model as ready, with its card, files and tensor table, and says it runs only its own", async () => {
+    const page = await browser.newPage();
+    const other = `${registry.host}/other/llama:v1`;
+    await page.goto(`${site.url}?ref=${encodeURIComponent(other)}`);
+    await pullAndWait(page, "memory");
+    expect(await page.getByTestId("status").textContent()).toBe(
+      `ready: ${other} stored in memory; not run here (its model_type is "llama", not "gpt2")`,
+    );
+    expect(await page.locator("#gpu-info").textContent()).toMatch(
+      /^This page runs only its own architectures/,
+    );
+    expect(await page.getByTestId("run").isDisabled()).toBe(true);
+    expect(await page.locator("#model-files").textContent()).toContain("model.safetensors");
+    const rows = await page
+      .locator("#tensors tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(rows).toEqual(
+      tensorSpecs().map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`, String(t.data?.byteLength)]),
+    );
+    await page.close();
+  });
 });
