@@ -59,6 +59,8 @@ class Part {
   /** Its request was started. */
   filling = false;
   done = false;
+  /** Milliseconds its body waited for the reader to make room: time the network was not the limit. */
+  held = 0;
   error: unknown;
   #wake: (() => void) | undefined;
   #drained: (() => void) | undefined;
@@ -105,11 +107,14 @@ class Part {
 
   /** Resolves once fewer than `limit` bytes wait to be read: the reader, not the network, sets the pace. */
   async room(limit: number): Promise<void> {
+    if (this.buffered < limit) return;
+    const since = Date.now();
     while (this.buffered >= limit) {
       await new Promise<void>((resolve) => {
         this.#drained = resolve;
       });
     }
+    this.held += Date.now() - since;
   }
 }
 
@@ -200,8 +205,11 @@ export async function fetchInRanges(
 
   // The first range alone: does the server serve ranges, and how fast is one connection?
   const head = new Part(offset, Math.min(end, offset + chunkBytes));
-  const started = Date.now();
   const firstResponse = await request(head.start, head.end);
+  // Its speed is counted from its answer (a round trip is no measure of the link's rate), less the
+  // time it waited for the reader: a reader slower than one connection (hashing, storing) needs no
+  // more connections.
+  const started = Date.now();
   if (firstResponse.ok && firstResponse.status === 200) {
     // Range ignored: this response is the whole blob.
     const whole = firstResponse.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
@@ -230,7 +238,7 @@ export async function fetchInRanges(
   const launch = () => {
     if (!planned && head.done) {
       planned = true;
-      const seconds = Math.max((Date.now() - started) / 1000, 1e-3);
+      const seconds = Math.max((Date.now() - started - head.held) / 1000, 1e-3);
       const fast = head.size / seconds >= fastBytesPerSecond;
       // Fast: the rest in one request, started when the reader comes to it (nothing to overlap).
       if (fast) window = 1;

@@ -106,6 +106,32 @@ describe("a large blob in several Range requests", () => {
     expect(served.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${5 * MiB - 1}`]);
   });
 
+  it("counts a first range from its answer and without the time it waited for a slow reader", async () => {
+    // The registry answers after 300 ms and then at memory speed; the reader takes 4 MiB at about
+    // 20 MB/s. Neither the round trip nor the reader is the link: it is fast, the rest comes in one
+    // request (no parallel ranges a slow reader could not use).
+    const { bytes } = await blobOf(16 * MiB);
+    const { fetch: serve, served } = registry(bytes);
+    const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      await new Promise((r) => setTimeout(r, 300)); // a round trip before the answer
+      return serve(input, init);
+    }) as typeof globalThis.fetch;
+    const client = createRegistryClient({
+      fetch,
+      ranges: { chunkBytes: 4 * MiB, fastBytesPerSecond: 50e6 },
+      retryDelay: 1,
+    });
+    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const stream = await client.fetchBlobRange(REF, descriptor, { offset: 0, length: bytes.byteLength });
+    const read: Uint8Array[] = [];
+    for await (const piece of stream as unknown as AsyncIterable<Uint8Array>) {
+      read.push(piece);
+      if (read.length <= 16) await new Promise((r) => setTimeout(r, 12)); // 256 KiB per 12 ms ≈ 20 MB/s
+    }
+    expect(read.reduce((n, p) => n + p.byteLength, 0)).toBe(bytes.byteLength);
+    expect(served.ranges).toEqual([`bytes=0-${4 * MiB - 1}`, `bytes=${4 * MiB}-${16 * MiB - 1}`]);
+  });
+
   it("takes a 200 to the first range as the whole blob: one request", async () => {
     const { bytes } = await blobOf(4 * MiB + 1);
     const { fetch, served } = registry(bytes, { ranges: false });
