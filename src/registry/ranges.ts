@@ -27,7 +27,8 @@ export interface RangeOptions {
   chunkBytes?: number;
   /**
    * A first range that arrived faster than this (bytes per second) shows a connection that does not
-   * limit: the rest comes in one request. Default 200 MB/s.
+   * limit: the rest comes in one request. Default 200 MB/s; by default the rest comes in one request
+   * too when the reader seldom waited for the first range (what limits is the reader).
    */
   fastBytesPerSecond?: number;
   /** Times one range is asked again after its body was cut. Default 3. */
@@ -61,6 +62,8 @@ class Part {
   done = false;
   /** Milliseconds its body waited for the reader to make room: time the network was not the limit. */
   held = 0;
+  /** Milliseconds the reader waited for its bytes: time the network was the limit. */
+  starved = 0;
   error: unknown;
   #wake: (() => void) | undefined;
   #drained: (() => void) | undefined;
@@ -238,8 +241,13 @@ export async function fetchInRanges(
   const launch = () => {
     if (!planned && head.done) {
       planned = true;
-      const seconds = Math.max((Date.now() - started - head.held) / 1000, 1e-3);
-      const fast = head.size / seconds >= fastBytesPerSecond;
+      const elapsed = Date.now() - started;
+      const seconds = Math.max((elapsed - head.held) / 1000, 1e-3);
+      // Fast by its rate; or, unless a rate was asked for, because the reader seldom waited for it
+      // (the reader is what limits: more connections would only compete with it for the CPU).
+      const fast =
+        head.size / seconds >= fastBytesPerSecond ||
+        (options.fastBytesPerSecond === undefined && head.starved < elapsed / 2);
       // Fast: the rest in one request, started when the reader comes to it (nothing to overlap).
       if (fast) window = 1;
       const step = fast ? end - head.end : chunkBytes;
@@ -272,7 +280,11 @@ export async function fetchInRanges(
             throw part.error;
           }
           if (part.done) next++;
-          else await part.changed();
+          else {
+            const since = Date.now();
+            await part.changed();
+            part.starved += Date.now() - since;
+          }
         }
       },
       cancel(reason) {
