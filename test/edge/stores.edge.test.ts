@@ -60,4 +60,28 @@ describe("pullModel inside workerd", () => {
       await mf.dispose();
     }
   });
+
+  it("pulls a large blob in parallel ranges, each byte once, verified into the Cache API store", async () => {
+    const shard = new Uint8Array(1024 * 1024 + 7);
+    for (let i = 0; i < shard.length; i += 97) shard[i] = i & 0xff;
+    const fixture = await dockerV01([shard]);
+    await pushWithSkopeo(registry, fixture.artifact, "models/ranged", "v1");
+    const mf = await startWorker(join(import.meta.dirname, "pull-worker.ts"), { cache: true });
+    try {
+      const ref = `${registry.host}/models/ranged:v1`;
+      registry.blobRequests.length = 0;
+      const url = `http://worker/?ref=${encodeURIComponent(ref)}&chunk=${256 * 1024}`;
+      const report = (await (await mf.dispatchFetch(url)).json()) as Record<string, unknown>;
+      expect(report.code, String(report.message)).toBeUndefined();
+      expect(report.digest).toBe(fixture.artifact.descriptor.digest);
+      expect(report.sizes).toMatchObject({ "model.safetensors": shard.byteLength });
+      // The weight came as five ranges of 256 KiB and its last 7 bytes' range, with nothing asked twice.
+      const ranges = registry.blobRequests.map((h) => h.range).filter((r): r is string => r !== undefined);
+      expect(ranges).toHaveLength(5);
+      expect(ranges[0]).toBe(`bytes=0-${256 * 1024 - 1}`);
+      expect(new Set(ranges).size).toBe(ranges.length);
+    } finally {
+      await mf.dispose();
+    }
+  });
 });
