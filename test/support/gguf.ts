@@ -3,6 +3,7 @@
 // test/fixtures/gguf/ (scripts/gguf-fixtures.py).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { concat } from "./blobs.js";
 
 export const GGUF_FIXTURES = join(import.meta.dirname, "../fixtures/gguf");
 
@@ -63,15 +64,7 @@ export const le = {
   },
 };
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
+export { concat };
 
 /** GGUF value type ids. */
 export const T = {

@@ -10,7 +10,7 @@ import {
   type StoreBackend,
 } from "../../src/index.js";
 import { createFsStore } from "../../src/node/index.js";
-import { blobOf, chunked, countingSource, equal } from "../support/blobs.js";
+import { blobOf, chunked, concat, countingSource, equal } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
 /** A backend whose storage fills up after `room` bytes, as browsers do with QuotaExceededError. */
@@ -204,16 +204,6 @@ describe("store engine", () => {
 });
 
 describe("a push's tap (PushOptions.tap)", () => {
-  const concat = (parts: Uint8Array[]) => {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.byteLength;
-    }
-    return out;
-  };
-
   it.each([
     ["memory", () => createMemoryStore({ chunkSize: 64 * 1024 })],
     ["fs", () => createFsStore(mkdtempSync(join(tmpdir(), "oml-tap-")), { chunkSize: 64 * 1024 })],
@@ -224,7 +214,7 @@ describe("a push's tap (PushOptions.tap)", () => {
     await store.push(descriptor, chunked(bytes, { chunk: 40_000 }), {
       tap: (b) => void seen.push(b.slice()),
     });
-    expect(equal(concat(seen), bytes)).toBe(true);
+    expect(equal(concat(...seen), bytes)).toBe(true);
   });
 
   it("a resumed push replays the stored prefix to the tap first, then the rest", async () => {
@@ -238,7 +228,7 @@ describe("a push's tap (PushOptions.tap)", () => {
     });
     expect(result.resumedFrom).toBeGreaterThan(0);
     expect(result.fetched).toBe(bytes.byteLength - result.resumedFrom);
-    expect(concat(seen)).toEqual(bytes);
+    expect(concat(...seen)).toEqual(bytes);
   });
 
   it("a tap that refuses the blob's own bytes fails the push with its error; nothing is kept", async () => {

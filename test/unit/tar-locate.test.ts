@@ -14,6 +14,7 @@ import { createDefaultHasher } from "../../src/digest/hashers.js";
 import type { OciError } from "../../src/errors.js";
 import { layerReader } from "../../src/model/extract.js";
 import type { PlannedLayer } from "../../src/model/layers.js";
+import { concat } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 import { tarOf } from "../support/models.js";
 
@@ -161,15 +162,6 @@ function rawHeader(name: string, size: number, flag: string): Uint8Array {
   );
   return block;
 }
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-};
 const END = new Uint8Array(1024);
 
 describe("TarLocator checks every entry as walkTar does (it reads uncompressed tar layers alone)", () => {
