@@ -56,6 +56,20 @@ async function readText(dir: FileSystemDirectoryHandle, name: string): Promise<s
   }
 }
 
+function isBusy(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name;
+  return name === "NotReadableError" || name === "NoModificationAllowedError";
+}
+
+/** The offset a checkpoint record names; 0 for none, or one cut off while it was rewritten. */
+function recordedOffset(text: string | undefined): number {
+  try {
+    return Number((JSON.parse(text ?? "") as { offset?: unknown } | null)?.offset) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 function base64(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -332,20 +346,28 @@ class OpfsBackend implements StoreBackend {
   }
 
   /**
-   * A download another tab or worker is appending to has its files open through a sync access
-   * handle, and cannot be read here (NotReadableError): it is being written now, as far as its last
-   * record says.
+   * A download another tab or worker is writing can be unreadable here: Chromium fails a read of its
+   * record that the writer truncated and rewrote meanwhile (NotReadableError), Firefox refuses to
+   * open a piece the writer holds (NoModificationAllowedError). It is being written now. It holds
+   * what its pieces hold where they can be opened, else what its record said, if the record is
+   * whole: the writer empties it for an instant at every rewrite.
    */
   async #stateOrBusy(digest: string): Promise<IngestState | undefined> {
     try {
       return await this.ingestState(digest);
     } catch (error) {
-      const name = (error as { name?: string } | null)?.name;
-      if (name !== "NotReadableError" && name !== "NoModificationAllowedError") throw error;
-      const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`).catch(
-        () => undefined,
+      if (!isBusy(error)) throw error;
+      const pieces = await this.#pieces(digest).then(
+        (found) => found.pieces,
+        (again: unknown) => {
+          if (!isBusy(again)) throw again;
+        },
       );
-      const offset = Number((JSON.parse(text ?? "{}") as { offset?: unknown }).offset) || 0;
+      const offset = pieces
+        ? heldBytes(pieces.map(span))
+        : recordedOffset(
+            await readText((await this.#open()).ingest, `${fileName(digest)}.state`).catch(() => ""),
+          );
       return { offset, updatedAt: Date.now() };
     }
   }
