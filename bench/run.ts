@@ -1,6 +1,7 @@
 // npm run bench [-- --quick] (builds dist/ first: the measured processes run plain Node over it): benchmarks, each against a baseline measured in the same run.
 // Writes bench/results/latest.json as [{ name, value, unit, baseline, ratio }].
-// --only=SECTION[,SECTION] runs only those: node-pull, resume, push, tar-layers, wan, browser-pull, upload, fs-store.
+// --only=SECTION[,SECTION] runs only those: node-pull, resume, push, tar-layers, wan (or one of
+// wan-node, wan-push, wan-browser), browser-pull, upload, fs-store.
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -248,10 +249,12 @@ if (want("tar-layers")) {
   );
 }
 
-if (want("wan")) {
-  const node = await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add);
-  const push = await runWanPushRows(ROUNDS, 256 * 1024 * 1024, makeLayout, add);
-  const browser = await runWanBrowserRows(ROUNDS, quick ? 64 : 256, add);
+// Issue 21: "wan" runs all three; "wan-node", "wan-push", "wan-browser" one each.
+const wan = (part: string) => want("wan") || want(`wan-${part}`);
+if (wan("node") || wan("push") || wan("browser")) {
+  const node = wan("node") ? await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add) : {};
+  const push = wan("push") ? await runWanPushRows(ROUNDS, 256 * 1024 * 1024, makeLayout, add) : {};
+  const browser = wan("browser") ? await runWanBrowserRows(ROUNDS, quick ? 64 : 256, add) : {};
   await mkdir(join(import.meta.dirname, "results"), { recursive: true });
   const all = { link: WAN, node, push, browser };
   await writeFile(join(import.meta.dirname, "results", "wan.json"), `${JSON.stringify(all, null, 2)}\n`);

@@ -84,6 +84,7 @@ export async function pushModel(
   });
   const result: PushModelResult = { digest: root.digest, uploaded: 0, mounted: 0, skipped: 0 };
   await copyGraph(store, remote, root, {
+    configFirst: false,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (event) => {

@@ -79,12 +79,13 @@ export async function pushBlob(
     return true;
   }
   const session = { location, offset: 0 };
+  let closed: boolean;
   if (content instanceof ReadableStream) {
-    await upload(api, session, ref, descriptor.size, content, action, options);
+    closed = await upload(api, session, ref, descriptor, content, action, options);
   } else {
     for (let resumes = 0; ; resumes++) {
       try {
-        await upload(api, session, ref, descriptor.size, await content(session.offset), action, options);
+        closed = await upload(api, session, ref, descriptor, await content(session.offset), action, options);
         break;
       } catch (error) {
         const code = (error as OciError).code;
@@ -96,7 +97,7 @@ export async function pushBlob(
       }
     }
   }
-  await finish(session.location);
+  if (!closed) await finish(session.location);
   return true;
 }
 
@@ -107,24 +108,27 @@ interface UploadSession {
 }
 
 /**
- * Sends the rest of a blob, bytes `session.offset` to `size` (a stream of exactly those), PATCH by
- * PATCH, each piece with its Content-Range and
- * Content-Length. Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
+ * Sends the rest of a blob, bytes `session.offset` to its size (a stream of exactly those), PATCH by
+ * PATCH, each piece with its Content-Range and Content-Length; the last piece goes in the PUT that
+ * names the digest and ends the upload (the spec's final chunk), which saves a round trip per blob.
+ * Returns false when there was nothing left to send (the caller ends the upload). Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
  * source, so reading, sending and the registry's hashing overlap (as one streamed request, Node
  * 20's fetch held nearly the whole body in memory: the piece bounds that). Elsewhere each piece is
- * gathered into one reused buffer first. A source shorter or longer than `size` is `SIZE_MISMATCH`,
- * and is cancelled. `session` follows each PATCH the registry accepted, so a caller whose upload was
+ * gathered into one reused buffer first. A source shorter or longer than the size is `SIZE_MISMATCH`,
+ * and is cancelled; the registry never receives a whole last piece of it (a longer source is seen
+ * before the last piece's body ends, and that request fails). `session` follows each PATCH the registry accepted, so a caller whose upload was
  * cut knows where to ask the registry how far it got.
  */
 async function upload(
   api: RegistryApi,
   session: UploadSession,
   ref: Reference,
-  size: number,
+  descriptor: Pick<Descriptor, "digest" | "size">,
   content: ReadableStream<Uint8Array>,
   action: string,
   options: PushBlobOptions,
-): Promise<void> {
+): Promise<boolean> {
+  const { size } = descriptor;
   const streamed = streamsRequestBodies();
   const pieceSize = options.chunkSize ?? (streamed ? STREAMED_PIECE : DEFAULT_CHUNK);
   const reader = content.getReader();
@@ -144,13 +148,33 @@ async function upload(
       if (value.byteLength > 0) return value;
     }
   };
-  /** The next `length` bytes of the source as they are read (fewer if it ends). */
-  const piece = (length: number, onBytes: (n: number) => void) => {
+  /** Set when the source went on past the size: the request carrying the last piece must fail. */
+  let longer = false;
+  const tooLong = () =>
+    new OciError(
+      "SIZE_MISMATCH",
+      `Cannot ${action}: the content is longer than the descriptor's ${size} bytes`,
+    );
+  /** Whether the source ends here (a chunk past it is kept, and `longer` set). */
+  const endsHere = async () => {
+    const extra = await next();
+    if (extra) carry = extra;
+    longer = extra !== undefined;
+    return !longer;
+  };
+  /**
+   * The next `length` bytes of the source as they are read (fewer if it ends). The last piece ends
+   * only once the source is seen to end: else its body fails, and so does its request.
+   */
+  const piece = (length: number, last: boolean, onBytes: (n: number) => void) => {
     let taken = 0;
     return new ReadableStream<Uint8Array>({
       async pull(controller) {
         const chunk = taken < length ? await next() : undefined;
-        if (!chunk) return controller.close();
+        if (!chunk) {
+          if (last && taken === length && !(await endsHere())) return controller.error(tooLong());
+          return controller.close();
+        }
         const take = Math.min(chunk.byteLength, length - taken);
         if (take < chunk.byteLength) carry = chunk.subarray(take);
         taken += take;
@@ -167,30 +191,37 @@ async function upload(
   const buffer = streamed ? undefined : new Uint8Array(Math.min(pieceSize, size));
   let sent = session.offset;
   try {
-    while (sent < size) {
+    if (sent >= size) {
+      if (!(await endsHere())) throw tooLong();
+      return false;
+    }
+    for (;;) {
       const length = Math.min(pieceSize, size - sent);
+      const last = sent + length === size;
       let got = 0;
       let body: BodyInit;
       if (buffer) {
         const onBytes = (n: number) => {
           got += n;
         };
-        for await (const chunk of piece(length, onBytes) as unknown as AsyncIterable<Uint8Array>) {
+        for await (const chunk of piece(length, last, onBytes) as unknown as AsyncIterable<Uint8Array>) {
           buffer.set(chunk, got - chunk.byteLength);
         }
         if (got < length) throw short(sent + got);
         body = buffer.subarray(0, length) as BodyInit;
       } else {
-        body = piece(length, (n) => {
+        body = piece(length, last, (n) => {
           got += n;
           options.onProgress?.(sent + got);
         });
       }
+      const target = new URL(session.location);
+      if (last) target.searchParams.set("digest", descriptor.digest);
       const response = await api
-        .requestUrl(new URL(session.location), ref, {
+        .requestUrl(target, ref, {
           scopes: pushScope(ref),
           action,
-          method: "PATCH",
+          method: last ? "PUT" : "PATCH",
           headers: {
             "content-type": "application/octet-stream",
             "content-length": String(length),
@@ -200,24 +231,20 @@ async function upload(
           signal: options.signal,
         })
         .catch((error: unknown) => {
+          if (longer) throw tooLong();
           throw ended && got < length ? short(sent + got) : error;
         });
-      if (got < length) {
+      if (got < length || longer) {
         discard(response);
-        throw short(sent + got);
+        throw longer ? tooLong() : short(sent + got);
       }
-      if (response.status !== 202) throw await responseError(response, action);
+      if (response.status !== (last ? 201 : 202)) throw await responseError(response, action);
       session.location = new URL(response.headers.get("location") ?? session.location, session.location).href;
       discard(response);
       sent += length;
       session.offset = sent;
       options.onProgress?.(sent);
-    }
-    if (await next()) {
-      throw new OciError(
-        "SIZE_MISMATCH",
-        `Cannot ${action}: the content is longer than the descriptor's ${size} bytes`,
-      );
+      if (last) return true;
     }
   } catch (error) {
     await reader.cancel(error).catch(() => {});

@@ -59,6 +59,12 @@ export type CopyEvent =
 export interface CopyGraphOptions {
   /** Blobs copied at a time. Default 4. */
   concurrency?: number;
+  /**
+   * Copy a manifest's config before its layers start (default true): small, and a source that
+   * fails on it (a hostile registry) fails before the layers start. A push from a store has no use
+   * for the wait, a round trip or three: its layers start at once beside the config.
+   */
+  configFirst?: boolean;
   /** Which successors to copy (default all); the root is always copied. */
   filter?: (descriptor: Descriptor) => boolean;
   /** The root's bytes, when the caller has them already (verified against its digest). */
@@ -73,7 +79,7 @@ export interface CopyGraphOptions {
 
 /**
  * Copies the graph under `root` from `source` to `target`: every blob once, `concurrency` at a time
- * (a manifest's config before its layers), each verified by the store it goes into and resumed where
+ * (a manifest's config before its layers, unless told otherwise), each verified by the store it goes into and resumed where
  * an earlier copy stopped; each manifest only after everything it points at, so a manifest in
  * `target` always has its successors. Stops at the first failure.
  *
@@ -121,8 +127,10 @@ export async function copyGraph(
         : await readManifest(source, descriptor, withSignal);
     const manifest = parseManifest(bytes, descriptor.mediaType, descriptor.digest);
     const below = successors(manifest).filter((d) => !filter || filter(d));
-    // A manifest's config first: small, and a source that fails on it fails before the layers start.
-    const first = isIndex(manifest) ? undefined : below.find((d) => d === manifest.config);
+    const first =
+      isIndex(manifest) || options.configFirst === false
+        ? undefined
+        : below.find((d) => d === manifest.config);
     const next = (d: Descriptor) => copy(d, depth + 1);
     if (first) await next(first);
     await Promise.all(below.filter((d) => d !== first).map(next));

@@ -303,14 +303,25 @@ describe("blobs", () => {
 });
 
 describe("push", () => {
-  /** A registry double's answers to an upload: PATCH bytes read, the PUT finishes. */
+  /** Digests of the uploads the registry double completed: a PUT whose body came whole. */
+  let completed: string[] = [];
+  /**
+   * A registry double's answers to an upload: PATCH bytes read, the PUT (with the last piece, or
+   * none) finishes once its body has come whole, as a registry hashes it before it answers.
+   */
   async function uploadsAnswer(request: Request): Promise<Response> {
     if (request.method === "HEAD") return new Response(null, { status: 404 });
-    if (request.method === "POST") return new Response(null, { status: 202, headers: { location: "/up/1" } });
-    if (request.method === "PATCH") {
-      await request.arrayBuffer();
+    if (request.method === "POST") {
+      completed = [];
       return new Response(null, { status: 202, headers: { location: "/up/1" } });
     }
+    const body = await request.arrayBuffer();
+    if (String(body.byteLength) !== (request.headers.get("content-length") ?? "0")) {
+      throw new TypeError("the request body ended early");
+    }
+    if (request.method === "PATCH")
+      return new Response(null, { status: 202, headers: { location: "/up/1" } });
+    completed.push(new URL(request.url).searchParams.get("digest") ?? "");
     return new Response(null, { status: 201 });
   }
   const uploads = () => client(uploadsAnswer);
@@ -328,8 +339,22 @@ describe("push", () => {
     });
     const error = await failure(c.pushBlob(REF, { digest: sha(bytes), size: 100 }, longer));
     expect(error.code).toBe("SIZE_MISMATCH");
+    expect(error.message).toMatch(/longer than the descriptor's 100 bytes/);
     expect(cancelled).toBe(true);
-    expect(requests.map((r) => r.method)).not.toContain("PUT");
+    expect(requests.map((r) => r.method)).toContain("PUT"); // the last piece's, whose body failed
+    expect(completed).toEqual([]);
+  });
+
+  it("refuses a stream longer than the descriptor by a piece's worth, before the last piece is whole", async () => {
+    const { client: c } = uploads();
+    const bytes = new Uint8Array(300).fill(5);
+    const error = await failure(
+      c.pushBlob(REF, { digest: sha(bytes.subarray(0, 200)), size: 200 }, new Blob([bytes]).stream(), {
+        chunkSize: 100,
+      }),
+    );
+    expect(error.code).toBe("SIZE_MISMATCH");
+    expect(completed).toEqual([]);
   });
 
   it("refuses a stream shorter than the descriptor with SIZE_MISMATCH", async () => {
@@ -339,19 +364,37 @@ describe("push", () => {
       c.pushBlob(REF, { digest: sha(bytes), size: 100 }, new Blob([bytes]).stream()),
     );
     expect(error.code).toBe("SIZE_MISMATCH");
-    expect(requests.map((r) => r.method)).not.toContain("PUT");
+    expect(error.message).toMatch(/ended after 99 bytes/);
+    expect(requests.map((r) => r.method)).toContain("PUT");
+    expect(completed).toEqual([]);
   });
 
-  it("sends each piece with its Content-Range and Content-Length", async () => {
+  it("sends each piece with its Content-Range and Content-Length, the last in the PUT that names the digest", async () => {
     const { client: c, requests } = uploads();
     const bytes = new Uint8Array(250).fill(1);
     await c.pushBlob(REF, { digest: sha(bytes), size: 250 }, new Blob([bytes]).stream(), { chunkSize: 100 });
-    const patches = requests.filter((r) => r.method === "PATCH");
-    expect(patches.map((r) => [r.headers.get("content-range"), r.headers.get("content-length")])).toEqual([
-      ["0-99", "100"],
-      ["100-199", "100"],
-      ["200-249", "50"],
+    const pieces = requests.filter((r) => r.method === "PATCH" || r.method === "PUT");
+    expect(
+      pieces.map((r) => [
+        r.method,
+        new URL(r.url).searchParams.get("digest"),
+        r.headers.get("content-range"),
+        r.headers.get("content-length"),
+      ]),
+    ).toEqual([
+      ["PATCH", null, "0-99", "100"],
+      ["PATCH", null, "100-199", "100"],
+      ["PUT", sha(bytes), "200-249", "50"],
     ]);
+    expect(completed).toEqual([sha(bytes)]);
+  });
+
+  it("ends an empty stream's upload with a PUT and no body", async () => {
+    const { client: c, requests } = uploads();
+    const empty = new Uint8Array(0);
+    await c.pushBlob(REF, { digest: sha(empty), size: 0 }, new Blob([]).stream());
+    expect(requests.map((r) => r.method)).toEqual(["HEAD", "POST", "PUT"]);
+    expect(completed).toEqual([sha(empty)]);
   });
 
   it("sends a streamed PATCH once: redirects refused and no window, so fetch keeps no copy of the body", async () => {
@@ -369,15 +412,15 @@ describe("push", () => {
     await inner.pushBlob(REF, { digest: sha(bytes), size: 250 }, new Blob([bytes]).stream(), {
       chunkSize: 100,
     });
-    const patches = inits.filter((i) => i.method === "PATCH");
-    expect(patches).toHaveLength(3);
-    for (const init of patches) {
+    const streamed = inits.filter((i) => i.method === "PATCH" || i.method === "PUT");
+    expect(streamed.map((i) => i.method)).toEqual(["PATCH", "PATCH", "PUT"]);
+    for (const init of streamed) {
       expect(init.body).toBeInstanceOf(ReadableStream);
       expect(init.redirect).toBe("error");
       expect(init.window).toBeNull();
     }
     // Other requests follow redirects by hand, as before.
-    expect(inits.filter((i) => i.method !== "PATCH").every((i) => i.redirect === "manual")).toBe(true);
+    expect(inits.filter((i) => !streamed.includes(i)).every((i) => i.redirect === "manual")).toBe(true);
   });
 
   it("refuses a registry that redirects a streamed upload with REGISTRY_ERROR (real fetch, real server)", async () => {
@@ -411,7 +454,7 @@ describe("push", () => {
 
   it("refuses a redirect answered to a streamed upload by a fetch that passes redirects on (Workers' manual mode)", async () => {
     const { client: c, requests } = client(async (request) =>
-      request.method === "PATCH"
+      request.method === "PATCH" || request.method === "PUT"
         ? new Response(null, { status: 307, headers: { location: "/elsewhere" } })
         : uploadsAnswer(request),
     );
@@ -421,7 +464,7 @@ describe("push", () => {
     );
     expect(error.code).toBe("REGISTRY_ERROR");
     expect(error.message).toMatch(/redirects a streamed upload/);
-    expect(requests.filter((r) => r.method === "PATCH")).toHaveLength(1);
+    expect(requests.map((r) => r.method)).toEqual(["HEAD", "POST", "PUT"]); // not sent again
   });
 
   it("refuses a chunkSize that is not a positive byte count", async () => {
