@@ -252,7 +252,9 @@ if (want("tar-layers")) {
 // Issue 21: "wan" runs all three; "wan-node", "wan-push", "wan-browser" one each.
 const wan = (part: string) => want("wan") || want(`wan-${part}`);
 if (wan("node") || wan("push") || wan("browser")) {
-  const node = wan("node") ? await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add) : {};
+  const node = wan("node")
+    ? await runWanNodeRows(ROUNDS, quick ? 256 * 1024 * 1024 : GiB, makeLayout, add)
+    : {};
   const push = wan("push") ? await runWanPushRows(ROUNDS, 256 * 1024 * 1024, makeLayout, add) : {};
   const browser = wan("browser") ? await runWanBrowserRows(ROUNDS, quick ? 64 : 256, add) : {};
   await mkdir(join(import.meta.dirname, "results"), { recursive: true });
