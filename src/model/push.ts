@@ -45,7 +45,7 @@ export interface PushModelResult {
  * Pushes a manifest graph from a store to a registry (`copyGraph` into the repository as a store):
  * blobs `concurrency` at a time, those the registry has skipped (`HEAD`), mounted from `mountFrom`
  * where possible, small ones sent in one request and large ones in pieces, a cut upload resumed
- * where the registry says it got to; each manifest after what it points at; the root last under
+ * where the registry says it got to; each manifest after what it points at; the root last, under
  * the reference's tag (or by its digest).
  *
  * @param store The store holding the model.
@@ -81,6 +81,7 @@ export async function pushModel(
     client: options.client ?? createRegistryClient(options),
     ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
     ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+    ...(ref.tag && !ref.digest ? { tags: { [root.digest]: ref.tag } } : {}),
   });
   const result: PushModelResult = { digest: root.digest, uploaded: 0, mounted: 0, skipped: 0 };
   await copyGraph(store, remote, root, {
@@ -107,6 +108,5 @@ export async function pushModel(
       { cause: error },
     );
   });
-  if (ref.tag && !ref.digest) await remote.tag(ref.tag, root);
   return result;
 }

@@ -24,6 +24,12 @@ export interface RemoteStoreOptions extends RegistryClientOptions {
    * this size go in one request. Default 64 MiB streamed pieces in Node, 8 MiB buffered pieces in browsers.
    */
   chunkSize?: number;
+  /**
+   * Manifests to put under a tag rather than by digest, as `{ digest: tag }`: the root of a push
+   * goes up under its tag in one request (as docker and skopeo push), not by digest and then again
+   * by tag. The registry then knows it by both.
+   */
+  tags?: Record<string, string>;
 }
 
 /** Blobs up to this size are sent in one request when no `chunkSize` is given. */
@@ -59,8 +65,8 @@ export function createRemoteStore(
     return fetched.bytes;
   };
 
-  const pushManifest = async (blob: BlobRef, source: BlobSource, options: PushOptions) => {
-    const { signal } = options;
+  const pushManifest = async (blob: BlobRef, source: BlobSource, pushOptions: PushOptions) => {
+    const { signal } = pushOptions;
     const stream = typeof source === "function" ? await source(0) : source;
     const bytes = await readAtMost(stream, MANIFEST_SIZE_LIMIT);
     const action = `push manifest ${blob.digest} to ${ref.registry}/${ref.repository}`;
@@ -70,8 +76,12 @@ export function createRemoteStore(
         `Cannot ${action}: the content is not the descriptor's ${blob.size} bytes`,
       );
     }
+    const tag =
+      options.tags && Object.hasOwn(options.tags, blob.digest) ? options.tags[blob.digest] : undefined;
     const digest = await client.putManifest(
-      withDigest(ref, blob.digest),
+      tag === undefined
+        ? withDigest(ref, blob.digest)
+        : parseReference(`${ref.registry}/${ref.repository}:${tag}`),
       bytes,
       blob.mediaType as string,
       signal ? { signal } : {},
@@ -80,7 +90,7 @@ export function createRemoteStore(
       throw new OciError("DIGEST_MISMATCH", `Cannot ${action}: the content hashes to ${digest}`);
     }
     pushedManifests.set(blob.digest, bytes);
-    options.onProgress?.(blob.size, blob.size);
+    pushOptions.onProgress?.(blob.size, blob.size);
     return { existed: false, resumedFrom: 0, fetched: blob.size };
   };
 

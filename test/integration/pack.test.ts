@@ -206,13 +206,22 @@ describe("pack, push and serve", () => {
     expect(b.descriptor.digest).toBe(a.descriptor.digest);
     const ref = `${registry.host}/private/twice:v1`;
     const uploads: string[] = [];
+    const manifestPuts: string[] = [];
     const fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
       if (["POST", "PATCH", "PUT"].includes(init?.method ?? "") && String(input).includes("/blobs/uploads/"))
         uploads.push(String(input));
+      if (init?.method === "PUT" && String(input).includes("/manifests/"))
+        manifestPuts.push(String(input).split("/manifests/")[1] ?? "");
       return globalThis.fetch(input, init);
     }) as typeof globalThis.fetch;
     const first = await pushModel(store, b.descriptor, ref, { credentials: credentials(), fetch });
     expect(first.uploaded).toBe(b.manifest.layers.length + 1);
+    // The root goes up once, under its tag (as docker and skopeo push it), and is known by both.
+    expect(manifestPuts).toEqual(["v1"]);
+    const client = createRegistryClient({ credentials: credentials() });
+    expect((await client.headManifest(`${registry.host}/private/twice@${b.descriptor.digest}`))?.digest).toBe(
+      b.descriptor.digest,
+    );
     uploads.length = 0;
     const second = await pushModel(store, b.descriptor, ref, { credentials: credentials(), fetch });
     expect(second).toMatchObject({ uploaded: 0, skipped: b.manifest.layers.length + 1 });
