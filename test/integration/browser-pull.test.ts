@@ -162,9 +162,10 @@ describe("in Chromium, a model packed in the page and pushed through the proxy t
     const digest = result.digest as string;
     expect(result.pushed).toMatchObject({ digest, mounted: 0, skipped: 0 });
 
-    // It went through the proxy, and the 3 MiB blob went up in 1 MiB PATCHes, then one PUT per blob.
+    // It went through the proxy, and the 3 MiB blob went up in three 1 MiB PATCHes and its last
+    // piece in the PUT that ended its upload; one PUT per blob.
     const uploads = upstream.filter((r) => r.path.includes("/blobs/uploads/"));
-    expect(uploads.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(4);
+    expect(uploads.filter((r) => r.method === "PATCH").length).toBeGreaterThanOrEqual(3);
     expect(uploads.filter((r) => r.method === "PUT")).toHaveLength(
       (result.pushed as { uploaded: number }).uploaded,
     );
