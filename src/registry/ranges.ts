@@ -6,8 +6,10 @@
  * the first range is fetched alone: a server that answers it with 200 does not serve ranges, and its
  * one response is the blob (nothing else is asked). When that first range came fast (a LAN, loopback:
  * the connection is not what limits), the rest comes in one more request. Otherwise the rest is cut
- * into ranges of `chunkBytes`, `connections` in flight; the range at the head streams through as it
- * arrives and those ahead of it wait in memory; no range holds more than `chunkBytes` unread (its
+ * into ranges of `chunkBytes`, `connections` in flight; unless those first `connections` ranges came
+ * much faster together than the first alone (what limits is then not one connection but, say, a CPU
+ * the registry shares), the rest not yet asked for comes in one request. The range at the head
+ * streams through as it arrives and those ahead of it wait in memory; no range holds more than `chunkBytes` unread (its
  * reading pauses until the stream is read), so at most `connections × chunkBytes` bytes are held.
  * A range whose body is cut is asked again from where it stopped, so no byte is fetched twice.
  * Bytes are not verified here: the store they go into hashes them, in order.
@@ -35,6 +37,12 @@ export interface RangeOptions {
   retries?: number;
 }
 
+/**
+ * How much faster than one connection the first window of ranges must come, all together, for the
+ * rest to be fetched in ranges too.
+ */
+const PAYS = 1.5;
+
 /** Bytes the range being read may hold ahead of its reader. */
 const READ_AHEAD = 1024 * 1024;
 
@@ -60,6 +68,9 @@ class Part {
   /** Its request was started. */
   filling = false;
   done = false;
+  /** When its request was started, and when its last byte arrived (ms). */
+  startedAt = 0;
+  doneAt = 0;
   /** Milliseconds its body waited for the reader to make room: time the network was not the limit. */
   held = 0;
   /** Milliseconds the reader waited for its bytes: time the network was the limit. */
@@ -194,6 +205,7 @@ export async function fetchInRanges(
         }
         if (part.received < part.size) throw new OciError("NETWORK", `Cannot ${action}: a range ended short`);
         part.done = true;
+        part.doneAt = Date.now();
         part.notify();
         return;
       } catch (error) {
@@ -237,26 +249,85 @@ export async function fetchInRanges(
   let next = 0; // the part the stream reads
   let planned = false;
   let window = connections;
+  /** The first window of ranges, while it tells whether ranges pay (see `judge`). */
+  let probe: Part[] = [];
+  let headRate = 0;
+  /**
+   * Once the first window of ranges is in: unless they came at least `PAYS` times as fast together
+   * as the first range alone, what limits is not one connection (a CPU shared with the registry, a
+   * link shared by all connections), and the rest not yet asked for comes in one request.
+   */
+  const judge = () => {
+    if (probe.length === 0 || !probe.every((p) => p.done)) return;
+    const bytes = probe.reduce((n, p) => n + p.size, 0);
+    const first = Math.min(...probe.map((p) => p.startedAt));
+    const last = Math.max(...probe.map((p) => p.doneAt));
+    probe = [];
+    if (bytes / Math.max((last - first) / 1000, 1e-3) >= PAYS * headRate) return;
+    const rest = parts.findIndex((p, i) => i >= next && !p.filling);
+    if (rest >= 0) parts.splice(rest, parts.length - rest, new Part(parts[rest]?.start ?? end, end));
+    window = 1;
+  };
   /** After the first range: the rest in one request, or in ranges; keeps `connections` in flight. */
   const launch = () => {
     if (!planned && head.done) {
       planned = true;
       const elapsed = Date.now() - started;
       const seconds = Math.max((elapsed - head.held) / 1000, 1e-3);
+      headRate = head.size / seconds;
       // Fast by its rate; or, unless a rate was asked for, because the reader seldom waited for it
       // (the reader is what limits: more connections would only compete with it for the CPU).
-      const fast =
-        head.size / seconds >= fastBytesPerSecond ||
-        (options.fastBytesPerSecond === undefined && head.starved < elapsed / 2);
+      const auto = options.fastBytesPerSecond === undefined;
+      const fast = headRate >= fastBytesPerSecond || (auto && head.starved < elapsed / 2);
       // Fast: the rest in one request, started when the reader comes to it (nothing to overlap).
       if (fast) window = 1;
       const step = fast ? end - head.end : chunkBytes;
       for (let at = head.end; at < end; at += step) parts.push(new Part(at, Math.min(end, at + step)));
+      if (auto && !fast) probe = parts.slice(1, 1 + window);
     }
+    judge();
     for (const part of parts.slice(next, next + window)) {
-      if (part.filling) continue;
+      // One at a time, the rest is read as it arrives (`readRest`), not gathered.
+      if (part.filling || window === 1) continue;
       part.filling = true;
+      part.startedAt = Date.now();
       void fill(part);
+    }
+  };
+
+  /** The rest in one request, and its body being read by `readRest`. */
+  let restPart: Part | undefined;
+  let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let restRetries = 0;
+  /**
+   * The rest of the blob, once it comes in one request: handed on chunk by chunk as the body gives
+   * them (no queue, no copy, as a plain download), and asked again from where a cut body stopped.
+   */
+  const readRest = async (part: Part): Promise<Uint8Array | undefined> => {
+    for (;;) {
+      try {
+        if (!rest) {
+          const from = part.start + part.received;
+          if (from >= part.end) return undefined;
+          const response = await checked(await request(from, part.end), from, part.end);
+          rest = (response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })).getReader();
+        }
+        const { done, value } = await rest.read();
+        if (done) {
+          rest = undefined;
+          if (part.received < part.size)
+            throw new OciError("NETWORK", `Cannot ${action}: a range ended short`);
+          return undefined;
+        }
+        if (part.received + value.byteLength > part.size) {
+          throw new OciError("SIZE_MISMATCH", `Cannot ${action}: a range ran past its end`);
+        }
+        part.received += value.byteLength;
+        return value;
+      } catch (error) {
+        rest = undefined;
+        if (signal.aborted || !retryable(error) || restRetries++ >= retries) throw error;
+      }
     }
   };
 
@@ -269,6 +340,21 @@ export async function fetchInRanges(
           if (!part) {
             controller.close();
             return;
+          }
+          if (part === restPart || (window === 1 && !part.filling)) {
+            restPart = part;
+            part.filling = true;
+            const piece = await readRest(part).catch((error: unknown) => {
+              stop.abort();
+              throw error;
+            });
+            if (piece) {
+              controller.enqueue(piece);
+              return;
+            }
+            part.done = true;
+            next++;
+            continue;
           }
           const piece = part.take();
           if (piece) {

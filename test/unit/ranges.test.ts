@@ -18,15 +18,24 @@ interface Served {
 
 /**
  * A registry double holding one blob. `ranges: false` ignores Range (200, the whole blob); `cut`
- * cuts the body of the n-th request (1-based) after that many bytes; `wrongStart` shifts one range.
+ * cuts the body of the n-th request (1-based) after that many bytes; `wrongStart` shifts one range;
+ * `rate` holds each body (or all of them together: `shared`) to so many bytes per second.
  */
 function registry(
   blob: Uint8Array,
-  options: { ranges?: boolean; cut?: Map<number, number>; wrongStart?: number; delayMs?: number } = {},
+  options: {
+    ranges?: boolean;
+    cut?: Map<number, number>;
+    wrongStart?: number;
+    delayMs?: number;
+    rate?: { bytesPerSecond: number; shared: boolean };
+  } = {},
 ) {
   const served: Served = { ranges: [], bytes: 0, peak: 0 };
   let open = 0;
   let requests = 0;
+  /** When a line of `rate` is free next (ms): one for all bodies, or one per body. */
+  let sharedFree = 0;
   const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     const n = ++requests;
@@ -43,6 +52,16 @@ function registry(
     served.peak = Math.max(served.peak, open);
     let at = 0;
     let cut = false;
+    let ownFree = 0;
+    const paced = async (bytes: number) => {
+      if (!options.rate) return;
+      const now = Date.now();
+      const free = Math.max(now, options.rate.shared ? sharedFree : ownFree);
+      const until = free + (bytes / options.rate.bytesPerSecond) * 1000;
+      if (options.rate.shared) sharedFree = until;
+      else ownFree = until;
+      await new Promise((r) => setTimeout(r, until - now));
+    };
     // Pulled piece by piece: a cut body delivers what came before the cut, then fails.
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -63,6 +82,7 @@ function registry(
           cut = true;
         }
         at += piece.byteLength;
+        await paced(piece.byteLength);
         served.bytes += piece.byteLength;
         controller.enqueue(piece);
       },
@@ -105,6 +125,31 @@ describe("a large blob in several Range requests", () => {
     expect(equal(await fetchAll(fetch, bytes, { chunkBytes: MiB, fastBytesPerSecond: 0 }), bytes)).toBe(true);
     expect(served.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${5 * MiB - 1}`]);
   });
+
+  it.each([
+    ["one connection's (a throttled connection, a round trip): the rest in ranges", false, 12],
+    // The first range, the first window of 3, up to 2 more started while it was judged, the rest.
+    [
+      "all connections' together (a CPU or a link they share): the rest, once judged, in one request",
+      true,
+      7,
+    ],
+  ] as const)(
+    "judges ranges by their first window when the rate that limits is %s",
+    async (_, shared, most) => {
+      // 12 MiB at 20 MB/s: the first range alone, starved (the reader waits): ranges, 3 at a time.
+      const { bytes } = await blobOf(12 * MiB);
+      const { fetch, served } = registry(bytes, { rate: { bytesPerSecond: 20e6, shared } });
+      expect(equal(await fetchAll(fetch, bytes, { chunkBytes: MiB, connections: 3 }), bytes)).toBe(true);
+      expect(served.ranges.slice(0, 4)).toEqual(
+        [0, 1, 2, 3].map((i) => `bytes=${i * MiB}-${(i + 1) * MiB - 1}`),
+      );
+      expect(served.ranges.length).toBeLessThanOrEqual(most);
+      expect(served.ranges.at(-1)).toMatch(new RegExp(`-${12 * MiB - 1}$`));
+      expect(served.bytes).toBe(bytes.byteLength);
+      if (!shared) expect(served.ranges).toHaveLength(12);
+    },
+  );
 
   it("counts a first range from its answer and without the time it waited for a slow reader", async () => {
     // The registry answers after 300 ms and then at memory speed; the reader takes 4 MiB at about
@@ -149,6 +194,23 @@ describe("a large blob in several Range requests", () => {
       `bytes=${2 * MiB}-${3 * MiB - 1}`,
       `bytes=${2 * MiB + 300_000}-${3 * MiB - 1}`,
     ]);
+  });
+
+  it("asks the rest fetched in one request again from where a cut stopped, and gives up after `retries`", async () => {
+    const { bytes } = await blobOf(6 * MiB);
+    const fast = { chunkBytes: MiB, fastBytesPerSecond: 0, retries: 2 };
+    const once = registry(bytes, { cut: new Map([[2, 300_000]]) });
+    expect(equal(await fetchAll(once.fetch, bytes, fast), bytes)).toBe(true);
+    expect(once.served.ranges).toEqual([
+      `bytes=0-${MiB - 1}`,
+      `bytes=${MiB}-${6 * MiB - 1}`,
+      `bytes=${MiB + 300_000}-${6 * MiB - 1}`,
+    ]);
+    expect(once.served.bytes).toBe(bytes.byteLength);
+    const always = registry(bytes, { cut: new Map([2, 3, 4, 5].map((n) => [n, 10])) });
+    const error = await failure(fetchAll(always.fetch, bytes, fast));
+    expect(error.message).toMatch(/terminated/);
+    expect(always.served.ranges).toHaveLength(4); // the first range, the rest, and 2 retries
   });
 
   it("gives up on a range cut more than `retries` times, with the network's error", async () => {
