@@ -5,6 +5,7 @@ import {
   listModels,
   type OciError,
   pullModel,
+  type RangeOptions,
   type StoreOptions,
 } from "../../src/index.js";
 
@@ -16,6 +17,8 @@ interface PullRequest {
   chunkSize: number;
   /** Skip the up-front quota check, so the browser's own QuotaExceededError is met half-way. */
   skipEstimate?: boolean;
+  /** How large blobs are fetched in ranges (the client's default when absent). */
+  ranges?: RangeOptions;
 }
 
 declare global {
@@ -43,6 +46,7 @@ window.faultPull = async (request) => {
     const model = await pullModel(request.reference, {
       store: store(request),
       proxy: request.proxy,
+      ...(request.ranges ? { ranges: request.ranges } : {}),
       onProgress: (e) => {
         if (e.type === "progress") window.progress = e.overallLoaded / e.overallTotal;
       },
