@@ -9,8 +9,9 @@
  * into ranges of `chunkBytes`, `connections` in flight; unless those first `connections` ranges came
  * much faster together than the first alone (what limits is then not one connection but, say, a CPU
  * the registry shares), the rest not yet asked for comes in one request. The range at the head
- * streams through as it arrives and those ahead of it wait in memory; no range holds more than `chunkBytes` unread (its
- * reading pauses until the stream is read), so at most `connections × chunkBytes` bytes are held.
+ * streams through as it arrives and those ahead of it wait in memory; no range holds more than
+ * `chunkBytes` unread (its reading pauses until the stream is read), so at most
+ * `connections × chunkBytes` bytes are held. A rest in one request is handed on as it arrives.
  * A range whose body is cut is asked again from where it stopped, so no byte is fetched twice.
  * Bytes are not verified here: the store they go into hashes them, in order.
  */

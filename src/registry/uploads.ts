@@ -111,13 +111,15 @@ interface UploadSession {
  * Sends the rest of a blob, bytes `session.offset` to its size (a stream of exactly those), PATCH by
  * PATCH, each piece with its Content-Range and Content-Length; the last piece goes in the PUT that
  * names the digest and ends the upload (the spec's final chunk), which saves a round trip per blob.
- * Returns false when there was nothing left to send (the caller ends the upload). Where `fetch` streams request bodies (Node), each PATCH streams its piece from the
- * source, so reading, sending and the registry's hashing overlap (as one streamed request, Node
- * 20's fetch held nearly the whole body in memory: the piece bounds that). Elsewhere each piece is
- * gathered into one reused buffer first. A source shorter or longer than the size is `SIZE_MISMATCH`,
- * and is cancelled; the registry never receives a whole last piece of it (a longer source is seen
- * before the last piece's body ends, and that request fails). `session` follows each PATCH the registry accepted, so a caller whose upload was
- * cut knows where to ask the registry how far it got.
+ * Returns false when there was nothing left to send (the caller ends the upload).
+ *
+ * Where `fetch` streams request bodies (Node), each request streams its piece from the source, so
+ * reading, sending and the registry's hashing overlap (as one streamed request, Node 20's fetch held
+ * nearly the whole body in memory: the piece bounds that). Elsewhere each piece is gathered into one
+ * reused buffer first. A source shorter or longer than the size is `SIZE_MISMATCH`, and is
+ * cancelled; the registry never receives a whole last piece of it (a longer source is seen before
+ * the last piece's body ends, and that request fails). `session` follows each PATCH the registry
+ * accepted, so a caller whose upload was cut knows where to ask the registry how far it got.
  */
 async function upload(
   api: RegistryApi,
