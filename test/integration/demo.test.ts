@@ -201,148 +201,165 @@ describe("the demo page, end to end in Chromium", () => {
   });
 
   it("runs the tiny BERT pulled through the transformers.js adapter like torch, and reloads it from OPFS with no blob request", async () => {
-    const bert: BertReference = JSON.parse(
-      await readFile(join(import.meta.dirname, "../fixtures/tiny-bert/reference.json"), "utf8"),
+    await checkTransformersTab(
+      browser,
+      demo.url,
+      demo.transformersReference,
+      () => demo.blobRequests(),
+      "demo",
     );
-    type Sentence = BertReference["sentences"][number];
-    const [a, b, c] = bert.sentences as [Sentence, Sentence, Sentence];
-    const page = await browser.newPage();
-    const requests: string[] = [];
-    page.on("request", (r) => requests.push(r.url()));
-    await page.goto(demo.url);
-    // The WebGPU tab is the default; transformers.js is not loaded until its tab opens.
-    expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(true);
-    expect(await page.getByTestId("panel-transformers").isVisible()).toBe(false);
-    expect(requests.some((u) => u.includes("transformers"))).toBe(false);
-    await page.getByTestId("tab-transformers").click();
-    expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(false);
-    expect(await page.getByTestId("tf-reference").inputValue()).toBe(demo.transformersReference);
-    expect(page.url()).toMatch(/#transformers$/);
+  }, 180_000);
+});
 
-    const loadAndWait = async () => {
-      await page.getByTestId("tf-storage").selectOption("opfs");
-      await page.getByTestId("tf-text-a").fill(a.text);
-      await page.getByTestId("tf-text-b").fill(b.text);
-      await page.getByTestId("tf-load").click();
-      await page.waitForFunction(
-        () => /^(ready|failed)/.test(document.querySelector("[data-testid=tf-status]")?.textContent ?? ""),
-        null,
-        { timeout: 90_000 },
-      );
-      expect(await page.getByTestId("tf-status").textContent()).toMatch(/^ready/);
-      const run = (await page.evaluate(() =>
-        (
-          window as unknown as { demo: { transformers(): Promise<TransformersRun | undefined> } }
-        ).demo.transformers(),
-      )) as TransformersRun;
-      const states = await page
-        .getByTestId("tf-files")
-        .locator("tbody tr")
-        .evaluateAll((rows) => rows.map((r) => [r.children[0]?.textContent, r.children[1]?.textContent]));
-      return { run, states: Object.fromEntries(states) };
-    };
+/**
+ * The page at `url` opens its transformers.js tab on `reference` (the tiny BERT), loads it into
+ * OPFS through the adapter (blob requests counted by `blobRequests`), embeds like torch, and after
+ * a reload loads it again from the store with no blob request; nothing comes from another host.
+ */
+async function checkTransformersTab(
+  browser: Browser,
+  url: string,
+  reference: string,
+  blobRequests: () => number,
+  label: string,
+) {
+  const bert: BertReference = JSON.parse(
+    await readFile(join(import.meta.dirname, "../fixtures/tiny-bert/reference.json"), "utf8"),
+  );
+  type Sentence = BertReference["sentences"][number];
+  const [a, b, c] = bert.sentences as [Sentence, Sentence, Sentence];
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  page.on("request", (r) => requests.push(r.url()));
+  await page.goto(url);
+  // The WebGPU tab is the default; transformers.js is not loaded until its tab opens.
+  expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(true);
+  expect(await page.getByTestId("panel-transformers").isVisible()).toBe(false);
+  expect(requests.some((u) => u.includes("transformers"))).toBe(false);
+  await page.getByTestId("tab-transformers").click();
+  expect(await page.getByTestId("panel-webgpu").isVisible()).toBe(false);
+  expect(await page.getByTestId("tf-reference").inputValue()).toBe(reference);
+  expect(page.url()).toMatch(/#transformers$/);
 
-    const before = demo.blobRequests();
-    const first = await loadAndWait();
-    // The OCI config blob and the four files, each fetched once and verified into the store.
-    expect(demo.blobRequests() - before).toBe(5);
-    expect(first.states).toEqual({
-      "(model config)": "verified → stored",
-      "config.json": "verified → stored",
-      "onnx/model.onnx": "verified → stored",
-      "tokenizer.json": "verified → stored",
-      "tokenizer_config.json": "verified → stored",
-    });
-    expect(first.run.reference).toBe(demo.transformersReference);
-
-    const TOLERANCE_BERT = 1e-4;
-    let worst = 0;
-    const check = (run: TransformersRun, wantA = a, wantB = b) => {
-      for (const [got, want] of [
-        [run.a, wantA],
-        [run.b, wantB],
-      ] as const) {
-        expect(got.text).toBe(want.text);
-        expect(got.dims).toEqual([1, want.input_ids.length, bert.hidden_size]);
-        const hidden = want.last_hidden_state.flat();
-        expect(got.hidden).toHaveLength(hidden.length);
-        expect(got.pooled).toHaveLength(bert.hidden_size);
-        hidden.forEach((v, i) => {
-          worst = Math.max(worst, Math.abs((got.hidden[i] as number) - v));
-        });
-        want.mean_pooled.forEach((v, i) => {
-          worst = Math.max(worst, Math.abs((got.pooled[i] as number) - v));
-        });
-      }
-      const dot = wantA.mean_pooled.reduce((n, v, i) => n + v * (wantB.mean_pooled[i] as number), 0);
-      const norm = (v: number[]) => Math.sqrt(v.reduce((n, x) => n + x * x, 0));
-      const torchCosine = dot / (norm(wantA.mean_pooled) * norm(wantB.mean_pooled));
-      expect(Math.abs(run.cosine - torchCosine)).toBeLessThan(TOLERANCE_BERT);
-      return torchCosine;
-    };
-    const torchCosine = check(first.run);
-    const firstWorst = worst;
-    expect(worst).toBeLessThan(TOLERANCE_BERT);
-    expect(await page.getByTestId("tf-cosine").textContent()).toBe(torchCosine.toFixed(4));
-    expect(await page.getByTestId("tf-dims-a").textContent()).toBe(
-      `[1, ${a.input_ids.length}, ${bert.hidden_size}]`,
-    );
-    expect(await page.getByTestId("tf-dims-b").textContent()).toBe(
-      `[1, ${b.input_ids.length}, ${bert.hidden_size}]`,
-    );
-    // The Embed button runs the loaded pipeline again, on what the text boxes hold now.
-    await page.getByTestId("tf-text-b").fill(c.text);
-    await page.getByTestId("tf-embed").click();
+  const loadAndWait = async () => {
+    await page.getByTestId("tf-storage").selectOption("opfs");
+    await page.getByTestId("tf-text-a").fill(a.text);
+    await page.getByTestId("tf-text-b").fill(b.text);
+    await page.getByTestId("tf-load").click();
     await page.waitForFunction(
-      (dims) => document.querySelector("[data-testid=tf-dims-b]")?.textContent === dims,
-      `[1, ${c.input_ids.length}, ${bert.hidden_size}]`,
+      () => /^(ready|failed)/.test(document.querySelector("[data-testid=tf-status]")?.textContent ?? ""),
+      null,
+      { timeout: 90_000 },
     );
-    const again = (await page.evaluate(() =>
+    expect(await page.getByTestId("tf-status").textContent()).toMatch(/^ready/);
+    const run = (await page.evaluate(() =>
       (
         window as unknown as { demo: { transformers(): Promise<TransformersRun | undefined> } }
       ).demo.transformers(),
     )) as TransformersRun;
-    check(again, a, c);
-    expect(worst).toBeLessThan(TOLERANCE_BERT);
-    expect(await page.getByTestId("tf-timing").textContent()).toMatch(/^embedded both in \d+ ms$/);
+    const states = await page
+      .getByTestId("tf-files")
+      .locator("tbody tr")
+      .evaluateAll((rows) => rows.map((r) => [r.children[0]?.textContent, r.children[1]?.textContent]));
+    return { run, states: Object.fromEntries(states) };
+  };
 
-    // The model is in the page's store, listed by the Cache panel of the other tab.
-    await page.waitForFunction(
-      (ref) => document.querySelector("#cached")?.textContent?.includes(ref),
-      demo.transformersReference,
-    );
+  const before = blobRequests();
+  const first = await loadAndWait();
+  // The OCI config blob and the four files, each fetched once and verified into the store.
+  expect(blobRequests() - before).toBe(5);
+  expect(first.states).toEqual({
+    "(model config)": "verified → stored",
+    "config.json": "verified → stored",
+    "onnx/model.onnx": "verified → stored",
+    "tokenizer.json": "verified → stored",
+    "tokenizer_config.json": "verified → stored",
+  });
+  expect(first.run.reference).toBe(reference);
 
-    // Everything came from this machine: the demo's servers and onnxruntime-web's own wasm, no CDN,
-    // and nothing from transformers.js's remote host (an oci: id is answered by the adapter alone).
-    const remote = requests.filter((u) => {
-      const url = new URL(u);
-      if (url.protocol === "blob:" || url.protocol === "data:") return false; // made in the page
-      return url.hostname !== "localhost" && url.hostname !== "127.0.0.1";
-    });
-    expect(remote).toEqual([]);
-    expect(
-      requests.some((u) => /onnxruntime-web\/dist\/ort-wasm-simd-threaded\.asyncify\.wasm/.test(u)),
-    ).toBe(true);
+  const TOLERANCE_BERT = 1e-4;
+  let worst = 0;
+  const check = (run: TransformersRun, wantA = a, wantB = b) => {
+    for (const [got, want] of [
+      [run.a, wantA],
+      [run.b, wantB],
+    ] as const) {
+      expect(got.text).toBe(want.text);
+      expect(got.dims).toEqual([1, want.input_ids.length, bert.hidden_size]);
+      const hidden = want.last_hidden_state.flat();
+      expect(got.hidden).toHaveLength(hidden.length);
+      expect(got.pooled).toHaveLength(bert.hidden_size);
+      hidden.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs((got.hidden[i] as number) - v));
+      });
+      want.mean_pooled.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs((got.pooled[i] as number) - v));
+      });
+    }
+    const dot = wantA.mean_pooled.reduce((n, v, i) => n + v * (wantB.mean_pooled[i] as number), 0);
+    const norm = (v: number[]) => Math.sqrt(v.reduce((n, x) => n + x * x, 0));
+    const torchCosine = dot / (norm(wantA.mean_pooled) * norm(wantB.mean_pooled));
+    expect(Math.abs(run.cosine - torchCosine)).toBeLessThan(TOLERANCE_BERT);
+    return torchCosine;
+  };
+  const torchCosine = check(first.run);
+  const firstWorst = worst;
+  expect(worst).toBeLessThan(TOLERANCE_BERT);
+  expect(await page.getByTestId("tf-cosine").textContent()).toBe(torchCosine.toFixed(4));
+  expect(await page.getByTestId("tf-dims-a").textContent()).toBe(
+    `[1, ${a.input_ids.length}, ${bert.hidden_size}]`,
+  );
+  expect(await page.getByTestId("tf-dims-b").textContent()).toBe(
+    `[1, ${b.input_ids.length}, ${bert.hidden_size}]`,
+  );
+  // The Embed button runs the loaded pipeline again, on what the text boxes hold now.
+  await page.getByTestId("tf-text-b").fill(c.text);
+  await page.getByTestId("tf-embed").click();
+  await page.waitForFunction(
+    (dims) => document.querySelector("[data-testid=tf-dims-b]")?.textContent === dims,
+    `[1, ${c.input_ids.length}, ${bert.hidden_size}]`,
+  );
+  const again = (await page.evaluate(() =>
+    (
+      window as unknown as { demo: { transformers(): Promise<TransformersRun | undefined> } }
+    ).demo.transformers(),
+  )) as TransformersRun;
+  check(again, a, c);
+  expect(worst).toBeLessThan(TOLERANCE_BERT);
+  expect(await page.getByTestId("tf-timing").textContent()).toMatch(/^embedded both in \d+ ms$/);
 
-    await page.reload();
-    await page.waitForFunction(
-      () => document.querySelector("[data-testid=tf-status]")?.textContent === "idle",
-    );
-    expect(await page.getByTestId("panel-transformers").isVisible()).toBe(true);
-    const afterFirst = demo.blobRequests();
-    const second = await loadAndWait();
-    expect(demo.blobRequests()).toBe(afterFirst);
-    expect(Object.values(second.states)).toEqual(Array(5).fill("in store"));
-    worst = 0;
-    check(second.run);
-    expect(worst).toBeLessThan(TOLERANCE_BERT);
-    expect(second.run.a.hidden).toEqual(first.run.a.hidden);
-    console.log(
-      `demo transformers.js tab: max |difference| from torch ${firstWorst.toExponential(2)} (after the reload ${worst.toExponential(2)}); first output ${first.run.firstOutputMs?.toFixed(0)} ms after Load (pull of 5 blobs), ${second.run.firstOutputMs?.toFixed(0)} ms after a reload (0 blob requests)`,
-    );
-    await page.close();
-  }, 180_000);
-});
+  // The model is in the page's store, listed by the Cache panel of the other tab.
+  await page.waitForFunction(
+    (ref) => document.querySelector("#cached")?.textContent?.includes(ref),
+    reference,
+  );
+
+  // Everything came from this machine: the demo's servers and onnxruntime-web's own wasm, no CDN,
+  // and nothing from transformers.js's remote host (an oci: id is answered by the adapter alone).
+  const remote = requests.filter((u) => {
+    const url = new URL(u);
+    if (url.protocol === "blob:" || url.protocol === "data:") return false; // made in the page
+    return url.hostname !== "localhost" && url.hostname !== "127.0.0.1";
+  });
+  expect(remote).toEqual([]);
+  expect(requests.some((u) => /\/ort-wasm-simd-threaded\.asyncify[^/]*\.wasm$/.test(u))).toBe(true);
+
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector("[data-testid=tf-status]")?.textContent === "idle");
+  expect(await page.getByTestId("panel-transformers").isVisible()).toBe(true);
+  const afterFirst = blobRequests();
+  const second = await loadAndWait();
+  expect(blobRequests()).toBe(afterFirst);
+  expect(Object.values(second.states)).toEqual(Array(5).fill("in store"));
+  worst = 0;
+  check(second.run);
+  expect(worst).toBeLessThan(TOLERANCE_BERT);
+  expect(second.run.a.hidden).toEqual(first.run.a.hidden);
+  console.log(
+    `${label} transformers.js tab: max |difference| from torch ${firstWorst.toExponential(2)} (after the reload ${worst.toExponential(2)}); first output ${first.run.firstOutputMs?.toFixed(0)} ms after Load (pull of 5 blobs), ${second.run.firstOutputMs?.toFixed(0)} ms after a reload (0 blob requests)`,
+  );
+  await page.close();
+}
 
 const CLI = join(import.meta.dirname, "../../dist/node/cli.js");
 
@@ -395,10 +412,12 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
   let browser: Browser;
   let blobRequests = 0;
   let reference: string;
+  let bert: string;
 
   beforeAll(async () => {
     registry = await startRegistry();
     reference = `${registry.host}/demo/lm:lm-bf16`;
+    bert = `${registry.host}/demo/tiny-bert:v1`;
     // skopeo, an independent client, pushes the committed layout's transformer.
     await run("skopeo", [
       "copy",
@@ -407,6 +426,14 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
       "--dest-tls-verify=false",
       `oci:${join(DEMO_DIR, "layout")}:lm-bf16`,
       `docker://${reference}`,
+    ]);
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--preserve-digests",
+      "--dest-tls-verify=false",
+      `oci:${join(DEMO_DIR, "layout")}:tiny-bert-v1`,
+      `docker://${bert}`,
     ]);
     // Another safetensors model, of an architecture the page has no kernels for, packed by our CLI.
     const other = await mkdtemp(join(tmpdir(), "oml-demo-other-"));
@@ -435,7 +462,11 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
     });
     out = await mkdtemp(join(tmpdir(), "oml-demo-build-"));
     // The Worker's build is wrangler's (test/integration/wrangler.test.ts); here the proxy is Node's.
-    const built = await buildDemo({ outDir: out, worker: false, config: { reference, proxy: proxy.url } });
+    const built = await buildDemo({
+      outDir: out,
+      worker: false,
+      config: { reference, transformers: bert, proxy: proxy.url },
+    });
     site = await serveStatic(built.site);
     browser = await chromium.launch(CHROMIUM);
   }, 180_000);
@@ -454,10 +485,17 @@ describe("the built demo (npm run demo:build) on a plain static server, through 
     expect(JSON.parse(await readFile(join(out, "site", "demo-config.json"), "utf8"))).toEqual({
       reference,
       charMlp: "",
-      transformers: "",
+      transformers: bert,
       proxy: proxy.url,
     });
   });
+
+  it("runs the tiny BERT in its transformers.js tab like torch, with ONNX Runtime's wasm from the built site, and reloads it from OPFS with no blob request", async () => {
+    await checkTransformersTab(browser, site.url, bert, () => blobRequests, "built demo");
+    expect(site.requests.some((p) => /^\/assets\/ort-wasm-simd-threaded\.asyncify[^/]*\.wasm$/.test(p))).toBe(
+      true,
+    );
+  }, 180_000);
 
   it("pulls the transformer into OPFS, streams its greedy text like the CPU reference, and after a reload sends no blob request", async () => {
     await checkTransformer(browser, site.url, reference, "opfs", () => blobRequests, await readLm());
