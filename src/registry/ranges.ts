@@ -69,8 +69,8 @@ class Part {
   /** Its request was started. */
   filling = false;
   done = false;
-  /** When its request was started, and when its last byte arrived (ms). */
-  startedAt = 0;
+  /** When its first answer came (ms: a round trip is no measure of the link's rate), and its last byte. */
+  answeredAt = 0;
   doneAt = 0;
   /** Milliseconds its body waited for the reader to make room: time the network was not the limit. */
   held = 0;
@@ -194,6 +194,7 @@ export async function fetchInRanges(
       try {
         const from = part.start + part.received;
         response ??= await checked(await request(from, part.end), from, part.end);
+        part.answeredAt ||= Date.now();
         const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
         response = undefined;
         for await (const piece of body) {
@@ -261,7 +262,7 @@ export async function fetchInRanges(
   const judge = () => {
     if (probe.length === 0 || !probe.every((p) => p.done)) return;
     const bytes = probe.reduce((n, p) => n + p.size, 0);
-    const first = Math.min(...probe.map((p) => p.startedAt));
+    const first = Math.min(...probe.map((p) => p.answeredAt));
     const last = Math.max(...probe.map((p) => p.doneAt));
     probe = [];
     if (bytes / Math.max((last - first) / 1000, 1e-3) >= PAYS * headRate) return;
@@ -291,7 +292,6 @@ export async function fetchInRanges(
       // One at a time, the rest is read as it arrives (`readRest`), not gathered.
       if (part.filling || window === 1) continue;
       part.filling = true;
-      part.startedAt = Date.now();
       void fill(part);
     }
   };

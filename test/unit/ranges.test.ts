@@ -127,19 +127,26 @@ describe("a large blob in several Range requests", () => {
   });
 
   it.each([
-    ["one connection's (a throttled connection, a round trip): the rest in ranges", false, 12],
+    ["one connection's (a throttled connection): the rest in ranges", false, 0, 12],
+    // Judged from the answers: 3 ranges of 50 ms each behind a 150 ms round trip are not slow.
+    ["one connection's, behind a long round trip: the rest in ranges", false, 150, 12],
     // The first range, the first window of 3, up to 2 more started while it was judged, the rest.
     [
       "all connections' together (a CPU or a link they share): the rest, once judged, in one request",
       true,
+      0,
       7,
     ],
   ] as const)(
     "judges ranges by their first window when the rate that limits is %s",
-    async (_, shared, most) => {
+    async (_, shared, rttMs, most) => {
       // 12 MiB at 20 MB/s: the first range alone, starved (the reader waits): ranges, 3 at a time.
       const { bytes } = await blobOf(12 * MiB);
-      const { fetch, served } = registry(bytes, { rate: { bytesPerSecond: 20e6, shared } });
+      const { fetch: serve, served } = registry(bytes, { rate: { bytesPerSecond: 20e6, shared } });
+      const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+        if (rttMs) await new Promise((r) => setTimeout(r, rttMs)); // a round trip before the answer
+        return serve(input, init);
+      }) as typeof globalThis.fetch;
       expect(equal(await fetchAll(fetch, bytes, { chunkBytes: MiB, connections: 3 }), bytes)).toBe(true);
       expect(served.ranges.slice(0, 4)).toEqual(
         [0, 1, 2, 3].map((i) => `bytes=${i * MiB}-${(i + 1) * MiB - 1}`),
