@@ -2,10 +2,11 @@ import { expect, it } from "vitest";
 import { createRegistryClient } from "../../src/index.js";
 import { blobOf } from "../support/blobs.js";
 
-// Browsers stream request bodies only over HTTP/2, so a stream goes PATCH by PATCH from one buffer.
+// Browsers stream request bodies only over HTTP/2, so a stream goes PATCH by PATCH from one buffer,
+// the last piece in the PUT that ends the upload.
 it("uploads a stream in Content-Range pieces that put together are the blob", async () => {
   const { bytes, descriptor } = await blobOf(2 * 1024 * 1024 + 100);
-  const patches: { range: string | null; body: Uint8Array }[] = [];
+  const patches: { method: string; range: string | null; body: Uint8Array }[] = [];
   let uploaded: Uint8Array | undefined;
   const fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
@@ -15,6 +16,7 @@ it("uploads a stream in Content-Range pieces that put together are the blob", as
       return new Response(null, { status: 202, headers: { location: "/v2/m/blobs/uploads/1" } });
     if (request.method === "PATCH") {
       patches.push({
+        method: request.method,
         range: request.headers.get("content-range"),
         body: new Uint8Array(await request.arrayBuffer()),
       });
@@ -24,6 +26,11 @@ it("uploads a stream in Content-Range pieces that put together are the blob", as
       });
     }
     if (request.method === "PUT" && url.searchParams.get("digest") === descriptor.digest) {
+      patches.push({
+        method: request.method,
+        range: request.headers.get("content-range"),
+        body: new Uint8Array(await request.arrayBuffer()),
+      });
       uploaded = new Uint8Array(
         await new Blob(patches.map((p) => p.body as Uint8Array<ArrayBuffer>)).arrayBuffer(),
       );
@@ -41,7 +48,11 @@ it("uploads a stream in Content-Range pieces that put together are the blob", as
     },
   );
   expect(sent).toBe(true);
-  expect(patches.map((p) => p.range)).toEqual(["0-1048575", "1048576-2097151", "2097152-2097251"]);
+  expect(patches.map((p) => `${p.method} ${p.range}`)).toEqual([
+    "PATCH 0-1048575",
+    "PATCH 1048576-2097151",
+    "PUT 2097152-2097251",
+  ]);
   expect(uploaded?.every((b, i) => b === bytes[i]) && uploaded.byteLength === bytes.byteLength).toBe(true);
 });
 
