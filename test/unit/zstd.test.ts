@@ -13,6 +13,7 @@ import {
   zstdWindowSize,
 } from "../../src/archive/zstd.js";
 import { OciError } from "../../src/index.js";
+import { equal } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
 const zstd = (input: Uint8Array, ...args: string[]): Uint8Array =>
@@ -142,7 +143,7 @@ describe("tar+zstd", () => {
     expect(await extract(chunked(multi), { compression: "zstd" })).toEqual(plain);
     expect(await extract(chunked(multi, 5), { compression: "zstd" })).toEqual(plain);
     // zstd -d agrees that it is one stream.
-    expect(new Uint8Array(execFileSync("zstd", ["-q", "-d", "-c"], { input: multi }))).toEqual(tar);
+    expect(equal(new Uint8Array(execFileSync("zstd", ["-q", "-d", "-c"], { input: multi })), tar)).toBe(true);
   });
 
   it("refuses a frame that asks for a window over 128 MiB before decoding it (zstd --long=31)", async () => {
