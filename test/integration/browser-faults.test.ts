@@ -78,24 +78,31 @@ describe("browser faults in Chromium", () => {
     await tab.waitForFunction(() => typeof window.faultPull === "function");
     return tab;
   };
+  /**
+   * Pulls `request` in a new tab with blob bodies at about 8 MB/s (the 6 MiB shard takes most of a
+   * second), reloads the tab at 40 %, and pulls again unthrottled; `blobLog` phases "before"/"after".
+   */
+  const pullReloadPull = async (request: Parameters<Window["faultPull"]>[0]) => {
+    const tab = await open();
+    blobBytes = 0;
+    blobLog.length = 0;
+    phase = "before";
+    throttle = 8;
+    void tab.evaluate((r) => window.faultPull(r), request).catch(() => {});
+    await tab.waitForFunction(() => window.progress > 0.4, null, { timeout: 20_000 });
+    await tab.reload();
+    phase = "after";
+    await tab.waitForFunction(() => typeof window.faultPull === "function");
+    throttle = 0;
+    return { tab, result: await tab.evaluate((r) => window.faultPull(r), request) };
+  };
   const needed = () => [...fixture.artifact.blobs.values()].reduce((n, b) => n + b.byteLength, 0);
 
   it.each(["opfs", "idb"] as const)(
     "%s: a reload in the middle of a pull, then a pull that resumes",
     async (kind) => {
       const request = { kind, name: `reload-${kind}`, reference: ref, proxy: proxy.url, chunkSize: MiB };
-      const tab = await open();
-      blobBytes = 0;
-      blobLog.length = 0;
-      phase = "before";
-      throttle = 8; // about 8 MB/s: the 6 MiB shard takes most of a second
-      void tab.evaluate((r) => window.faultPull(r), request).catch(() => {});
-      await tab.waitForFunction(() => window.progress > 0.4, null, { timeout: 20_000 });
-      await tab.reload();
-      phase = "after";
-      await tab.waitForFunction(() => typeof window.faultPull === "function");
-      throttle = 0;
-      const result = await tab.evaluate((r) => window.faultPull(r), request);
+      const { tab, result } = await pullReloadPull(request);
       expect(result.code, String(result.message)).toBeUndefined();
       expect(result.digest).toBe(fixture.artifact.descriptor.digest);
       // The resumed pull asked for the shard from an offset past 0, got exactly the rest, and in all
@@ -129,18 +136,7 @@ describe("browser faults in Chromium", () => {
         chunkSize: MiB,
         ranges,
       };
-      const tab = await open();
-      blobBytes = 0;
-      blobLog.length = 0;
-      phase = "before";
-      throttle = 8;
-      void tab.evaluate((r) => window.faultPull(r), request).catch(() => {});
-      await tab.waitForFunction(() => window.progress > 0.4, null, { timeout: 20_000 });
-      await tab.reload();
-      phase = "after";
-      await tab.waitForFunction(() => typeof window.faultPull === "function");
-      throttle = 0;
-      const result = await tab.evaluate((r) => window.faultPull(r), request);
+      const { tab, result } = await pullReloadPull(request);
       expect(result.code, String(result.message)).toBeUndefined();
       expect(result.digest).toBe(fixture.artifact.descriptor.digest);
       const [shard, bytes] = [...fixture.artifact.blobs].find(([, b]) => b.byteLength === 6 * MiB) ?? [];
