@@ -58,6 +58,7 @@ export { createIdbStore } from "./store/idb.js";
 export { createMemoryStore } from "./store/memory.js";
 export { createOpfsStore } from "./store/opfs.js";
 export type {
+  BlobPiece,
   BlobRef,
   BlobSource,
   FetchOptions,
@@ -65,6 +66,8 @@ export type {
   PushOptions,
   PushResult,
   ReadOnlyStore,
+  Span,
+  SpanSource,
   Store,
   StoreOptions,
   StoreUsage,

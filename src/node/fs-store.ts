@@ -17,6 +17,7 @@ import {
   type Descriptor,
   type IngestState,
   MediaType,
+  type Span,
   type Store,
   type StoreBackend,
   type StoreOptions,
@@ -92,6 +93,16 @@ interface IndexJson {
  * 0.62 s where `bs=1M` always took 0.05 s. The OPFS writer (`opfs-sync.ts`) keeps the same bound.
  */
 const MAX_WRITE = 1024 * 1024;
+
+/** Writes all of `bytes` at `offset` of the file, `MAX_WRITE` at a time. */
+async function writeFully(file: FileHandle, bytes: Uint8Array, offset: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const length = Math.min(bytes.byteLength - written, MAX_WRITE);
+    const { bytesWritten } = await file.write(bytes, written, length, offset + written);
+    written += bytesWritten;
+  }
+}
 
 /** An OCI image layout on disk; ingests live in `ingest/`, never under `blobs/`. */
 class FsBackend implements StoreBackend {
@@ -206,6 +217,7 @@ class FsBackend implements StoreBackend {
         offset: number;
         updatedAt: number;
         hasherState?: string;
+        spans?: Span[];
       };
       // Writes are not fsynced per chunk: after a crash the file may hold less than the checkpoint
       // says, so never resume past what is really there (the final digest check catches the rest).
@@ -219,6 +231,8 @@ class FsBackend implements StoreBackend {
         ...(raw.hasherState && size >= raw.offset
           ? { hasherState: Buffer.from(raw.hasherState, "base64") }
           : {}),
+        // Spans are synced before they are recorded; one past the end was lost all the same.
+        ...(Array.isArray(raw.spans) ? { spans: raw.spans.filter((span) => !(span[1] > size)) } : {}),
       };
     } catch (error) {
       if (isMissing(error) || error instanceof SyntaxError) return undefined;
@@ -265,24 +279,34 @@ class FsBackend implements StoreBackend {
       await entry.file.truncate(offset);
       entry.size = offset;
     }
-    let written = 0;
-    while (written < bytes.byteLength) {
-      const length = Math.min(bytes.byteLength - written, MAX_WRITE);
-      const { bytesWritten } = await entry.file.write(bytes, written, length, offset + written);
-      written += bytesWritten;
-    }
+    await writeFully(entry.file, bytes, offset);
+    entry.size = Math.max(entry.size, offset + bytes.byteLength);
+    recycle?.(bytes);
+  }
+
+  async ingestWriteAt(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
+    await this.#init();
+    const entry = await this.#handle(digest);
+    await writeFully(entry.file, bytes, offset);
     entry.size = Math.max(entry.size, offset + bytes.byteLength);
     recycle?.(bytes);
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
-    // A saved hasher state is trusted on resume without re-reading the bytes it covers: they must
-    // be on disk before the record is (the default node:crypto hasher saves none, so costs nothing).
-    if (state.hasherState) await (await this.#open.get(digest))?.file.datasync();
+    // A saved hasher state is trusted on resume without re-reading the bytes it covers, and spans
+    // past the offset are read back as they are: they must be on disk before the record is (the
+    // default node:crypto hasher saves none, so in-order writes cost nothing).
+    if (state.hasherState || state.spans) await (await this.#open.get(digest))?.file.datasync();
     const record = {
       offset: state.offset,
       updatedAt: state.updatedAt,
       ...(state.hasherState ? { hasherState: Buffer.from(state.hasherState).toString("base64") } : {}),
+      ...(state.spans ? { spans: state.spans } : {}),
     };
     await writeAtomic(this.#ingestPath(digest, "state"), JSON.stringify(record));
   }

@@ -14,10 +14,16 @@
  * `connections × chunkBytes` bytes are held. A rest in one request is handed on as it arrives.
  * A range whose body is cut is asked again from where it stopped, so no byte is fetched twice.
  * Bytes are not verified here: the store they go into hashes them, in order.
+ *
+ * `fetchPieces` fetches several spans of a blob (the holes a resumed download still lacks) the same
+ * way, but hands on each piece at its offset as it arrives, from whichever range it came: a store
+ * writes it there at once, so nothing waits in memory for the ranges before it, and a reload keeps
+ * every range that landed.
  */
 import { OciError } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
 import type { Reference } from "../reference.js";
+import type { BlobPiece, Span } from "../store/types.js";
 import { ByteRangeStream } from "../streams.js";
 import type { RegistryApi } from "./api.js";
 import { discard, responseError } from "./http.js";
@@ -64,6 +70,8 @@ export function wantsRanges(length: number, options: RangeOptions = {}): boolean
 class Part {
   readonly pieces: Uint8Array[] = [];
   received = 0;
+  /** Bytes handed on. */
+  taken = 0;
   /** Bytes in `pieces`, not read yet. */
   buffered = 0;
   /** Its request was started. */
@@ -113,6 +121,7 @@ class Part {
     const piece = this.pieces.shift();
     if (piece) {
       this.buffered -= piece.byteLength;
+      this.taken += piece.byteLength;
       const drained = this.#drained;
       this.#drained = undefined;
       drained?.();
@@ -139,6 +148,9 @@ function retryable(error: unknown): boolean {
   return error instanceof TypeError; // a body cut in the middle ("terminated", "network error")
 }
 
+/** Options of `fetchInRanges` and `fetchPieces`. */
+type FetchRangesOptions = RangeOptions & { signal?: AbortSignal | undefined; action: string };
+
 /**
  * `length` bytes of a blob from `offset`, fetched in ranges as the module comment says, as one
  * stream in order. Errors are `OciError`s: `SIZE_MISMATCH` for a range of the wrong length,
@@ -150,13 +162,112 @@ export async function fetchInRanges(
   descriptor: Pick<Descriptor, "digest" | "size">,
   offset: number,
   length: number,
-  options: RangeOptions & { signal?: AbortSignal | undefined; action: string },
+  options: FetchRangesOptions,
 ): Promise<ReadableStream<Uint8Array>> {
+  const ranges = await inRanges(api, ref, descriptor, [[offset, offset + length]], options, false);
+  if (ranges.whole) {
+    return ranges.whole
+      .pipeThrough(new ByteRangeStream(offset))
+      .pipeThrough(
+        new ByteRangeStream(
+          0,
+          length,
+          (received) =>
+            new OciError(
+              "SIZE_MISMATCH",
+              `Cannot ${options.action}: the registry sent ${received} of ${length} bytes`,
+            ),
+        ),
+      );
+  }
+  const { next } = ranges;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const piece = await next();
+        if (piece) controller.enqueue(piece.bytes);
+        else controller.close();
+      },
+      cancel: ranges.cancel,
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * The bytes of `spans` of a blob (sorted, apart, inside it), fetched in ranges as the module comment
+ * says, each piece at its offset in the order it arrives: the pieces of one range come in order,
+ * those of different ranges interleave. A server that ignores `Range` sends the whole blob once,
+ * and only the spans' bytes are handed on. Errors as `fetchInRanges`'s.
+ */
+export async function fetchPieces(
+  api: RegistryApi,
+  ref: Reference,
+  descriptor: Pick<Descriptor, "digest" | "size">,
+  spans: readonly Span[],
+  options: FetchRangesOptions,
+): Promise<ReadableStream<BlobPiece>> {
+  const last = spans.at(-1);
+  if (!last) return new ReadableStream({ start: (c) => c.close() });
+  const ranges = await inRanges(api, ref, descriptor, spans, options, true);
+  if (ranges.whole) return ranges.whole.pipeThrough(clipToSpans(spans, options.action));
+  const { next } = ranges;
+  return new ReadableStream<BlobPiece>(
+    {
+      async pull(controller) {
+        const piece = await next();
+        if (piece) controller.enqueue(piece);
+        else controller.close();
+      },
+      cancel: ranges.cancel,
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** The whole blob cut down to the bytes of `spans`, as pieces at their offsets. */
+function clipToSpans(spans: readonly Span[], action: string): TransformStream<Uint8Array, BlobPiece> {
+  const end = (spans.at(-1) as Span)[1];
+  let at = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      for (const [start, stop] of spans) {
+        const from = Math.max(start, at);
+        const to = Math.min(stop, at + chunk.byteLength);
+        if (from < to) controller.enqueue({ offset: from, bytes: chunk.subarray(from - at, to - at) });
+      }
+      at += chunk.byteLength;
+      if (at >= end) controller.terminate();
+    },
+    flush() {
+      if (at < end)
+        throw new OciError("SIZE_MISMATCH", `Cannot ${action}: the registry sent ${at} bytes of ${end}`);
+    },
+  });
+}
+
+/**
+ * The machinery both share: the first range alone, then ranges or the rest in one request over
+ * `spans`. Either the server ignored `Range` (`whole`: its one response, the blob from byte 0), or
+ * `next` gives the next piece: in order (`placed` false: those ahead wait in memory), or from
+ * whichever range has one (`placed`).
+ */
+async function inRanges(
+  api: RegistryApi,
+  ref: Reference,
+  descriptor: Pick<Descriptor, "digest" | "size">,
+  spans: readonly Span[],
+  options: FetchRangesOptions,
+  placed: boolean,
+): Promise<
+  | { whole: ReadableStream<Uint8Array> }
+  | { whole?: undefined; next: () => Promise<BlobPiece | undefined>; cancel: (reason: unknown) => void }
+> {
   const { connections, chunkBytes, fastBytesPerSecond, retries } = { ...DEFAULTS, ...options };
   const { action } = options;
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  const end = offset + length;
+  const [first] = spans as [Span, ...Span[]];
 
   const request = (start: number, until: number) =>
     api.request(ref, `/blobs/${descriptor.digest}`, {
@@ -164,7 +275,6 @@ export async function fetchInRanges(
       headers: { range: `bytes=${start}-${until - 1}` },
       signal,
     });
-
   /** A 206 for exactly `[start, until)`, or an error (the response is discarded). */
   const checked = async (response: Response, start: number, until: number): Promise<Response> => {
     if (!response.ok) throw await responseError(response, action);
@@ -202,8 +312,9 @@ export async function fetchInRanges(
             throw new OciError("SIZE_MISMATCH", `Cannot ${action}: a range ran past its end`);
           }
           part.add(piece);
-          // The range being read keeps a little ahead of its reader; those after it, a whole range.
-          await part.room(part === parts[next] ? READ_AHEAD : chunkBytes);
+          // The range being read keeps a little ahead of its reader; those after it, a whole range
+          // (placed: every range is being read).
+          await part.room(placed || part === parts[next] ? READ_AHEAD : chunkBytes);
         }
         if (part.received < part.size) throw new OciError("NETWORK", `Cannot ${action}: a range ended short`);
         part.done = true;
@@ -221,7 +332,7 @@ export async function fetchInRanges(
   };
 
   // The first range alone: does the server serve ranges, and how fast is one connection?
-  const head = new Part(offset, Math.min(end, offset + chunkBytes));
+  const head = new Part(first[0], Math.min(first[1], first[0] + chunkBytes));
   const firstResponse = await request(head.start, head.end);
   // Its speed is counted from its answer (a round trip is no measure of the link's rate), less the
   // time it waited for the reader: a reader slower than one connection (hashing, storing) needs no
@@ -229,20 +340,7 @@ export async function fetchInRanges(
   const started = Date.now();
   if (firstResponse.ok && firstResponse.status === 200) {
     // Range ignored: this response is the whole blob.
-    const whole = firstResponse.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    return whole
-      .pipeThrough(new ByteRangeStream(offset))
-      .pipeThrough(
-        new ByteRangeStream(
-          0,
-          length,
-          (received) =>
-            new OciError(
-              "SIZE_MISMATCH",
-              `Cannot ${action}: the registry sent ${received} of ${length} bytes`,
-            ),
-        ),
-      );
+    return { whole: firstResponse.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) };
   }
   const parts: Part[] = [head];
   head.filling = true;
@@ -267,7 +365,7 @@ export async function fetchInRanges(
     probe = [];
     if (bytes / Math.max((last - first) / 1000, 1e-3) >= PAYS * headRate) return;
     const rest = parts.findIndex((p, i) => i >= next && !p.filling);
-    if (rest >= 0) parts.splice(rest, parts.length - rest, new Part(parts[rest]?.start ?? end, end));
+    if (rest >= 0) parts.splice(rest, parts.length - rest, ...joined(parts.slice(rest)));
     window = 1;
   };
   /** After the first range: the rest in one request, or in ranges; keeps `connections` in flight. */
@@ -283,8 +381,9 @@ export async function fetchInRanges(
       const fast = headRate >= fastBytesPerSecond || (auto && head.starved < elapsed / 2);
       // Fast: the rest in one request, started when the reader comes to it (nothing to overlap).
       if (fast) window = 1;
-      const step = fast ? end - head.end : chunkBytes;
-      for (let at = head.end; at < end; at += step) parts.push(new Part(at, Math.min(end, at + step)));
+      const step = fast ? Number.POSITIVE_INFINITY : chunkBytes;
+      for (const [start, end] of [[head.end, first[1]], ...spans.slice(1)])
+        for (let at = start; at < end; at += step) parts.push(new Part(at, Math.min(end, at + step)));
       if (auto && !fast) probe = parts.slice(1, 1 + window);
     }
     judge();
@@ -332,52 +431,84 @@ export async function fetchInRanges(
     }
   };
 
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        for (;;) {
-          launch();
-          const part = parts[next];
-          if (!part) {
-            controller.close();
-            return;
-          }
-          if (part === restPart || (window === 1 && !part.filling)) {
-            restPart = part;
-            part.filling = true;
-            const piece = await readRest(part).catch((error: unknown) => {
-              stop.abort();
-              throw error;
-            });
-            if (piece) {
-              controller.enqueue(piece);
-              return;
-            }
-            part.done = true;
-            next++;
-            continue;
-          }
-          const piece = part.take();
-          if (piece) {
-            controller.enqueue(piece);
-            return;
-          }
-          if (part.error !== undefined) {
-            stop.abort();
-            throw part.error;
-          }
-          if (part.done) next++;
-          else {
-            const since = Date.now();
-            await part.changed();
-            part.starved += Date.now() - since;
-          }
-        }
-      },
-      cancel(reason) {
-        stop.abort(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  /** Fails the fetch: every range still in flight is stopped. */
+  const fail = (error: unknown): never => {
+    stop.abort();
+    throw error;
+  };
+  /** The next piece of the rest in one request, or undefined once it is all in. */
+  const restPiece = async (part: Part): Promise<BlobPiece | undefined> => {
+    restPart = part;
+    part.filling = true;
+    const bytes = await readRest(part).catch(fail);
+    if (bytes) return { offset: part.start + part.received - bytes.byteLength, bytes };
+    part.done = true;
+    return undefined;
+  };
+  /** Waits until one of `parts` has news; the time counts as the reader's wait for `reading`. */
+  const wait = async (reading: Part, parts: Part[]) => {
+    const since = Date.now();
+    await Promise.race(parts.map((p) => p.changed()));
+    reading.starved += Date.now() - since;
+  };
+
+  /** The next piece in order: the range at the head, while those ahead of it wait. */
+  const inOrder = async (): Promise<BlobPiece | undefined> => {
+    for (;;) {
+      launch();
+      const part = parts[next];
+      if (!part) return undefined;
+      if (part === restPart || (window === 1 && !part.filling)) {
+        const piece = await restPiece(part);
+        if (piece) return piece;
+        next++;
+        continue;
+      }
+      const offset = part.start + part.taken;
+      const bytes = part.take();
+      if (bytes) return { offset, bytes };
+      if (part.error !== undefined) fail(part.error);
+      if (part.done) next++;
+      else await wait(part, [part]);
+    }
+  };
+
+  /** The next piece from whichever range has one; `next` is the first range not all handed on. */
+  const anyOrder = async (): Promise<BlobPiece | undefined> => {
+    for (;;) {
+      launch();
+      while (parts[next]?.done && parts[next]?.buffered === 0) next++;
+      const part = parts[next];
+      if (!part) return undefined;
+      const filling = parts.slice(next).filter((p) => p.filling && p !== restPart);
+      for (const p of filling) {
+        const offset = p.start + p.taken;
+        const bytes = p.take();
+        if (bytes) return { offset, bytes };
+      }
+      const failed = filling.find((p) => p.error !== undefined);
+      if (failed) fail(failed.error);
+      if (part === restPart || (window === 1 && !part.filling)) {
+        const piece = await restPiece(part);
+        if (piece) return piece;
+        next++;
+        continue;
+      }
+      // Not empty: a range at `next` that is not the rest is filling (`launch` started it).
+      await wait(part, filling);
+    }
+  };
+
+  return { next: placed ? anyOrder : inOrder, cancel: (reason) => stop.abort(reason) };
+}
+
+/** Ranges not yet asked for, joined where one ends at the next's start: each asked in one request. */
+function joined(parts: Part[]): Part[] {
+  const out: Part[] = [];
+  for (const part of parts) {
+    const last = out.at(-1);
+    if (last && last.end === part.start) out[out.length - 1] = new Part(last.start, part.end);
+    else out.push(new Part(part.start, part.end));
+  }
+  return out;
 }

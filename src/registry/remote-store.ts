@@ -2,14 +2,8 @@ import { OciError } from "../errors.js";
 import { type Descriptor, MANIFEST_SIZE_LIMIT } from "../oci/manifest.js";
 import { parseReference, type Reference, withDigest } from "../reference.js";
 import { isManifestDescriptor } from "../store/graph.js";
-import type {
-  BlobRef,
-  BlobSource,
-  FetchOptions,
-  PushOptions,
-  PushResult,
-  WritableStore,
-} from "../store/types.js";
+import { type OrderedSource, orderedSource } from "../store/source.js";
+import type { BlobRef, FetchOptions, PushOptions, PushResult, WritableStore } from "../store/types.js";
 import { readAtMost } from "../streams.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "./client.js";
 
@@ -65,7 +59,7 @@ export function createRemoteStore(
     return fetched.bytes;
   };
 
-  const pushManifest = async (blob: BlobRef, source: BlobSource, pushOptions: PushOptions) => {
+  const pushManifest = async (blob: BlobRef, source: OrderedSource, pushOptions: PushOptions) => {
     const { signal } = pushOptions;
     const stream = typeof source === "function" ? await source(0) : source;
     const bytes = await readAtMost(stream, MANIFEST_SIZE_LIMIT);
@@ -96,7 +90,7 @@ export function createRemoteStore(
 
   const pushBlob = async (
     blob: BlobRef,
-    source: BlobSource,
+    source: OrderedSource,
     pushOptions: PushOptions,
   ): Promise<PushResult> => {
     const { signal, onProgress } = pushOptions;
@@ -165,9 +159,10 @@ export function createRemoteStore(
         : parseReference(`${ref.registry}/${ref.repository}:${name}`);
       return client.headManifest(target);
     },
-    push: async (blob, source, pushOptions = {}) => {
+    push: async (blob, given, pushOptions = {}) => {
       if (pushOptions.tap)
         throw new OciError("INVALID_ARGUMENT", `Cannot push ${blob.digest}: a registry takes no tap`);
+      const source = orderedSource(given);
       return isManifestDescriptor(blob)
         ? pushManifest(blob, source, pushOptions)
         : pushBlob(blob, source, pushOptions);

@@ -1,4 +1,5 @@
 import type { Descriptor } from "../oci/manifest.js";
+import type { Span } from "./types.js";
 
 /** An interrupted push: how far it got and, when the hasher could save it, its state there. */
 export interface IngestState {
@@ -8,6 +9,11 @@ export interface IngestState {
   hasherState?: Uint8Array;
   /** ms since the epoch of the last checkpoint. */
   updatedAt: number;
+  /**
+   * Spans past `offset` written whole and durable, not hashed yet: ranges that came ahead of the
+   * prefix (`ingestWriteAt`). Sorted and apart. A backend reports only those it really holds.
+   */
+  spans?: Span[];
 }
 
 /**
@@ -42,7 +48,21 @@ export interface StoreBackend {
     bytes: Uint8Array,
     recycle?: (bytes: Uint8Array) => void,
   ): Promise<void>;
-  /** Records that the first `state.offset` bytes are durable, with the hasher state after them. */
+  /**
+   * Writes `bytes` at `offset` of the ingest, keeping every byte outside them: ranges fetched side
+   * by side land where they belong, in any order. Ownership of `bytes` as `ingestWrite`'s. Optional:
+   * a backend without it is written in order.
+   */
+  ingestWriteAt?(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ): Promise<void>;
+  /**
+   * Records that the first `state.offset` bytes, and `state.spans`, are durable, with the hasher
+   * state after the first `state.offset`.
+   */
   ingestCheckpoint(digest: string, state: IngestState): Promise<void>;
   /** Bytes of an ingest, to re-hash a prefix when no hasher state was saved. */
   ingestRead(digest: string, offset: number, length: number): Promise<ReadableStream<Uint8Array>>;

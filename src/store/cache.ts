@@ -3,8 +3,8 @@ import { ByteRangeStream } from "../streams.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { withLock } from "./lock.js";
-import { checkCovers, heldBytes, trustedState } from "./pieces.js";
-import type { Store, StoreOptions } from "./types.js";
+import { checkCovers, heldBytes, heldSpans, trustedState } from "./pieces.js";
+import type { Span, Store, StoreOptions } from "./types.js";
 
 /** The part of the Cache API the proxy cache and this store use (Workers `caches.default`, a browser `CacheStorage` entry…). */
 export interface CacheLike {
@@ -24,7 +24,10 @@ interface Index {
   blobs: Record<string, number>;
   ingests: Record<
     string,
-    { pieces: [number, number][]; state?: { offset: number; updatedAt: number; hasherState?: number[] } }
+    {
+      pieces: [number, number][];
+      state?: { offset: number; updatedAt: number; hasherState?: number[]; spans?: Span[] };
+    }
   >;
   tags: [string, Descriptor][];
 }
@@ -127,13 +130,11 @@ class CacheBackend implements StoreBackend {
     const cache = await this.#cache;
     const kept: { start: number; end: number }[] = [];
     for (const [start, size] of [...entry.pieces].sort((a, b) => a[0] - b[0])) {
-      if (start > heldBytes(kept)) break;
       const hit = await cache.match(this.#pieceKey(digest, start));
       await hit?.body?.cancel();
-      if (!hit) break;
-      kept.push({ start, end: start + size });
+      if (hit) kept.push({ start, end: start + size });
     }
-    return trustedState(state, heldBytes(kept));
+    return heldSpans(trustedState(state, heldBytes(kept)), kept);
   }
 
   async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
@@ -150,6 +151,24 @@ class CacheBackend implements StoreBackend {
         .filter(([start]) => start < offset)
         .map(([start, size]): [number, number] => [start, Math.min(size, offset - start)]);
       entry.pieces = [...before, [offset, bytes.byteLength]];
+      return gone;
+    });
+    for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));
+  }
+
+  /** A piece it overlaps was written by a push whose record never counted it: it goes whole. */
+  async ingestWriteAt(digest: string, offset: number, bytes: Uint8Array) {
+    const end = offset + bytes.byteLength;
+    const cache = await this.#cache;
+    await cache.put(
+      this.#pieceKey(digest, offset),
+      new Response(bytes as Uint8Array<ArrayBuffer>, { headers: HEADERS }),
+    );
+    const dropped = await this.#update((index) => {
+      const entry = ingestEntry(index, digest);
+      const overlaps = ([start, size]: [number, number]) => start < end && start + size > offset;
+      const gone = entry.pieces.filter((p) => overlaps(p) && p[0] !== offset);
+      entry.pieces = [...entry.pieces.filter((p) => !overlaps(p)), [offset, bytes.byteLength]];
       return gone;
     });
     for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));

@@ -1,4 +1,4 @@
-import { type CreateHasher, parseDigest } from "../digest/hasher.js";
+import { type CreateHasher, type Hasher, parseDigest } from "../digest/hasher.js";
 import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
 import { type Descriptor, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
@@ -7,7 +7,10 @@ import type { StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
 import { isManifestDescriptor, successors } from "./graph.js";
 import { guardBackend } from "./guard.js";
+import { ingestSpans } from "./ingest-spans.js";
 import { isLocked, withLock } from "./lock.js";
+import { isSpanSource, type OrderedSource, orderedSource } from "./source.js";
+import { recordedSpans } from "./spans.js";
 import type {
   BlobRef,
   BlobSource,
@@ -15,6 +18,7 @@ import type {
   GcResult,
   PushOptions,
   PushResult,
+  Span,
   Store,
   StoreOptions,
   VerifyOptions,
@@ -151,15 +155,18 @@ export function createStore(
   async function resumeHasher(blob: BlobRef) {
     const hasher = await newHasher(blob);
     const state = await backend.ingestState(blob.digest);
-    if (!state || state.offset === 0) return { hasher, offset: 0 };
-    if (state.offset > blob.size) {
+    const spans = recordedSpans(state?.spans, state?.offset ?? 0, blob.size);
+    if (!state || (state.offset === 0 && spans.length === 0)) return { hasher, offset: 0, spans };
+    if (state.offset > blob.size || spans.length !== (state.spans ?? []).length) {
+      // Not this blob's (or not a record the engine wrote): start over.
       await backend.ingestDiscard(blob.digest);
-      return { hasher, offset: 0 };
+      return { hasher, offset: 0, spans: [] };
     }
+    if (state.offset === 0) return { hasher, offset: 0, spans };
     if (state.hasherState && hasher.load) {
       try {
         hasher.load(state.hasherState);
-        return { hasher, offset: state.offset };
+        return { hasher, offset: state.offset, spans };
       } catch {
         // a state from another hasher: re-hash the prefix instead
       }
@@ -172,7 +179,7 @@ export function createStore(
         throw hasherError(error, `store ${blob.digest}`);
       }
     }
-    return { hasher: fresh, offset: state.offset };
+    return { hasher: fresh, offset: state.offset, spans };
   }
 
   async function checkQuota(needed: number, action: string): Promise<void> {
@@ -187,30 +194,31 @@ export function createStore(
     }
   }
 
-  async function ingest(blob: BlobRef, source: BlobSource, pushOptions: PushOptions): Promise<PushResult> {
+  /** Reads an ordered source from `offset` and writes it in chunks, hashing as it goes; resolves with the bytes read. */
+  async function ingestInOrder(
+    blob: BlobRef,
+    source: OrderedSource,
+    pushOptions: PushOptions,
+    resumed: {
+      hasher: Hasher;
+      offset: number;
+      tap: ((bytes: Uint8Array) => Promise<void>) | undefined;
+      spans: readonly Span[];
+    },
+  ): Promise<number> {
     const { signal, onProgress } = pushOptions;
+    const { hasher, offset, tap } = resumed;
     const action = `store ${blob.digest}`;
-    const { hasher, offset } = await resumeHasher(blob);
-    // A tap that throws (a hostile archive, or bytes that are not the blob's) is not fed again; the
-    // push goes on, and its digest tells which: a match fails it with the tap's error.
-    let tapError: { error: unknown } | undefined;
-    const given = pushOptions.tap;
-    const tap =
-      given &&
-      (async (bytes: Uint8Array) => {
-        if (tapError) return;
-        try {
-          await given(bytes);
-        } catch (error) {
-          tapError = { error };
-        }
+    if (resumed.spans.length > 0) {
+      // Written in order from `offset`, the spans past it go: the record must not outlive them.
+      const hasherState = hasher.save?.();
+      await backend.ingestCheckpoint(blob.digest, {
+        offset,
+        updatedAt: Date.now(),
+        ...(hasherState ? { hasherState } : {}),
       });
-    if (tap && offset)
-      // a resumed push: the stored prefix first
-      for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
-    await checkQuota(blob.size - offset, action);
+    }
     onProgress?.(offset, blob.size);
-    throwIfAborted(signal, action);
     let stream: ReadableStream<Uint8Array>;
     try {
       stream =
@@ -307,6 +315,63 @@ export function createStore(
         `Cannot ${action}: the source ended after ${seen} of ${blob.size} bytes; pushing again resumes from there`,
       );
     }
+    return fetched;
+  }
+
+  async function ingest(blob: BlobRef, source: BlobSource, pushOptions: PushOptions): Promise<PushResult> {
+    const { signal, onProgress } = pushOptions;
+    const action = `store ${blob.digest}`;
+    const { hasher, offset, spans } = await resumeHasher(blob);
+    // A tap that throws (a hostile archive, or bytes that are not the blob's) is not fed again; the
+    // push goes on, and its digest tells which: a match fails it with the tap's error.
+    let tapError: { error: unknown } | undefined;
+    const given = pushOptions.tap;
+    const tap =
+      given &&
+      (async (bytes: Uint8Array) => {
+        if (tapError) return;
+        try {
+          await given(bytes);
+        } catch (error) {
+          tapError = { error };
+        }
+      });
+    if (tap && offset)
+      // a resumed push: the stored prefix first
+      for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
+    const stored = offset + spans.reduce((n, [start, end]) => n + end - start, 0);
+    await checkQuota(blob.size - stored, action);
+    throwIfAborted(signal, action);
+    const inSpans = isSpanSource(source) && backend.ingestWriteAt !== undefined;
+    const fetched = inSpans
+      ? await ingestSpans({
+          backend: backend as StoreBackend & Required<Pick<StoreBackend, "ingestWriteAt">>,
+          digest: blob.digest,
+          size: blob.size,
+          source,
+          offset,
+          spans,
+          hash: async (bytes) => {
+            try {
+              await hasher.update(bytes);
+            } catch (error) {
+              throw hasherError(error, action);
+            }
+            await tap?.(bytes);
+          },
+          save: () => hasher.save?.(),
+          chunkSize,
+          checkpointBytes,
+          signal,
+          onProgress,
+          action,
+        }).then(
+          (done) => done.fetched,
+          (error: unknown) => {
+            throw asOciError(error, action);
+          },
+        )
+      : await ingestInOrder(blob, orderedSource(source), pushOptions, { hasher, offset, tap, spans });
     let actual: string;
     try {
       actual = `${parseDigest(blob.digest).algorithm}:${await hasher.digest()}`;
@@ -325,7 +390,7 @@ export function createStore(
       throw asOciError(tapError.error, action);
     }
     await backend.ingestCommit(blob.digest, blob.size);
-    return { existed: false, resumedFrom: offset, fetched };
+    return { existed: false, resumedFrom: inSpans ? stored : offset, fetched };
   }
 
   async function ingestAndRelease(

@@ -36,6 +36,7 @@ const ACTIONS: { [K in keyof StoreBackend]-?: (digest: string) => string } = {
   blobs: () => "list the blobs",
   ingestState: (d) => `read how far ${d} got`,
   ingestWrite: (d) => `write ${d}`,
+  ingestWriteAt: (d) => `write ${d}`,
   ingestCheckpoint: (d) => `record how far ${d} got`,
   ingestRead: (d) => `read the partial ${d}`,
   ingestCommit: (d) => `commit ${d}`,

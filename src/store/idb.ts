@@ -2,7 +2,7 @@ import { createStore as createIdb, get, promisifyRequest, type UseStore } from "
 import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
-import { checkCovers, heldBytes, trustedState } from "./pieces.js";
+import { checkCovers, heldBytes, heldSpans, trustedState } from "./pieces.js";
 import type { Store, StoreOptions } from "./types.js";
 
 // Keys (one object store, ordered by IndexedDB's array-key order):
@@ -106,7 +106,9 @@ class IdbBackend implements StoreBackend {
 
   async ingestState(digest: string): Promise<IngestState | undefined> {
     const state = await get<IngestState>(["i", digest], this.#db);
-    return state && trustedState(state, heldBytes(await this.#pieces(digest)));
+    if (!state) return undefined;
+    const pieces = await this.#pieces(digest);
+    return heldSpans(trustedState(state, heldBytes(pieces)), pieces);
   }
 
   async ingestWrite(
@@ -126,6 +128,23 @@ class IdbBackend implements StoreBackend {
         s.put(head, ["p", digest, straddling.start, offset]);
       }
       s.put(owned(bytes), ["p", digest, offset, offset + bytes.byteLength]);
+      return committed(s.transaction);
+    });
+    recycle?.(bytes); // put() cloned it
+  }
+
+  /** A piece it overlaps was written by a push whose record never counted it: it goes whole. */
+  async ingestWriteAt(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
+    const end = offset + bytes.byteLength;
+    const stale = (await this.#pieces(digest)).filter((p) => p.start < end && p.end > offset);
+    await this.#db("readwrite", (s) => {
+      for (const piece of stale) s.delete(piece.key);
+      s.put(owned(bytes), ["p", digest, offset, end]);
       return committed(s.transaction);
     });
     recycle?.(bytes); // put() cloned it

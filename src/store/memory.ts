@@ -20,15 +20,16 @@ function streamOf(bytes: Uint8Array, chunk = 1024 * 1024): ReadableStream<Uint8A
 class Growable {
   bytes = new Uint8Array(0);
   length = 0;
+  /** Writes `data` at `offset`, keeping what lies past it. */
   write(offset: number, data: Uint8Array) {
     const end = offset + data.byteLength;
     if (end > this.bytes.byteLength) {
       const next = new Uint8Array(Math.max(end, this.bytes.byteLength * 2));
-      next.set(this.bytes.subarray(0, offset));
+      next.set(this.bytes.subarray(0, this.length));
       this.bytes = next;
     }
     this.bytes.set(data, offset);
-    this.length = end;
+    this.length = Math.max(this.length, end);
   }
   view() {
     return this.bytes.subarray(0, this.length);
@@ -56,21 +57,35 @@ class MemoryBackend implements StoreBackend {
   async ingestState(digest: string) {
     return this.#ingests.get(digest)?.state;
   }
+  #entry(digest: string) {
+    let entry = this.#ingests.get(digest);
+    if (!entry) {
+      entry = { data: new Growable(), state: { offset: 0, updatedAt: Date.now() } };
+      this.#ingests.set(digest, entry);
+    }
+    return entry;
+  }
   async ingestWrite(
     digest: string,
     offset: number,
     bytes: Uint8Array,
     recycle?: (bytes: Uint8Array) => void,
   ) {
-    let entry = this.#ingests.get(digest);
-    if (!entry) {
-      entry = { data: new Growable(), state: { offset: 0, updatedAt: Date.now() } };
-      this.#ingests.set(digest, entry);
-    }
+    const entry = this.#entry(digest);
     if (offset > entry.data.length)
       throw new Error(`a write at ${offset} would leave a hole after ${entry.data.length}`);
     entry.data.length = offset;
     entry.data.write(offset, bytes); // a copy
+    recycle?.(bytes);
+  }
+  async ingestWriteAt(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
+    // Bytes between the end and `offset` read as zeros until written: never hashed before then.
+    this.#entry(digest).data.write(offset, bytes);
     recycle?.(bytes);
   }
   async ingestCheckpoint(digest: string, state: IngestState) {

@@ -2,8 +2,8 @@ import type { Descriptor } from "../oci/manifest.js";
 import type { IngestState, StoreBackend } from "./backend.js";
 import { createStore } from "./engine.js";
 import { type SyncFiles, syncFiles } from "./opfs-sync.js";
-import { checkCovers, heldBytes, trustedState } from "./pieces.js";
-import type { Store, StoreOptions } from "./types.js";
+import { checkCovers, heldBytes, heldSpans, trustedState } from "./pieces.js";
+import type { Span, Store, StoreOptions } from "./types.js";
 
 const fileName = (digest: string) => digest.replace(":", "-");
 const digestOf = (name: string) => name.replace("-", ":");
@@ -91,6 +91,8 @@ class OpfsBackend implements StoreBackend {
   readonly id: string;
   readonly #name: string;
   readonly #appending = new Map<string, Appending>();
+  /** A piece `ingestWriteAt` is writing: reads of the ingest wait for it (its file is held). */
+  readonly #placing = new Map<string, Promise<unknown>>();
   #dirs:
     | Promise<{
         root: FileSystemDirectoryHandle;
@@ -195,7 +197,7 @@ class OpfsBackend implements StoreBackend {
     const text = await readText((await this.#open()).ingest, `${fileName(digest)}.state`);
     const { pieces } = await this.#pieces(digest);
     const held = heldBytes(pieces.map(span));
-    let raw: { offset: number; updatedAt: number; hasherState?: string };
+    let raw: { offset: number; updatedAt: number; hasherState?: string; spans?: Span[] };
     try {
       raw = JSON.parse(text ?? "");
     } catch {
@@ -204,7 +206,11 @@ class OpfsBackend implements StoreBackend {
     }
     // The data is flushed before each record, but never resume past what is really there.
     const { hasherState, ...state } = raw;
-    return trustedState(hasherState ? { ...state, hasherState: unbase64(hasherState) } : state, held);
+    const trusted = trustedState(
+      hasherState ? { ...state, hasherState: unbase64(hasherState) } : state,
+      held,
+    );
+    return heldSpans(trusted, pieces.map(span));
   }
 
   async ingestWrite(
@@ -287,11 +293,52 @@ class OpfsBackend implements StoreBackend {
     await writeWhole(dir, String(offset).padStart(16, "0"), bytes);
   }
 
+  /**
+   * Each chunk its own piece file, written whole and closed before this resolves (the checkpoint
+   * after it is written directly). A piece it overlaps was written by a push whose record never
+   * counted it: it goes whole.
+   */
+  async ingestWriteAt(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
+    await this.#stopAppending(digest, true);
+    const writing = this.#writeAt(digest, offset, bytes, recycle);
+    this.#placing.set(
+      digest,
+      writing.catch(() => {}),
+    );
+    await writing;
+  }
+
+  async #writeAt(digest: string, offset: number, bytes: Uint8Array, recycle?: (bytes: Uint8Array) => void) {
+    const end = offset + bytes.byteLength;
+    const { pieces } = await this.#pieces(digest);
+    const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
+    const name = String(offset).padStart(16, "0");
+    for (const piece of pieces) {
+      const stale = piece.start < end && piece.start + piece.file.size > offset && piece.name !== name;
+      if (stale) await dir.removeEntry(piece.name);
+    }
+    const files = await syncFiles();
+    if (!files) return writeWhole(dir, name, bytes);
+    const key = `${this.id}/${digest}@${offset}`;
+    await files.open(key, await dir.getFileHandle(name, { create: true }), 0);
+    try {
+      recycle?.(await files.write(key, 0, bytes));
+    } finally {
+      await files.close(key);
+    }
+  }
+
   async ingestCheckpoint(digest: string, state: IngestState) {
     const record = {
       offset: state.offset,
       updatedAt: state.updatedAt,
       ...(state.hasherState ? { hasherState: base64(state.hasherState) } : {}),
+      ...(state.spans ? { spans: state.spans } : {}),
     };
     const text = JSON.stringify(record);
     const open = this.#appending.get(digest);
@@ -304,6 +351,7 @@ class OpfsBackend implements StoreBackend {
 
   async ingestRead(digest: string, offset: number, length: number) {
     await this.#stopAppending(digest, true);
+    await this.#placing.get(digest);
     const { pieces } = await this.#pieces(digest);
     const parts = pieces.map((p) =>
       p.file.slice(Math.max(0, offset - p.start), Math.max(0, offset + length - p.start)),

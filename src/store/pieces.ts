@@ -1,4 +1,5 @@
 import type { IngestState } from "./backend.js";
+import { SpanSet } from "./spans.js";
 
 /** How many bytes from 0 the pieces (any order) hold without a gap. */
 export function heldBytes(pieces: Iterable<{ start: number; end: number }>): number {
@@ -31,4 +32,17 @@ export function checkCovers(pieces: Iterable<{ start: number; end: number }>, si
       `its pieces hold bytes [0, ${held}) of ${size}${end > size ? ` and more past the end` : ""}`,
     );
   }
+}
+
+/**
+ * The state with only the spans past its offset that the pieces hold whole (a piece lost in a
+ * crash or evicted takes its span with it). A record whose spans are not pairs is left as it is,
+ * for the engine to refuse.
+ */
+export function heldSpans(state: IngestState, pieces: Iterable<{ start: number; end: number }>): IngestState {
+  const { spans, ...rest } = state;
+  if (!Array.isArray(spans) || !spans.every((s) => Array.isArray(s) && s.length === 2)) return state;
+  const held = new SpanSet([...pieces].map((p) => [p.start, p.end] as const));
+  const kept = spans.filter(([start, end]) => held.holes(start, end).length === 0);
+  return kept.length > 0 ? { ...rest, spans: kept } : rest;
 }

@@ -4,13 +4,36 @@ import type { Descriptor } from "../oci/manifest.js";
 /** What a store needs to know of a blob: its digest and size (a full descriptor also fits). */
 export type BlobRef = Pick<Descriptor, "digest" | "size"> & Partial<Pick<Descriptor, "mediaType">>;
 
+/** Bytes `[start, end)` of a blob. */
+export type Span = readonly [start: number, end: number];
+
+/** Bytes of a blob at their offset. */
+export interface BlobPiece {
+  offset: number;
+  bytes: Uint8Array;
+}
+
 /**
- * Where a push gets its bytes: a stream from the start, or a function asked for the bytes from an
- * offset (so that a resumed push fetches only the rest, e.g. with HTTP `Range`).
+ * A source that can also fetch several spans of a blob at once (a registry that serves ranges):
+ * their pieces come at their offsets, in the order they arrive. A store that can write at any
+ * offset (`StoreBackend.ingestWriteAt`) asks it for the spans it lacks, and a resumed push fetches
+ * only those; any other store reads it in order with `from`.
+ */
+export interface SpanSource {
+  /** The blob's bytes from `offset`, in order. */
+  from(offset: number): Promise<ReadableStream<Uint8Array>>;
+  /** The bytes of `spans` (sorted, apart, inside the blob) as pieces, in the order they arrive. */
+  spans(spans: readonly Span[]): Promise<ReadableStream<BlobPiece>>;
+}
+
+/**
+ * Where a push gets its bytes: a stream from the start, a function asked for the bytes from an
+ * offset (so that a resumed push fetches only the rest, e.g. with HTTP `Range`), or a `SpanSource`.
  */
 export type BlobSource =
   | ReadableStream<Uint8Array>
-  | ((offset: number) => Promise<ReadableStream<Uint8Array>>);
+  | ((offset: number) => Promise<ReadableStream<Uint8Array>>)
+  | SpanSource;
 
 /** Options of `ReadOnlyStore.fetch`: a byte range, and an abort signal. */
 export interface FetchOptions {
@@ -99,6 +122,15 @@ export interface ReadOnlyStore {
   exists(blob: Pick<BlobRef, "digest" | "mediaType">): Promise<boolean>;
   /** The blob's bytes (a committed, verified blob), or a range of them. `NOT_FOUND` when absent. */
   fetch(blob: BlobRef, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Several spans of a blob at once, as pieces in the order they arrive (a registry that serves
+   * ranges fetches them side by side). Optional: `copyBlob` uses it where it is.
+   */
+  fetchSpans?(
+    blob: BlobRef,
+    spans: readonly Span[],
+    options?: Pick<FetchOptions, "signal">,
+  ): Promise<ReadableStream<BlobPiece>>;
   /** The descriptor a name (tag) points at, or undefined. */
   resolve(name: string): Promise<Descriptor | undefined>;
 }

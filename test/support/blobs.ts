@@ -1,5 +1,5 @@
 // Test blobs and sources, web APIs only (used in Node, Chromium and workerd).
-import type { BlobSource, Descriptor } from "../../src/index.js";
+import type { BlobPiece, BlobSource, Descriptor, Span, SpanSource } from "../../src/index.js";
 
 export function randomBytes(size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -76,4 +76,75 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
     at += p.byteLength;
   }
   return out;
+}
+
+/**
+ * A `SpanSource` over `bytes`: each span asked for is cut into ranges of `range` bytes, `ways` of
+ * them at a time, their chunks interleaved as ranges fetched side by side arrive. `failAfter` errors
+ * it after that many bytes (a cut connection); `stray` is handed out after `stray.after` bytes, as a
+ * source that sends what it was not asked for would.
+ */
+export function spanSource(
+  bytes: Uint8Array,
+  options: {
+    range?: number;
+    ways?: number;
+    chunk?: number;
+    failAfter?: number;
+    stray?: { after: number; piece: BlobPiece };
+  } = {},
+) {
+  const { range = 256 * 1024, ways = 3, chunk = 32 * 1024, failAfter } = options;
+  const asked: Span[][] = [];
+  const from: number[] = [];
+  let served = 0;
+  let stray = options.stray;
+  const source: SpanSource = {
+    from: async (offset) => {
+      from.push(offset);
+      return chunked(bytes.subarray(offset)).pipeThrough(
+        new TransformStream({
+          transform(c, controller) {
+            served += c.byteLength;
+            controller.enqueue(c);
+          },
+        }),
+      );
+    },
+    spans: async (spans) => {
+      asked.push([...spans]);
+      const queue = spans.flatMap(([start, end]) => {
+        const out: { at: number; end: number }[] = [];
+        for (let at = start; at < end; at += range) out.push({ at, end: Math.min(end, at + range) });
+        return out;
+      });
+      const active = queue.splice(0, ways);
+      let turn = 0;
+      return new ReadableStream<BlobPiece>({
+        pull(controller) {
+          if (failAfter !== undefined && served >= failAfter) {
+            controller.error(new TypeError("connection reset (test)"));
+            return;
+          }
+          if (stray && served >= stray.after) {
+            controller.enqueue(stray.piece);
+            stray = undefined;
+            return;
+          }
+          const r = active[turn++ % Math.max(active.length, 1)];
+          if (!r) return controller.close();
+          const end = Math.min(r.end, r.at + chunk, r.at + (failAfter ?? Number.POSITIVE_INFINITY) - served);
+          controller.enqueue({ offset: r.at, bytes: bytes.slice(r.at, end) });
+          served += end - r.at;
+          r.at = end;
+          if (r.at >= r.end) {
+            active.splice(active.indexOf(r), 1);
+            const next = queue.shift();
+            if (next) active.push(next);
+          }
+        },
+      });
+    },
+  };
+  return { source, asked, from, served: () => served };
 }

@@ -1,7 +1,7 @@
 // The contract every Store passes, in Node, in Chromium and in workerd: web APIs only here.
 import { describe, expect, it } from "vitest";
 import type { Descriptor, Store } from "../../src/index.js";
-import { blobOf, chunked, countingSource, equal, readAll, sha256 } from "./blobs.js";
+import { blobOf, chunked, countingSource, equal, readAll, sha256, spanSource } from "./blobs.js";
 import { failure } from "./failure.js";
 
 export { blobOf, chunked, countingSource, readAll, sha256 };
@@ -145,6 +145,64 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect(rest.served()).toBe(bytes.byteLength - result.resumedFrom);
       expect(cut.served() + rest.served()).toBeLessThanOrEqual(bytes.byteLength + 64 * 1024);
       expect(equal(await readAll(await again.fetch(descriptor)), bytes)).toBe(true);
+    });
+
+    it("stores ranges that arrive side by side, each written where it belongs", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(3 * 1024 * 1024 + 5);
+      const ranged = spanSource(bytes);
+      const result = await store.push(descriptor, ranged.source);
+      expect(result).toMatchObject({ existed: false, resumedFrom: 0, fetched: bytes.byteLength });
+      expect(ranged.asked).toEqual([[[0, bytes.byteLength]]]);
+      expect(ranged.served()).toBe(bytes.byteLength);
+      expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+    });
+
+    it("resumes ranges cut off side by side: the next push asks only for the holes", async () => {
+      const { store, reopen } = await make({ checkpointBytes: 1 });
+      const { bytes, descriptor } = await blobOf(3 * 1024 * 1024 + 5);
+      const cut = spanSource(bytes, { failAfter: 2 * 1024 * 1024 + 77 });
+      expect((await failure(store.push(descriptor, cut.source))).code).toBe("NETWORK");
+      expect(await store.exists(descriptor)).toBe(false);
+      const again = reopen ? await reopen() : store;
+      const rest = spanSource(bytes);
+      const result = await again.push(descriptor, rest.source);
+      // Ranges past the first landed too: what is left is several holes, not one rest.
+      const holes = rest.asked[0] ?? [];
+      expect(holes.length).toBeGreaterThan(1);
+      expect(result.resumedFrom).toBe(cut.served());
+      // Not a byte fetched twice.
+      expect(cut.served() + rest.served()).toBe(bytes.byteLength);
+      expect(holes.reduce((n, [start, end]) => n + end - start, 0)).toBe(rest.served());
+      expect(equal(await readAll(await again.fetch(descriptor)), bytes)).toBe(true);
+    });
+
+    it("refuses a range source with a flipped byte with DIGEST_MISMATCH and keeps nothing of it", async () => {
+      const { store } = await make({ checkpointBytes: 1 });
+      const { bytes, descriptor } = await blobOf(1024 * 1024);
+      const bad = bytes.slice();
+      bad[700_000] = (bad[700_000] as number) ^ 1;
+      expect((await failure(store.push(descriptor, spanSource(bad).source))).code).toBe("DIGEST_MISMATCH");
+      expect(await store.exists(descriptor)).toBe(false);
+      const honest = spanSource(bytes);
+      expect((await store.push(descriptor, honest.source)).resumedFrom).toBe(0);
+      expect(honest.served()).toBe(bytes.byteLength);
+    });
+
+    it("refuses bytes a range source was not asked for with SIZE_MISMATCH and keeps nothing to resume from", async () => {
+      const { store } = await make({ checkpointBytes: 1 });
+      const { bytes, descriptor } = await blobOf(1024 * 1024);
+      for (const piece of [
+        { offset: 0, bytes: bytes.slice(0, 10) }, // again
+        { offset: bytes.byteLength - 5, bytes: new Uint8Array(10) }, // past the end
+      ]) {
+        const stray = spanSource(bytes, { stray: { after: 600_000, piece } });
+        expect((await failure(store.push(descriptor, stray.source))).code).toBe("SIZE_MISMATCH");
+        expect(await store.exists(descriptor)).toBe(false);
+        const honest = spanSource(bytes);
+        expect((await store.push(descriptor, honest.source)).resumedFrom).toBe(0);
+        await store.delete(descriptor);
+      }
     });
 
     it("stops with ABORTED and resumes later", async () => {

@@ -1,0 +1,208 @@
+/**
+ * The ingest of a blob whose source fetches spans side by side (`SpanSource`): each piece is
+ * written at its offset as it arrives (`StoreBackend.ingestWriteAt`), so nothing waits in memory
+ * for the ranges before it, and checkpoints record the spans that landed past the hashed prefix.
+ * The hasher still sees the blob in order: bytes that arrive at the prefix are hashed as they come,
+ * and a span that landed ahead is read back from the ingest once the prefix reaches it (so what is
+ * hashed is what is stored). A resumed push hashes the spans it finds the same way and asks the
+ * source only for the holes.
+ */
+import { OciError, throwIfAborted } from "../errors.js";
+import type { StoreBackend } from "./backend.js";
+import { Chunker } from "./chunker.js";
+import { SpanSet } from "./spans.js";
+import type { Span, SpanSource } from "./types.js";
+
+/** What `ingestSpans` works with; the engine resumed the hasher and checked the quota. */
+export interface SpansIngest {
+  backend: StoreBackend & Required<Pick<StoreBackend, "ingestWriteAt">>;
+  digest: string;
+  size: number;
+  source: SpanSource;
+  /** Bytes hashed so far (the stored prefix), and spans past them that are stored, not hashed. */
+  offset: number;
+  spans: readonly Span[];
+  /** Feeds the hasher (and the tap) the next bytes in order. */
+  hash: (bytes: Uint8Array) => Promise<void>;
+  /** The hasher's state after the bytes hashed so far, when it can save one. */
+  save: () => Uint8Array | undefined;
+  chunkSize: number;
+  checkpointBytes: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((bytes: number, total: number) => void) | undefined;
+  action: string;
+}
+
+/** One range's bytes not written yet, cut into chunks of `chunkSize` as they come. */
+interface Pending {
+  /** Where its next chunk goes. */
+  at: number;
+  chunks: Chunker;
+}
+
+/**
+ * Fetches what the ingest lacks and writes it, hashing the blob in order. Resolves with the bytes
+ * read from the source once every byte of the blob is stored and hashed; a failure keeps (and
+ * records) everything that arrived, for the next push to resume from.
+ */
+export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: number }> {
+  const { backend, digest, size, chunkSize, checkpointBytes, signal, onProgress, action } = ingest;
+  let hashed = ingest.offset;
+  /** Stored past `hashed`, not hashed yet. */
+  const landed = new SpanSet(ingest.spans);
+  /** Not received yet. */
+  const missing = new SpanSet(landed.holes(hashed, size));
+  let fetched = 0;
+  let written = 0;
+  let checkpointed = 0;
+  /** The write in flight: one at a time, while the next piece is read and hashed. */
+  let inFlight: Promise<void> = Promise.resolve();
+  const pending = new Map<number, Pending>();
+  /** The ingest was thrown away (nothing of it can be trusted): nothing may be written or recorded. */
+  let discarded = false;
+  const discard = async () => {
+    discarded = true;
+    pending.clear();
+    await inFlight.catch(() => {});
+    await backend.ingestDiscard(digest);
+  };
+  /** The hasher failed: it may be past bytes that will never be written, so nothing more is recorded. */
+  let broken: { error: unknown } | undefined;
+  const hash = async (bytes: Uint8Array) => {
+    if (broken) throw broken.error;
+    try {
+      await ingest.hash(bytes);
+    } catch (error) {
+      broken = { error };
+      throw error;
+    }
+  };
+
+  /** Hashes the spans that landed where the prefix is now, read back from the ingest. */
+  const catchUp = async () => {
+    for (let span = landed.takeAt(hashed); span; span = landed.takeAt(hashed)) {
+      const [start, end] = span;
+      let read = 0;
+      for await (const bytes of await backend.ingestRead(digest, start, end - start)) {
+        read += bytes.byteLength;
+        if (read > end - start) break;
+        await hash(bytes);
+      }
+      if (read !== end - start) {
+        // The medium lost bytes it had recorded: nothing of this ingest can be trusted.
+        await discard();
+        throw new OciError(
+          "STORAGE",
+          `Cannot ${action}: bytes ${start}-${end - 1} it had stored read back as ${read} bytes; pushing again starts over`,
+        );
+      }
+      hashed = end;
+    }
+  };
+
+  const checkpoint = async () => {
+    await inFlight;
+    await catchUp();
+    if (broken) throw broken.error;
+    const hasherState = ingest.save();
+    await backend.ingestCheckpoint(digest, {
+      offset: hashed,
+      updatedAt: Date.now(),
+      ...(hasherState ? { hasherState } : {}),
+      ...(landed.size > 0 ? { spans: landed.list() } : {}),
+    });
+    checkpointed = written;
+  };
+
+  /** Writes a chunk at `at` (hashing it first when it is where the prefix ends). */
+  const place = async (at: number, bytes: Uint8Array, recycle: (bytes: Uint8Array) => void) => {
+    const next = at === hashed;
+    if (next) {
+      await hash(bytes);
+      hashed += bytes.byteLength;
+    }
+    await inFlight;
+    const length = bytes.byteLength;
+    inFlight = backend.ingestWriteAt(digest, at, bytes, recycle).then(() => {
+      if (!next) landed.add(at, at + length);
+      written += length;
+    });
+    // Awaited by the next write; until then a failure must not count as unhandled (Node exits).
+    inFlight.catch(() => {});
+    await catchUp();
+    if (written - checkpointed >= checkpointBytes) await checkpoint();
+  };
+
+  /** Writes what a range holds: its full chunks, and with `all` the rest. */
+  const drain = async (range: Pending, all: boolean) => {
+    while (range.chunks.full || (all && range.chunks.buffered > 0)) {
+      const bytes = range.chunks.cut(all);
+      const at = range.at;
+      range.at += bytes.byteLength;
+      await place(at, bytes, range.chunks.recycle);
+    }
+  };
+
+  const report = () => onProgress?.(size - missing.bytes, size);
+  report();
+  let reader: ReadableStreamDefaultReader<{ offset: number; bytes: Uint8Array }> | undefined;
+  const onAbort = () => void reader?.cancel(signal?.reason).catch(() => {});
+  // Removed when the push ends: a signal may outlive many pushes (one for a whole pull).
+  signal?.addEventListener("abort", onAbort);
+  try {
+    const wanted = missing.list();
+    if (wanted.length > 0) reader = (await ingest.source.spans(wanted)).getReader();
+    while (reader) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const { offset, bytes } = value;
+      const end = offset + bytes.byteLength;
+      if (!Number.isSafeInteger(offset) || !missing.take(offset, end)) {
+        // As a source that runs past its size: nothing of it is kept to resume from.
+        await discard();
+        throw new OciError(
+          "SIZE_MISMATCH",
+          `Cannot ${action}: the source sent bytes ${offset}-${end - 1}, which were not asked for or came twice`,
+        );
+      }
+      fetched += bytes.byteLength;
+      let range = pending.get(offset);
+      pending.delete(offset);
+      range ??= { at: offset, chunks: new Chunker(chunkSize) };
+      range.chunks.add(bytes);
+      const expected = range.at + range.chunks.buffered;
+      // A range ends where no more bytes are to come: the next range arrived first, or a hole ends.
+      const open = missing.has(expected);
+      if (open) pending.set(expected, range);
+      await drain(range, !open);
+      report();
+    }
+    throwIfAborted(signal, action);
+  } catch (error) {
+    // Keep what arrived: every range's bytes are written and recorded (unless writing or hashing
+    // is what failed), but nothing after a range of the wrong size (as an ordered push).
+    const wrongSize = error instanceof OciError && error.code === "SIZE_MISMATCH";
+    if (!discarded && !wrongSize) await keep().catch(() => {});
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    reader?.cancel().catch(() => {});
+  }
+  await keep();
+  if (missing.size > 0) {
+    throw new OciError(
+      "SIZE_MISMATCH",
+      `Cannot ${action}: the source ended with ${missing.bytes} of ${size} bytes missing; pushing again resumes from there`,
+    );
+  }
+  if (hashed !== size) {
+    throw new OciError("STORAGE", `Cannot ${action}: ${size - hashed} stored bytes were never hashed`);
+  }
+  return { fetched };
+
+  async function keep() {
+    for (const range of pending.values()) await drain(range, true);
+    pending.clear();
+    await checkpoint();
+  }
+}

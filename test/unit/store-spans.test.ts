@@ -1,0 +1,233 @@
+// The store engine's ingest of ranges that arrive side by side (src/store/ingest-spans.ts), over a
+// sparse backend double whose records a test can forge or damage: what a resume trusts, what it
+// reads back, and that the hasher and the tap see the blob in order.
+import { describe, expect, it } from "vitest";
+import { createStore, type IngestState, type Span, type StoreBackend } from "../../src/index.js";
+import { blobOf, chunked, countingSource, equal, readAll, spanSource } from "../support/blobs.js";
+import { failure } from "../support/failure.js";
+
+let backends = 0;
+
+/** A backend in memory that writes at any offset; `lose` drops bytes from what it reads back. */
+function sparseBackend() {
+  const blobs = new Map<string, Uint8Array>();
+  const ingests = new Map<string, { data: Uint8Array; state?: IngestState }>();
+  const log: string[] = [];
+  const damage = { lose: 0 };
+  const entry = (digest: string, size: number) => {
+    const found = ingests.get(digest);
+    if (found && found.data.byteLength >= size) return found;
+    const data = new Uint8Array(size);
+    if (found) data.set(found.data);
+    const made = { data, ...(found?.state ? { state: found.state } : {}) };
+    ingests.set(digest, made);
+    return made;
+  };
+  const write = async (digest: string, at: number, bytes: Uint8Array) => {
+    entry(digest, at + bytes.byteLength).data.set(bytes, at);
+    log.push(`write ${at}+${bytes.byteLength}`);
+  };
+  const backend: StoreBackend & { id: string } = {
+    id: `sparse-${++backends}`,
+    has: async (digest) => blobs.has(digest),
+    read: async (digest, offset, length) =>
+      chunked((blobs.get(digest) ?? new Uint8Array()).subarray(offset, offset + length)),
+    remove: async (digest) => void blobs.delete(digest),
+    blobs: async () => [...blobs].map(([digest, bytes]) => ({ digest, size: bytes.byteLength })),
+    ingestState: async (digest) => ingests.get(digest)?.state,
+    ingestWrite: write,
+    ingestWriteAt: write,
+    ingestCheckpoint: async (digest, state) => {
+      entry(digest, 0).state = state;
+      log.push(`checkpoint ${state.offset} ${JSON.stringify(state.spans ?? [])}`);
+    },
+    ingestRead: async (digest, offset, length) => {
+      log.push(`read ${offset}+${length}`);
+      const data = ingests.get(digest)?.data ?? new Uint8Array();
+      return chunked(data.subarray(offset, offset + length - damage.lose));
+    },
+    ingestCommit: async (digest, size) => {
+      blobs.set(digest, (ingests.get(digest)?.data ?? new Uint8Array()).slice(0, size));
+      ingests.delete(digest);
+    },
+    ingestDiscard: async (digest) => {
+      ingests.delete(digest);
+      log.push("discard");
+    },
+    ingests: async () => [...ingests].flatMap(([digest, { state }]) => (state ? [{ digest, state }] : [])),
+    readTags: async () => new Map(),
+    writeTags: async () => {},
+  };
+  /** Stores bytes and a record as an interrupted push would have left them. */
+  const forge = (digest: string, bytes: Uint8Array, state: IngestState) => {
+    const made = entry(digest, bytes.byteLength);
+    for (const [start, end] of [[0, state.offset] as Span, ...(state.spans ?? [])])
+      made.data.set(bytes.subarray(start, end), start);
+    made.state = state;
+  };
+  return { backend, log, damage, forge, ingests };
+}
+
+const KiB = 1024;
+
+describe("store ingest of ranges side by side", () => {
+  it("resumes from a record of spans: hashes the prefix and the spans from storage, fetches only the holes", async () => {
+    const { backend, log, forge } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const spans: Span[] = [
+      [300 * KiB, 400 * KiB],
+      [600 * KiB, 650 * KiB],
+    ];
+    forge(descriptor.digest, bytes, { offset: 100 * KiB, updatedAt: Date.now(), spans });
+    const rest = spanSource(bytes);
+    const tapped: Uint8Array[] = [];
+    const progress: number[] = [];
+    const result = await store.push(descriptor, rest.source, {
+      tap: (b) => void tapped.push(b.slice()),
+      onProgress: (n) => progress.push(n),
+    });
+    expect(rest.asked).toEqual([
+      [
+        [100 * KiB, 300 * KiB],
+        [400 * KiB, 600 * KiB],
+        [650 * KiB, 1024 * KiB],
+      ],
+    ]);
+    expect(result).toMatchObject({ resumedFrom: 250 * KiB, fetched: 774 * KiB });
+    // The prefix (no hasher state: read again, and for the tap), then each span once the prefix
+    // reached it, with the ranges that landed after it.
+    const reads = log.filter((l) => l.startsWith("read")).map((l) => l.split(/[ +]/).slice(1).map(Number));
+    expect(reads.slice(0, 2)).toEqual([
+      [0, 100 * KiB],
+      [0, 100 * KiB],
+    ]);
+    expect(reads.slice(2).map(([at]) => at)).toEqual([300 * KiB, 600 * KiB]);
+    expect((reads[2] as number[])[1]).toBeGreaterThanOrEqual(100 * KiB);
+    expect((reads[3] as number[])[1]).toBeGreaterThanOrEqual(50 * KiB);
+    const total = tapped.reduce((n, b) => n + b.byteLength, 0);
+    expect(total).toBe(bytes.byteLength);
+    expect(equal(new Uint8Array(await new Blob(tapped as BlobPart[]).arrayBuffer()), bytes)).toBe(true);
+    expect(progress[0]).toBe(250 * KiB);
+    expect(progress.at(-1)).toBe(bytes.byteLength);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it.each([
+    [
+      "overlapping",
+      [
+        [200, 300],
+        [250, 400],
+      ],
+    ],
+    [
+      "out of order",
+      [
+        [500, 600],
+        [200, 300],
+      ],
+    ],
+    ["before the offset", [[50, 300]]],
+    ["past the end", [[900, 1100]]],
+    ["empty", [[300, 300]]],
+    ["not whole numbers", [[200 + 1 / 3, 300]]],
+    ["not pairs", ["200-300"]],
+  ])("starts over from a record whose spans are %s", async (_, raw) => {
+    const { backend, log, forge } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    forge(descriptor.digest, bytes, { offset: 100 * KiB, updatedAt: Date.now() });
+    const spans = (raw as unknown[]).map((s) => (Array.isArray(s) ? s.map((n) => n * KiB) : s));
+    ((await backend.ingestState(descriptor.digest)) as IngestState).spans = spans as Span[];
+    const again = spanSource(bytes);
+    expect((await store.push(descriptor, again.source)).resumedFrom).toBe(0);
+    expect(again.asked).toEqual([[[0, bytes.byteLength]]]);
+    expect(log).toContain("discard");
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("fails with STORAGE and keeps nothing when a recorded span reads back short, then starts over", async () => {
+    const { backend, log, damage, forge, ingests } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    forge(descriptor.digest, bytes, {
+      offset: 0,
+      updatedAt: Date.now(),
+      spans: [[200 * KiB, 300 * KiB]],
+    });
+    damage.lose = 1;
+    const error = await failure(store.push(descriptor, spanSource(bytes).source));
+    expect(error.code).toBe("STORAGE");
+    expect(error.message).toMatch(
+      /bytes 204800-\d+ it had stored read back as \d+ bytes; pushing again starts over/,
+    );
+    expect(ingests.has(descriptor.digest)).toBe(false);
+    expect(await store.exists(descriptor)).toBe(false);
+    damage.lose = 0;
+    const again = spanSource(bytes);
+    expect((await store.push(descriptor, again.source)).resumedFrom).toBe(0);
+    expect(log.filter((l) => l === "discard")).toHaveLength(1);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("records spans only after they are written, and never one the prefix already covers", async () => {
+    const { backend, log } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 32 * KiB, checkpointBytes: 32 * KiB });
+    const { bytes, descriptor } = await blobOf(256 * KiB);
+    await store.push(descriptor, spanSource(bytes, { range: 64 * KiB, ways: 2, chunk: 8 * KiB }).source);
+    const written = new Set<number>();
+    for (const line of log) {
+      const w = /^write (\d+)\+(\d+)$/.exec(line);
+      if (w) for (let at = Number(w[1]); at < Number(w[1]) + Number(w[2]); at += KiB) written.add(at);
+      const c = /^checkpoint (\d+) (.*)$/.exec(line);
+      if (!c) continue;
+      const offset = Number(c[1]);
+      for (const [start, end] of JSON.parse(c[2] as string) as Span[]) {
+        expect(start).toBeGreaterThan(offset);
+        for (let at = start; at < end; at += KiB) expect(written.has(at)).toBe(true);
+      }
+    }
+    // Ranges did land ahead of the prefix.
+    expect(log.some((l) => /^checkpoint \d+ \[\[/.test(l))).toBe(true);
+    expect(log.at(-1)).toBe(`checkpoint ${bytes.byteLength} []`);
+  });
+
+  it("forgets recorded spans before writing an ordered source over them", async () => {
+    const { backend, log, forge } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    forge(descriptor.digest, bytes, {
+      offset: 64 * KiB,
+      updatedAt: Date.now(),
+      spans: [[256 * KiB, 320 * KiB]],
+    });
+    const ordered = countingSource(bytes);
+    expect((await store.push(descriptor, ordered.source)).resumedFrom).toBe(64 * KiB);
+    expect(ordered.calls).toEqual([64 * KiB]);
+    const firstWrite = log.findIndex((l) => l.startsWith("write"));
+    expect(log.slice(0, firstWrite)).toContain(`checkpoint ${64 * KiB} []`);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("stops with ABORTED, keeping every range that arrived, and the next push fetches only the rest", async () => {
+    const store = createStore(sparseBackend().backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const controller = new AbortController();
+    const first = spanSource(bytes);
+    const pending = store.push(descriptor, first.source, {
+      signal: controller.signal,
+      onProgress: (n) => {
+        if (n > 500 * KiB) controller.abort();
+      },
+    });
+    expect((await failure(pending)).code).toBe("ABORTED");
+    const rest = spanSource(bytes);
+    const result = await store.push(descriptor, rest.source);
+    expect(result.resumedFrom).toBeGreaterThan(500 * KiB);
+    // What the source had queued when the push stopped (one piece) was never read.
+    expect(first.served() + rest.served()).toBeLessThanOrEqual(bytes.byteLength + 32 * KiB);
+    expect(result.resumedFrom + rest.served()).toBe(bytes.byteLength);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+});
