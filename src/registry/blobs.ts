@@ -3,10 +3,12 @@ import { type Hasher, parseDigest } from "../digest/hasher.js";
 import { createVerifyStream } from "../digest/verify.js";
 import { OciError } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
+import { validSpans } from "../store/spans.js";
+import type { BlobPiece, Span } from "../store/types.js";
 import { ByteRangeStream } from "../streams.js";
 import { type RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { discard, responseError } from "./http.js";
-import { fetchInRanges, type RangeOptions, wantsRanges } from "./ranges.js";
+import { fetchInRanges, fetchPieces, type RangeOptions, wantsRanges } from "./ranges.js";
 
 /** Options of `RegistryClient.fetchBlob`: where to resume from, and progress. */
 export interface FetchBlobOptions extends RequestOptions {
@@ -134,6 +136,61 @@ export async function fetchBlobRange(
         new OciError("SIZE_MISMATCH", `Cannot ${action}: the registry sent ${received} of ${length} bytes`),
     ),
   );
+}
+
+/**
+ * Raw bytes of several spans of a blob (sorted, apart, inside it), not verified, as pieces at their
+ * offsets in the order they arrive. With `ranges` and enough bytes, they are fetched as range
+ * requests side by side (`fetchPieces`); else each span in one request, one after another.
+ */
+export async function fetchBlobSpans(
+  api: RegistryApi,
+  repository: RepositoryRef,
+  descriptor: Pick<Descriptor, "digest" | "size">,
+  spans: readonly Span[],
+  options: RequestOptions & { ranges?: RangeOptions } = {},
+): Promise<ReadableStream<BlobPiece>> {
+  const ref = toRepository(repository);
+  const action = `fetch ${spans.length} spans of ${descriptor.digest} from ${ref.registry}/${ref.repository}`;
+  if (validSpans(spans, 0, descriptor.size).length !== spans.length) {
+    throw new OciError(
+      "INVALID_ARGUMENT",
+      `Cannot ${action}: the spans are not sorted, apart and inside its ${descriptor.size} bytes`,
+    );
+  }
+  const total = spans.reduce((n, [start, end]) => n + end - start, 0);
+  if (options.ranges && wantsRanges(total, options.ranges))
+    return fetchPieces(api, ref, descriptor, spans, { ...options.ranges, signal: options.signal, action });
+  let i = 0;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let offset = 0;
+  return new ReadableStream<BlobPiece>({
+    async pull(controller) {
+      for (;;) {
+        if (!reader) {
+          const span = spans[i++];
+          if (!span) return controller.close();
+          offset = span[0];
+          const { ranges: _, ...plain } = options;
+          const stream = await fetchBlobRange(api, ref, descriptor, {
+            ...plain,
+            offset,
+            length: span[1] - span[0],
+          });
+          reader = stream.getReader();
+        }
+        const { done, value } = await reader.read();
+        if (done) {
+          reader = undefined;
+          continue;
+        }
+        controller.enqueue({ offset, bytes: value });
+        offset += value.byteLength;
+        return;
+      }
+    },
+    cancel: (reason) => reader?.cancel(reason),
+  });
 }
 
 async function resumeHasher(

@@ -3,8 +3,9 @@ import { createDefaultHasher } from "../digest/hashers.js";
 import type { Descriptor, ImageManifest, Platform } from "../oci/manifest.js";
 import { isModelMediaType } from "../oci/media-types.js";
 import type { Reference } from "../reference.js";
+import type { BlobPiece, Span } from "../store/types.js";
 import { RegistryApi, type RepositoryRef, type RequestOptions } from "./api.js";
-import { blobExists, type FetchBlobOptions, fetchBlob, fetchBlobRange } from "./blobs.js";
+import { blobExists, type FetchBlobOptions, fetchBlob, fetchBlobRange, fetchBlobSpans } from "./blobs.js";
 import type { CredentialProvider } from "./credentials.js";
 import {
   type GetManifestOptions,
@@ -190,6 +191,20 @@ export class RegistryClient {
     options: RequestOptions & { offset?: number; length?: number } = {},
   ): Promise<ReadableStream<Uint8Array>> {
     return fetchBlobRange(this.#api, repository, descriptor, { ranges: this.#ranges, ...options });
+  }
+
+  /**
+   * Raw bytes of several spans of a blob (sorted, apart, inside it), not verified, as pieces at
+   * their offsets in the order they arrive: range requests side by side as `ranges` says, for a
+   * store to write where they belong (a resumed download asks for its holes).
+   */
+  fetchBlobSpans(
+    repository: RepositoryRef,
+    descriptor: Pick<Descriptor, "digest" | "size">,
+    spans: readonly Span[],
+    options: RequestOptions = {},
+  ): Promise<ReadableStream<BlobPiece>> {
+    return fetchBlobSpans(this.#api, repository, descriptor, spans, { ranges: this.#ranges, ...options });
   }
 
   /** Whether the registry has a blob (HEAD). */

@@ -153,6 +153,7 @@ export function createRemoteStore(
         ...(fetchOptions.length === undefined ? {} : { length: fetchOptions.length }),
       });
     },
+    fetchSpans: (blob, spans, fetchOptions = {}) => client.fetchBlobSpans(ref, blob, spans, fetchOptions),
     resolve: async (name: string): Promise<Descriptor | undefined> => {
       const target = /^[a-z0-9]+:[0-9a-f]{32,}$/.test(name)
         ? withDigest(ref, name)

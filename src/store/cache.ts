@@ -243,7 +243,11 @@ class CacheBackend implements StoreBackend {
     return Object.entries((await this.#index()).ingests).map(([digest, entry]) => ({
       digest,
       state: entry.state
-        ? { offset: entry.state.offset, updatedAt: entry.state.updatedAt }
+        ? {
+            offset: entry.state.offset,
+            updatedAt: entry.state.updatedAt,
+            ...(entry.state.spans ? { spans: entry.state.spans } : {}),
+          }
         : { offset: entry.pieces.reduce((n, [, size]) => n + size, 0), updatedAt: 0 },
     }));
   }

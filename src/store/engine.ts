@@ -3,14 +3,14 @@ import { createDefaultHasher } from "../digest/hashers.js";
 import { asOciError, OciError, throwIfAborted } from "../errors.js";
 import { type Descriptor, MANIFEST_SIZE_LIMIT, parseManifest } from "../oci/manifest.js";
 import { ByteRangeStream, readAll } from "../streams.js";
-import type { StoreBackend } from "./backend.js";
+import type { IngestState, StoreBackend } from "./backend.js";
 import { Chunker } from "./chunker.js";
 import { isManifestDescriptor, successors } from "./graph.js";
 import { guardBackend } from "./guard.js";
 import { ingestSpans } from "./ingest-spans.js";
 import { isLocked, withLock } from "./lock.js";
 import { isSpanSource, type OrderedSource, orderedSource } from "./source.js";
-import { recordedSpans } from "./spans.js";
+import { validSpans } from "./spans.js";
 import type {
   BlobRef,
   BlobSource,
@@ -49,6 +49,12 @@ function hasherError(error: unknown, action: string): OciError {
   if (error instanceof OciError) return error;
   const detail = error instanceof Error ? error.message : String(error);
   return new OciError("STORAGE", `Cannot ${action}: the hasher failed (${detail})`, { cause: error });
+}
+
+/** Bytes an interrupted push holds: its prefix and the spans past it. */
+function heldBy(state: IngestState): number {
+  const spans = validSpans(state.spans, state.offset, Number.MAX_SAFE_INTEGER);
+  return spans.reduce((n, [start, end]) => n + end - start, state.offset);
 }
 
 function checkBlob(blob: BlobRef, action: string): void {
@@ -155,7 +161,7 @@ export function createStore(
   async function resumeHasher(blob: BlobRef) {
     const hasher = await newHasher(blob);
     const state = await backend.ingestState(blob.digest);
-    const spans = recordedSpans(state?.spans, state?.offset ?? 0, blob.size);
+    const spans = validSpans(state?.spans, state?.offset ?? 0, blob.size);
     if (!state || (state.offset === 0 && spans.length === 0)) return { hasher, offset: 0, spans };
     if (state.offset > blob.size || spans.length !== (state.spans ?? []).length) {
       // Not this blob's (or not a record the engine wrote): start over.
@@ -339,7 +345,7 @@ export function createStore(
     if (tap && offset)
       // a resumed push: the stored prefix first
       for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
-    const stored = offset + spans.reduce((n, [start, end]) => n + end - start, 0);
+    const stored = spans.reduce((n, [start, end]) => n + end - start, offset);
     await checkQuota(blob.size - stored, action);
     throwIfAborted(signal, action);
     const inSpans = isSpanSource(source) && backend.ingestWriteAt !== undefined;
@@ -455,7 +461,7 @@ export function createStore(
       if (state.updatedAt > cutoff || (await isHeld(digest))) continue;
       await backend.ingestDiscard(digest);
       result.removedIngests.push(digest);
-      result.freedBytes += state.offset;
+      result.freedBytes += heldBy(state);
     }
     return result;
   }
@@ -529,7 +535,7 @@ export function createStore(
       return {
         bytes: blobs.reduce((n, b) => n + b.size, 0),
         blobs: blobs.length,
-        ingestBytes: ingests.reduce((n, i) => n + i.state.offset, 0),
+        ingestBytes: ingests.reduce((n, i) => n + heldBy(i.state), 0),
         ...(quota ? { quota } : {}),
       };
     },

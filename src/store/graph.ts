@@ -13,7 +13,7 @@ import {
 } from "../oci/manifest.js";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.js";
 import { readAll } from "../streams.js";
-import type { BlobRef, PushOptions, PushResult, ReadOnlyStore, WritableStore } from "./types.js";
+import type { BlobRef, PushOptions, PushResult, ReadOnlyStore, Span, WritableStore } from "./types.js";
 
 /** True for a descriptor of a manifest or an index (its bytes name more descriptors). */
 export function isManifestDescriptor(descriptor: Pick<BlobRef, "mediaType">): boolean {
@@ -38,12 +38,13 @@ export function copyBlob(
   blob: BlobRef,
   options: PushOptions = {},
 ): Promise<PushResult> {
-  const { signal } = options;
-  return target.push(
-    blob,
-    (offset) => source.fetch(blob, { offset, length: blob.size - offset, ...(signal ? { signal } : {}) }),
-    options,
-  );
+  const withSignal = options.signal ? { signal: options.signal } : {};
+  const from = (offset: number) => source.fetch(blob, { offset, length: blob.size - offset, ...withSignal });
+  // A source that fetches spans side by side: a store that can write them where they belong asks
+  // for the spans it lacks.
+  const fetchSpans = source.fetchSpans?.bind(source);
+  const spans = fetchSpans && ((wanted: readonly Span[]) => fetchSpans(blob, wanted, withSignal));
+  return target.push(blob, spans ? { from, spans } : from, options);
 }
 
 /** Indexes of indexes of… deeper than this are refused (a source could make them up without end). */

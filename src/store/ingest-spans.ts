@@ -125,10 +125,12 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
     const length = bytes.byteLength;
     inFlight = backend.ingestWriteAt(digest, at, bytes, recycle).then(() => {
       if (!next) landed.add(at, at + length);
-      written += length;
     });
     // Awaited by the next write; until then a failure must not count as unhandled (Node exits).
     inFlight.catch(() => {});
+    // Counted when handed to the backend (the checkpoint waits for the write): a checkpoint every
+    // `checkpointBytes`, as an ordered push.
+    written += length;
     await catchUp();
     if (written - checkpointed >= checkpointBytes) await checkpoint();
   };

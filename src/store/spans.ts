@@ -73,10 +73,10 @@ export class SpanSet {
 }
 
 /**
- * The spans a checkpoint records past its offset, when they are whole numbers, sorted, apart and
- * inside `[from, to)`; none of them when any one is not (a record the engine did not write).
+ * The spans (a checkpoint's past its offset, those a source is asked for) when they are whole
+ * numbers, sorted, apart and inside `[from, to)`; none of them when any one is not.
  */
-export function recordedSpans(spans: readonly Span[] | undefined, from: number, to: number): Span[] {
+export function validSpans(spans: readonly Span[] | undefined, from: number, to: number): Span[] {
   if (!Array.isArray(spans)) return [];
   let at = from;
   for (const span of spans) {

@@ -165,6 +165,8 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect((await failure(store.push(descriptor, cut.source))).code).toBe("NETWORK");
       expect(await store.exists(descriptor)).toBe(false);
       const again = reopen ? await reopen() : store;
+      // What it holds: the prefix and every range that landed past it.
+      expect((await again.usage()).ingestBytes).toBe(cut.served());
       const rest = spanSource(bytes);
       const result = await again.push(descriptor, rest.source);
       // Ranges past the first landed too: what is left is several holes, not one rest.

@@ -290,3 +290,122 @@ describe("a large blob in several Range requests", () => {
     await reader.cancel();
   });
 });
+
+/** The pieces of `spans` as `fetchBlobSpans` hands them on, and the blob they rebuild. */
+async function fetchSpans(
+  fetch: typeof globalThis.fetch,
+  bytes: Uint8Array,
+  spans: [number, number][],
+  ranges: RangeOptions,
+) {
+  const client = createRegistryClient({ fetch, ranges, retryDelay: 1 });
+  const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+  const pieces: { offset: number; bytes: Uint8Array }[] = [];
+  for await (const piece of (await client.fetchBlobSpans(
+    REF,
+    descriptor,
+    spans,
+  )) as unknown as AsyncIterable<{
+    offset: number;
+    bytes: Uint8Array;
+  }>)
+    pieces.push({ offset: piece.offset, bytes: piece.bytes.slice() });
+  const rebuilt = new Uint8Array(bytes.byteLength);
+  const seen = new Uint8Array(bytes.byteLength);
+  for (const { offset, bytes: b } of pieces) {
+    rebuilt.set(b, offset);
+    for (let i = offset; i < offset + b.byteLength; i++) seen[i] = (seen[i] as number) + 1;
+  }
+  /** Whether every byte of the spans came once, and no other byte came. */
+  const exact =
+    spans.every(([s, e]) => seen.subarray(s, e).every((n) => n === 1)) &&
+    seen.reduce((n, c) => n + c, 0) === spans.reduce((n, [s, e]) => n + e - s, 0);
+  const right = spans.every(([s, e]) => equal(rebuilt.subarray(s, e), bytes.subarray(s, e)));
+  return { pieces, exact, right };
+}
+
+describe("several spans of a blob, pieces handed on as they arrive", () => {
+  const spans: [number, number][] = [
+    [MiB + 5, 4 * MiB],
+    [5 * MiB, 9 * MiB + 77],
+    [10 * MiB, 10 * MiB + 1],
+  ];
+
+  it("fetches only the spans, each byte once, in ranges side by side whose pieces interleave", async () => {
+    const { bytes } = await blobOf(11 * MiB);
+    // Each body at 40 MB/s: the ranges ahead have pieces while the first waits for its next.
+    const { fetch, served } = registry(bytes, { rate: { bytesPerSecond: 40e6, shared: false } });
+    const got = await fetchSpans(fetch, bytes, spans, SLOW);
+    expect(got.exact).toBe(true);
+    expect(got.right).toBe(true);
+    expect(served.bytes).toBe(spans.reduce((n, [s, e]) => n + e - s, 0));
+    expect(served.ranges[0]).toBe(`bytes=${MiB + 5}-${2 * MiB + 4}`);
+    expect(served.peak).toBe(3);
+    // Not in order: a range ahead handed on a piece before the one before it had finished.
+    const offsets = got.pieces.map((p) => p.offset);
+    expect(offsets.some((o, i) => i > 0 && o < (offsets[i - 1] as number))).toBe(true);
+  });
+
+  it("hands on only the spans' bytes of a whole blob sent for a range (200)", async () => {
+    const { bytes } = await blobOf(11 * MiB);
+    const { fetch, served } = registry(bytes, { ranges: false });
+    const got = await fetchSpans(fetch, bytes, spans, SLOW);
+    expect(got.exact && got.right).toBe(true);
+    expect(served.ranges).toHaveLength(1);
+  });
+
+  it("refuses a whole blob that ends before the last span with SIZE_MISMATCH", async () => {
+    const { bytes } = await blobOf(11 * MiB);
+    const { fetch } = registry(bytes.subarray(0, 10 * MiB), { ranges: false });
+    const error = await failure(fetchSpans(fetch, bytes, spans, SLOW));
+    expect(error.code).toBe("SIZE_MISMATCH");
+  });
+
+  it("asks a cut range again from where it stopped: no byte fetched twice", async () => {
+    const { bytes } = await blobOf(11 * MiB);
+    const { fetch, served } = registry(bytes, { cut: new Map([[3, 300_000]]) });
+    const got = await fetchSpans(fetch, bytes, spans, SLOW);
+    expect(got.exact && got.right).toBe(true);
+    expect(served.bytes).toBe(spans.reduce((n, [s, e]) => n + e - s, 0));
+  });
+
+  it("fetches spans under two ranges together, or with connections 1, one request each", async () => {
+    const { bytes } = await blobOf(11 * MiB);
+    const { fetch, served } = registry(bytes);
+    const got = await fetchSpans(fetch, bytes, spans, { ...SLOW, connections: 1 });
+    expect(got.exact && got.right).toBe(true);
+    expect(served.ranges).toEqual(spans.map(([s, e]) => `bytes=${s}-${e - 1}`));
+    const few = registry(bytes);
+    const small: [number, number][] = [
+      [0, 1000],
+      [MiB, MiB + 1000],
+    ];
+    expect((await fetchSpans(few.fetch, bytes, small, SLOW)).exact).toBe(true);
+    expect(few.served.ranges).toEqual(["bytes=0-999", `bytes=${MiB}-${MiB + 999}`]);
+  });
+
+  it.each([
+    [
+      "out of order",
+      [
+        [5, 10],
+        [0, 4],
+      ],
+    ],
+    [
+      "overlapping",
+      [
+        [0, 10],
+        [5, 20],
+      ],
+    ],
+    ["past the end", [[0, 11 * MiB + 1]]],
+    ["empty", [[3, 3]]],
+  ])("refuses spans %s with INVALID_ARGUMENT before asking anything", async (_, bad) => {
+    const { bytes } = await blobOf(11 * MiB);
+    const { fetch, served } = registry(bytes);
+    const error = await failure(fetchSpans(fetch, bytes, bad as [number, number][], SLOW));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(served.ranges).toEqual([]);
+  });
+});
