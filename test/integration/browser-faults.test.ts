@@ -150,7 +150,9 @@ describe("browser faults in Chromium", () => {
       expect(before.length, "the shard came in ranges before the reload").toBeGreaterThan(1);
       // The resumed pull asks only for what the store lacks: holes between ranges that landed.
       const asked = after.map((r) => [r.from, r.from + r.bytes] as const).sort((a, b) => a[0] - b[0]);
-      const gaps = asked.filter((span, i) => i > 0 && span[0] > (asked[i - 1] as readonly [number, number])[1]);
+      const gaps = asked.filter(
+        (span, i) => i > 0 && span[0] > (asked[i - 1] as readonly [number, number])[1],
+      );
       expect(asked[0]?.[0]).toBeGreaterThan(0);
       expect(gaps.length, JSON.stringify(asked)).toBeGreaterThan(0);
       // What the reload cost: each range's bytes not yet written (under a store chunk each), those
