@@ -476,8 +476,9 @@ async function inRanges(
   /** The next piece from whichever range has one; `next` is the first range not all handed on. */
   const anyOrder = async (): Promise<BlobPiece | undefined> => {
     for (;;) {
-      launch();
+      // Past the ranges all handed on first: `launch` keeps `connections` in flight from `next`.
       while (parts[next]?.done && parts[next]?.buffered === 0) next++;
+      launch();
       const part = parts[next];
       if (!part) return undefined;
       const filling = parts.slice(next).filter((p) => p.filling && p !== restPart);

@@ -28,6 +28,8 @@ function registry(
     cut?: Map<number, number>;
     wrongStart?: number;
     delayMs?: number;
+    /** Ms before the first byte of the n-th request (1-based). */
+    stall?: Map<number, number>;
     rate?: { bytesPerSecond: number; shared: boolean };
   } = {},
 ) {
@@ -66,6 +68,8 @@ function registry(
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         if (at === 0 && options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+        const stall = at === 0 ? options.stall?.get(n) : undefined;
+        if (stall) await new Promise((r) => setTimeout(r, stall));
         if (cut) {
           open--;
           controller.error(new TypeError("terminated"));
@@ -344,6 +348,16 @@ describe("several spans of a blob, pieces handed on as they arrive", () => {
     // Not in order: a range ahead handed on a piece before the one before it had finished.
     const offsets = got.pieces.map((p) => p.offset);
     expect(offsets.some((o, i) => i > 0 && o < (offsets[i - 1] as number))).toBe(true);
+  });
+
+  it("goes on past a window of ranges that all ended while the first of them was late", async () => {
+    // The range after the first stalls; the two beside it end and are handed on; then it ends too,
+    // and the next window must start although every range of this one is done.
+    const { bytes } = await blobOf(6 * MiB);
+    const { fetch, served } = registry(bytes, { stall: new Map([[2, 200]]) });
+    const got = await fetchSpans(fetch, bytes, [[0, 6 * MiB]], SLOW);
+    expect(got.exact && got.right).toBe(true);
+    expect(served.ranges).toHaveLength(6);
   });
 
   it("hands on only the spans' bytes of a whole blob sent for a range (200)", async () => {
