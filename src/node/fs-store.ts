@@ -231,7 +231,7 @@ class FsBackend implements StoreBackend {
         ...(raw.hasherState && size >= raw.offset
           ? { hasherState: Buffer.from(raw.hasherState, "base64") }
           : {}),
-        // Spans are synced before they are recorded; one past the end was lost all the same.
+        // Spans are read back and hashed on resume; one past the end of the file is surely lost.
         ...(Array.isArray(raw.spans) ? { spans: raw.spans.filter((span) => !(span[1] > size)) } : {}),
       };
     } catch (error) {
@@ -298,10 +298,11 @@ class FsBackend implements StoreBackend {
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
-    // A saved hasher state is trusted on resume without re-reading the bytes it covers, and spans
-    // past the offset are read back as they are: they must be on disk before the record is (the
-    // default node:crypto hasher saves none, so in-order writes cost nothing).
-    if (state.hasherState || state.spans) await (await this.#open.get(digest))?.file.datasync();
+    // A saved hasher state is trusted on resume without re-reading the bytes it covers: they must
+    // be on disk before the record is (the default node:crypto hasher saves none, so costs nothing).
+    // Spans past the offset are not synced: they are read back and hashed on resume, and bytes a
+    // crash of the machine lost fail the digest (the download then starts over).
+    if (state.hasherState) await (await this.#open.get(digest))?.file.datasync();
     const record = {
       offset: state.offset,
       updatedAt: state.updatedAt,

@@ -348,7 +348,8 @@ export function createStore(
     const stored = spans.reduce((n, [start, end]) => n + end - start, offset);
     await checkQuota(blob.size - stored, action);
     throwIfAborted(signal, action);
-    const inSpans = isSpanSource(source) && backend.ingestWriteAt !== undefined;
+    // An empty blob has no range to fetch: it is written in order (an empty ingest, to commit).
+    const inSpans = isSpanSource(source) && backend.ingestWriteAt !== undefined && blob.size > 0;
     const fetched = inSpans
       ? await ingestSpans({
           backend: backend as StoreBackend & Required<Pick<StoreBackend, "ingestWriteAt">>,

@@ -93,6 +93,11 @@ class OpfsBackend implements StoreBackend {
   readonly #appending = new Map<string, Appending>();
   /** A piece `ingestWriteAt` is writing: reads of the ingest wait for it (its file is held). */
   readonly #placing = new Map<string, Promise<unknown>>();
+  /**
+   * The pieces of a download `ingestWriteAt` writes, listed once per push: listing them (a `File`
+   * each) before every write grew with the square of their number.
+   */
+  readonly #placed = new Map<string, { name: string; start: number; end: number }[]>();
   #dirs:
     | Promise<{
         root: FileSystemDirectoryHandle;
@@ -219,6 +224,7 @@ class OpfsBackend implements StoreBackend {
     bytes: Uint8Array,
     recycle?: (bytes: Uint8Array) => void,
   ) {
+    this.#placed.delete(digest);
     const files = await syncFiles();
     if (!files) return this.#writePiece(digest, offset, bytes);
     let open = this.#appending.get(digest);
@@ -278,6 +284,7 @@ class OpfsBackend implements StoreBackend {
   }
 
   async ingestRelease(digest: string) {
+    this.#placed.delete(digest);
     await this.#stopAppending(digest, false);
   }
 
@@ -315,22 +322,29 @@ class OpfsBackend implements StoreBackend {
 
   async #writeAt(digest: string, offset: number, bytes: Uint8Array, recycle?: (bytes: Uint8Array) => void) {
     const end = offset + bytes.byteLength;
-    const { pieces } = await this.#pieces(digest);
+    let known = this.#placed.get(digest);
+    if (!known) {
+      known = (await this.#pieces(digest)).pieces.map((p) => ({ name: p.name, ...span(p) }));
+      this.#placed.set(digest, known);
+    }
     const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
     const name = String(offset).padStart(16, "0");
-    for (const piece of pieces) {
-      const stale = piece.start < end && piece.start + piece.file.size > offset && piece.name !== name;
-      if (stale) await dir.removeEntry(piece.name);
+    for (const piece of known.filter((p) => p.start < end && p.end > offset)) {
+      known.splice(known.indexOf(piece), 1);
+      if (piece.name !== name) await dir.removeEntry(piece.name);
     }
     const files = await syncFiles();
-    if (!files) return writeWhole(dir, name, bytes);
-    const key = `${this.id}/${digest}@${offset}`;
-    await files.open(key, await dir.getFileHandle(name, { create: true }), 0);
-    try {
-      recycle?.(await files.write(key, 0, bytes));
-    } finally {
-      await files.close(key);
+    if (!files) await writeWhole(dir, name, bytes);
+    else {
+      const key = `${this.id}/${digest}@${offset}`;
+      await files.open(key, await dir.getFileHandle(name, { create: true }), 0);
+      try {
+        recycle?.(await files.write(key, 0, bytes));
+      } finally {
+        await files.close(key);
+      }
     }
+    known.push({ name, start: offset, end });
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
@@ -361,6 +375,7 @@ class OpfsBackend implements StoreBackend {
 
   /** Commit writes a small record under the final name; the verified pieces become the blob as they are. */
   async ingestCommit(digest: string, size: number) {
+    this.#placed.delete(digest);
     await this.#stopAppending(digest, true);
     checkCovers((await this.#pieces(digest)).pieces.map(span), size);
     const { blobs, ingest } = await this.#open();
@@ -371,6 +386,7 @@ class OpfsBackend implements StoreBackend {
   }
 
   async ingestDiscard(digest: string) {
+    this.#placed.delete(digest);
     await this.#stopAppending(digest, false);
     const { ingest } = await this.#open();
     const names = (await this.has(digest))

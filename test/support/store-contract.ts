@@ -158,6 +158,15 @@ export function storeContract(name: string, make: StoreFactory): void {
       expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
     });
 
+    it("stores an empty blob from a range source, asking it nothing in ranges", async () => {
+      const { store } = await make({});
+      const { bytes, descriptor } = await blobOf(0);
+      const ranged = spanSource(bytes);
+      expect((await store.push(descriptor, ranged.source)).existed).toBe(false);
+      expect(ranged.asked).toEqual([]);
+      expect((await readAll(await store.fetch(descriptor))).byteLength).toBe(0);
+    });
+
     it("resumes ranges cut off side by side: the next push asks only for the holes", async () => {
       const { store, reopen } = await make({ checkpointBytes: 1 });
       const { bytes, descriptor } = await blobOf(3 * 1024 * 1024 + 5);

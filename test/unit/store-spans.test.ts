@@ -8,8 +8,11 @@ import { failure } from "../support/failure.js";
 
 let backends = 0;
 
-/** A backend in memory that writes at any offset; `lose` drops bytes from what it reads back. */
-function sparseBackend() {
+/**
+ * A backend in memory that writes at any offset; `lose` drops bytes from what it reads back;
+ * `giveBack` hands written chunks back for reuse (as the memory, fs, IndexedDB and OPFS backends do).
+ */
+function sparseBackend(options: { giveBack?: boolean } = {}) {
   const blobs = new Map<string, Uint8Array>();
   const ingests = new Map<string, { data: Uint8Array; state?: IngestState }>();
   const log: string[] = [];
@@ -23,9 +26,15 @@ function sparseBackend() {
     ingests.set(digest, made);
     return made;
   };
-  const write = async (digest: string, at: number, bytes: Uint8Array) => {
+  const write = async (
+    digest: string,
+    at: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) => {
     entry(digest, at + bytes.byteLength).data.set(bytes, at);
     log.push(`write ${at}+${bytes.byteLength}`);
+    if (options.giveBack) recycle?.(bytes);
   };
   const backend: StoreBackend & { id: string } = {
     id: `sparse-${++backends}`,
@@ -174,8 +183,8 @@ describe("store ingest of ranges side by side", () => {
   it("records spans only after they are written, and never one the prefix already covers", async () => {
     const { backend, log } = sparseBackend();
     const store = createStore(backend, { chunkSize: 32 * KiB, checkpointBytes: 32 * KiB });
-    const { bytes, descriptor } = await blobOf(256 * KiB);
-    await store.push(descriptor, spanSource(bytes, { range: 64 * KiB, ways: 2, chunk: 8 * KiB }).source);
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    await store.push(descriptor, spanSource(bytes, { range: 256 * KiB, ways: 4, chunk: 8 * KiB }).source);
     const written = new Set<number>();
     for (const line of log) {
       const w = /^write (\d+)\+(\d+)$/.exec(line);
@@ -207,6 +216,27 @@ describe("store ingest of ranges side by side", () => {
     expect(ordered.calls).toEqual([64 * KiB]);
     const firstWrite = log.findIndex((l) => l.startsWith("write"));
     expect(log.slice(0, firstWrite)).toContain(`checkpoint ${64 * KiB} []`);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("hashes chunks that landed ahead from memory when the backend gives them back, else reads them back", async () => {
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const ranged = () => spanSource(bytes, { range: 256 * KiB, ways: 4, chunk: 8 * KiB }).source;
+    const given = sparseBackend({ giveBack: true });
+    await createStore(given.backend, { chunkSize: 32 * KiB }).push(descriptor, ranged());
+    expect(given.log.filter((l) => l.startsWith("read"))).toEqual([]);
+    const kept = sparseBackend();
+    const store = createStore(kept.backend, { chunkSize: 32 * KiB });
+    await store.push(descriptor, ranged());
+    expect(kept.log.filter((l) => l.startsWith("read")).length).toBeGreaterThan(0);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("passes over an empty piece, wherever it says it is (a body may hand out an empty chunk)", async () => {
+    const store = createStore(sparseBackend().backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(256 * KiB);
+    const stray = { after: 100 * KiB, piece: { offset: 7, bytes: new Uint8Array(0) } };
+    await store.push(descriptor, spanSource(bytes, { stray }).source);
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
   });
 
