@@ -98,6 +98,10 @@ export class RegistryClient {
   readonly #api: RegistryApi;
   readonly #policy: IndexPolicy;
   readonly #ranges: RangeOptions;
+  /** Whether a pull should hand large blobs to its store range by range (`RangeOptions.atOffsets`). */
+  get rangesAtOffsets(): boolean {
+    return this.#ranges.atOffsets === true;
+  }
 
   /** @param options How to reach registries; every option has a default. */
   constructor(options: RegistryClientOptions = {}) {

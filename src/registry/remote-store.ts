@@ -3,7 +3,7 @@ import { type Descriptor, MANIFEST_SIZE_LIMIT } from "../oci/manifest.js";
 import { parseReference, type Reference, withDigest } from "../reference.js";
 import { isManifestDescriptor } from "../store/graph.js";
 import { type OrderedSource, orderedSource } from "../store/source.js";
-import type { BlobRef, FetchOptions, PushOptions, PushResult, WritableStore } from "../store/types.js";
+import type { BlobRef, FetchOptions, PushOptions, PushResult, Span, WritableStore } from "../store/types.js";
 import { readAtMost } from "../streams.js";
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from "./client.js";
 
@@ -153,7 +153,13 @@ export function createRemoteStore(
         ...(fetchOptions.length === undefined ? {} : { length: fetchOptions.length }),
       });
     },
-    fetchSpans: (blob, spans, fetchOptions = {}) => client.fetchBlobSpans(ref, blob, spans, fetchOptions),
+    // Offered to a graph copy only when asked for (`RangeOptions.atOffsets`).
+    ...(client.rangesAtOffsets
+      ? {
+          fetchSpans: (blob: BlobRef, spans: readonly Span[], fetchOptions: FetchOptions = {}) =>
+            client.fetchBlobSpans(ref, blob, spans, fetchOptions),
+        }
+      : {}),
     resolve: async (name: string): Promise<Descriptor | undefined> => {
       const target = /^[a-z0-9]+:[0-9a-f]{32,}$/.test(name)
         ? withDigest(ref, name)

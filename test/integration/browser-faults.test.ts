@@ -125,11 +125,16 @@ describe("browser faults in Chromium", () => {
   );
 
   it.each(["opfs", "idb"] as const)(
-    "%s: a reload while the shard comes in parallel ranges, then a pull that fetches only the holes",
+    "%s: a reload while the shard comes in parallel ranges written at their offsets, then a pull that fetches only the holes",
     async (kind) => {
       // 6 ranges of 1 MiB, 3 at a time, each body about 1.6 MB/s (slower than the store writes and
       // checkpoints, every 256 KiB: a store that falls behind holds ranges ahead in memory).
-      const ranges = { chunkBytes: MiB, connections: 3, fastBytesPerSecond: Number.POSITIVE_INFINITY };
+      const ranges = {
+        chunkBytes: MiB,
+        connections: 3,
+        fastBytesPerSecond: Number.POSITIVE_INFINITY,
+        atOffsets: true,
+      };
       const chunkSize = 256 * 1024;
       const request = {
         kind,

@@ -84,7 +84,7 @@ describe("a large blob through a WAN-shaped link, in ranges", () => {
     expect(proxy.blobRanges.filter((r) => r !== "").length).toBe(10 + proxy.resets());
   });
 
-  it("keeps every range that landed when the pulling process is killed: the next pull fetches only the holes", async () => {
+  it("keeps every range that landed when the pulling process is killed (atOffsets): the next pull fetches only the holes", async () => {
     // 10 MB/s per connection: the store keeps up with the ranges, so they land as they come (a
     // store slower than the link holds the ranges ahead in memory, and a kill loses them).
     const proxy = await shaped({ connectionRate: 10e6 });
@@ -100,7 +100,7 @@ describe("a large blob through a WAN-shaped link, in ranges", () => {
         join(import.meta.dirname, "../support/ranged-pull.ts"),
         reference,
         dir,
-        JSON.stringify({ ...RANGES, fastBytesPerSecond: 1e15 }), // JSON has no Infinity
+        JSON.stringify({ ...RANGES, fastBytesPerSecond: 1e15, atOffsets: true }), // JSON has no Infinity
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
@@ -127,7 +127,7 @@ describe("a large blob through a WAN-shaped link, in ranges", () => {
     const asked = proxy.blobRanges.length;
     const model = await pullModel(reference, {
       store: createFsStore(dir, { chunkSize: MiB, checkpointBytes: MiB }),
-      ranges: RANGES,
+      ranges: { ...RANGES, atOffsets: true },
     });
     expect(sameBytes(new Uint8Array(await model.file("model.gguf").arrayBuffer()), WEIGHT)).toBe(true);
     // What the second pull asked for has gaps: ranges past the hashed prefix were kept.

@@ -1,7 +1,7 @@
 // One large blob fetched as several Range requests at a time (src/registry/ranges.ts), against a
 // registry double that serves ranges, ignores them, cuts bodies or sends the wrong range.
 import { describe, expect, it } from "vitest";
-import { createRegistryClient, type RangeOptions } from "../../src/index.js";
+import { createRegistryClient, createRemoteStore, type RangeOptions } from "../../src/index.js";
 import { blobOf, equal, readAll } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
@@ -396,6 +396,16 @@ describe("several spans of a blob, pieces handed on as they arrive", () => {
     ];
     expect((await fetchSpans(few.fetch, bytes, small, SLOW)).exact).toBe(true);
     expect(few.served.ranges).toEqual(["bytes=0-999", `bytes=${MiB}-${MiB + 999}`]);
+  });
+
+  it("is offered to a store copying from the registry only with atOffsets", async () => {
+    const { bytes } = await blobOf(MiB);
+    const { fetch } = registry(bytes);
+    const plain = createRemoteStore(REF, { client: createRegistryClient({ fetch }) });
+    expect(plain.fetchSpans).toBeUndefined();
+    const client = createRegistryClient({ fetch, ranges: { atOffsets: true } });
+    const offered = createRemoteStore(REF, { client });
+    expect(typeof offered.fetchSpans).toBe("function");
   });
 
   it.each([
