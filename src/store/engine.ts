@@ -345,11 +345,12 @@ export function createStore(
     if (tap && offset)
       // a resumed push: the stored prefix first
       for await (const chunk of await backend.ingestRead(blob.digest, 0, offset)) await tap(chunk);
-    const stored = spans.reduce((n, [start, end]) => n + end - start, offset);
-    await checkQuota(blob.size - stored, action);
-    throwIfAborted(signal, action);
     // An empty blob has no range to fetch: it is written in order (an empty ingest, to commit).
     const inSpans = isSpanSource(source) && backend.ingestWriteAt !== undefined && blob.size > 0;
+    // Written in order, the spans past the prefix are fetched again.
+    const stored = inSpans ? spans.reduce((n, [start, end]) => n + end - start, offset) : offset;
+    await checkQuota(blob.size - stored, action);
+    throwIfAborted(signal, action);
     const fetched = inSpans
       ? await ingestSpans({
           backend: backend as StoreBackend & Required<Pick<StoreBackend, "ingestWriteAt">>,
@@ -397,7 +398,7 @@ export function createStore(
       throw asOciError(tapError.error, action);
     }
     await backend.ingestCommit(blob.digest, blob.size);
-    return { existed: false, resumedFrom: inSpans ? stored : offset, fetched };
+    return { existed: false, resumedFrom: stored, fetched };
   }
 
   async function ingestAndRelease(

@@ -240,6 +240,24 @@ describe("store ingest of ranges side by side", () => {
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
   });
 
+  it("asks the quota for the spans too when an ordered source will fetch them again", async () => {
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    const record = { offset: 64 * KiB, updatedAt: Date.now(), spans: [[256 * KiB, 448 * KiB] as Span] };
+    // Room for what neither the prefix nor the spans hold, and no more.
+    const free = bytes.byteLength - 64 * KiB - 192 * KiB;
+    const estimate = async () => ({ usage: 0, quota: free });
+    const ranged = sparseBackend();
+    ranged.forge(descriptor.digest, bytes, record);
+    await createStore(ranged.backend, { chunkSize: 64 * KiB, estimate }).push(
+      descriptor,
+      spanSource(bytes).source,
+    );
+    const ordered = sparseBackend();
+    ordered.forge(descriptor.digest, bytes, record);
+    const store = createStore(ordered.backend, { chunkSize: 64 * KiB, estimate });
+    expect((await failure(store.push(descriptor, countingSource(bytes).source))).code).toBe("QUOTA_EXCEEDED");
+  });
+
   it("stops with ABORTED, keeping every range that arrived, and the next push fetches only the rest", async () => {
     const store = createStore(sparseBackend().backend, { chunkSize: 64 * KiB });
     const { bytes, descriptor } = await blobOf(1024 * KiB);
