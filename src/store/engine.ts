@@ -161,8 +161,8 @@ export function createStore(
   async function resumeHasher(blob: BlobRef) {
     const hasher = await newHasher(blob);
     const state = await backend.ingestState(blob.digest);
-    const spans = validSpans(state?.spans, state?.offset ?? 0, blob.size);
-    if (!state || (state.offset === 0 && spans.length === 0)) return { hasher, offset: 0, spans };
+    if (!state) return { hasher, offset: 0, spans: [] };
+    const spans = validSpans(state.spans, state.offset, blob.size);
     if (state.offset > blob.size || spans.length !== (state.spans ?? []).length) {
       // Not this blob's (or not a record the engine wrote): start over.
       await backend.ingestDiscard(blob.digest);

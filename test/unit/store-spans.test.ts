@@ -2,7 +2,14 @@
 // sparse backend double whose records a test can forge or damage: what a resume trusts, what it
 // reads back, and that the hasher and the tap see the blob in order.
 import { describe, expect, it } from "vitest";
-import { createStore, type IngestState, type Span, type StoreBackend } from "../../src/index.js";
+import { createWasmHasher } from "../../src/digest/hashers.js";
+import {
+  type CreateHasher,
+  createStore,
+  type IngestState,
+  type Span,
+  type StoreBackend,
+} from "../../src/index.js";
 import { blobOf, chunked, countingSource, equal, readAll, spanSource } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
@@ -12,10 +19,12 @@ let backends = 0;
  * A backend in memory that writes at any offset; `lose` drops bytes from what it reads back;
  * `giveBack` hands written chunks back for reuse (as the memory, fs, IndexedDB and OPFS backends do).
  */
-function sparseBackend(options: { giveBack?: boolean } = {}) {
+function sparseBackend(options: { giveBack?: boolean; inOrderOnly?: boolean } = {}) {
   const blobs = new Map<string, Uint8Array>();
   const ingests = new Map<string, { data: Uint8Array; state?: IngestState }>();
   const log: string[] = [];
+  /** Every checkpoint recorded, in order. */
+  const states: IngestState[] = [];
   const damage = { lose: 0 };
   const entry = (digest: string, size: number) => {
     const found = ingests.get(digest);
@@ -45,10 +54,11 @@ function sparseBackend(options: { giveBack?: boolean } = {}) {
     blobs: async () => [...blobs].map(([digest, bytes]) => ({ digest, size: bytes.byteLength })),
     ingestState: async (digest) => ingests.get(digest)?.state,
     ingestWrite: write,
-    ingestWriteAt: write,
+    ...(options.inOrderOnly ? {} : { ingestWriteAt: write }),
     ingestCheckpoint: async (digest, state) => {
       entry(digest, 0).state = state;
       log.push(`checkpoint ${state.offset} ${JSON.stringify(state.spans ?? [])}`);
+      states.push(state);
     },
     ingestRead: async (digest, offset, length) => {
       log.push(`read ${offset}+${length}`);
@@ -74,7 +84,7 @@ function sparseBackend(options: { giveBack?: boolean } = {}) {
       made.data.set(bytes.subarray(start, end), start);
     made.state = state;
   };
-  return { backend, log, damage, forge, ingests };
+  return { backend, log, states, damage, forge, ingests };
 }
 
 const KiB = 1024;
@@ -230,6 +240,82 @@ describe("store ingest of ranges side by side", () => {
     await store.push(descriptor, ranged());
     expect(kept.log.filter((l) => l.startsWith("read")).length).toBeGreaterThan(0);
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("records the hasher's state with the prefix, ranges or not, from a hasher that saves one", async () => {
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const ranged = sparseBackend();
+    const options = { chunkSize: 32 * KiB, checkpointBytes: 32 * KiB, createHasher: createWasmHasher };
+    await createStore(ranged.backend, options).push(descriptor, spanSource(bytes).source);
+    expect(ranged.states.filter((s) => s.offset > 0).every((s) => s.hasherState)).toBe(true);
+    // An ordered source over recorded spans: the record that drops them keeps the hasher's state.
+    const ordered = sparseBackend();
+    ordered.forge(descriptor.digest, bytes, {
+      offset: 64 * KiB,
+      updatedAt: Date.now(),
+      spans: [[256 * KiB, 320 * KiB]],
+    });
+    const store = createStore(ordered.backend, options);
+    const first = store.push(descriptor, countingSource(bytes, 300 * KiB).source);
+    expect((await failure(first)).code).toBe("NETWORK");
+    expect(ordered.states[0]).toMatchObject({ offset: 64 * KiB });
+    expect(ordered.states[0]?.spans).toBeUndefined();
+    expect(ordered.states[0]?.hasherState).toBeInstanceOf(Uint8Array);
+    await store.push(descriptor, countingSource(bytes).source);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("resumes an ordered source over recorded spans with a hasher that saves nothing", async () => {
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    const unsaved: CreateHasher = async (algorithm) => {
+      const { update, digest } = await createWasmHasher(algorithm);
+      return { update, digest };
+    };
+    const { backend, forge, states } = sparseBackend();
+    forge(descriptor.digest, bytes, {
+      offset: 64 * KiB,
+      updatedAt: Date.now(),
+      spans: [[256 * KiB, 320 * KiB]],
+    });
+    const store = createStore(backend, { chunkSize: 64 * KiB, createHasher: unsaved });
+    expect((await store.push(descriptor, countingSource(bytes).source)).resumedFrom).toBe(64 * KiB);
+    expect(states.every((s) => s.hasherState === undefined)).toBe(true);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("reads a range source in order into a backend that cannot write at an offset", async () => {
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    const { backend } = sparseBackend({ inOrderOnly: true });
+    const ranged = spanSource(bytes);
+    await createStore(backend, { chunkSize: 64 * KiB }).push(descriptor, ranged.source);
+    expect(ranged.asked).toEqual([]);
+    expect(ranged.from).toEqual([0]);
+  });
+
+  it("fails with STORAGE naming the hasher when it breaks in the middle of ranges, and records nothing after", async () => {
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    let calls = 0;
+    const breaking: CreateHasher = async (algorithm) => {
+      const hasher = await createWasmHasher(algorithm);
+      return {
+        ...hasher,
+        update: (data) => {
+          if (++calls > 3) throw new Error("out of memory (test)");
+          return hasher.update(data);
+        },
+        digest: () => hasher.digest(),
+      };
+    };
+    const { backend, states } = sparseBackend();
+    const store = createStore(backend, {
+      chunkSize: 32 * KiB,
+      checkpointBytes: 32 * KiB,
+      createHasher: breaking,
+    });
+    const error = await failure(store.push(descriptor, spanSource(bytes).source));
+    expect(error.code).toBe("STORAGE");
+    expect(error.message).toMatch(/the hasher failed \(out of memory \(test\)\)/);
+    expect(Math.max(...states.map((s) => s.offset))).toBeLessThanOrEqual(3 * 32 * KiB);
   });
 
   it("passes over an empty piece, wherever it says it is (a body may hand out an empty chunk)", async () => {
