@@ -279,9 +279,7 @@ class FsBackend implements StoreBackend {
       await entry.file.truncate(offset);
       entry.size = offset;
     }
-    await writeFully(entry.file, bytes, offset);
-    entry.size = Math.max(entry.size, offset + bytes.byteLength);
-    recycle?.(bytes);
+    await this.ingestWriteAt(digest, offset, bytes, recycle);
   }
 
   async ingestWriteAt(

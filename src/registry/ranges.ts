@@ -189,18 +189,7 @@ export async function fetchInRanges(
         ),
       );
   }
-  const { next } = ranges;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const piece = await next();
-        if (piece) controller.enqueue(piece.bytes);
-        else controller.close();
-      },
-      cancel: ranges.cancel,
-    },
-    { highWaterMark: 0 },
-  );
+  return streamOf(ranges, (piece) => piece.bytes);
 }
 
 /**
@@ -220,12 +209,19 @@ export async function fetchPieces(
   if (!last) return new ReadableStream({ start: (c) => c.close() });
   const ranges = await inRanges(api, ref, descriptor, spans, options, true);
   if (ranges.whole) return ranges.whole.pipeThrough(clipToSpans(spans, options.action));
-  const { next } = ranges;
-  return new ReadableStream<BlobPiece>(
+  return streamOf(ranges, (piece) => piece);
+}
+
+/** The pieces `next` gives, as a stream that asks for one only when read; cancelling stops them all. */
+function streamOf<T>(
+  ranges: { next: () => Promise<BlobPiece | undefined>; cancel: (reason: unknown) => void },
+  as: (piece: BlobPiece) => T,
+): ReadableStream<T> {
+  return new ReadableStream<T>(
     {
       async pull(controller) {
-        const piece = await next();
-        if (piece) controller.enqueue(piece);
+        const piece = await ranges.next();
+        if (piece) controller.enqueue(as(piece));
         else controller.close();
       },
       cancel: ranges.cancel,

@@ -137,7 +137,17 @@ class CacheBackend implements StoreBackend {
     return heldSpans(trustedState(state, heldBytes(kept)), kept);
   }
 
-  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+  /**
+   * Puts the piece at `offset`, then lists it in the index beside the pieces `kept` leaves (each
+   * `[start, size]`, cut short where it says), and deletes the entries of those it leaves out (not
+   * the one just put under the same key).
+   */
+  async #putPiece(
+    digest: string,
+    offset: number,
+    bytes: Uint8Array,
+    kept: (pieces: [number, number][]) => [number, number][],
+  ) {
     const cache = await this.#cache;
     await cache.put(
       this.#pieceKey(digest, offset),
@@ -145,33 +155,29 @@ class CacheBackend implements StoreBackend {
     );
     const dropped = await this.#update((index) => {
       const entry = ingestEntry(index, digest);
-      const gone = entry.pieces.filter(([start]) => start > offset);
-      // A piece that ran past `offset` keeps its bytes before it only.
-      const before = entry.pieces
-        .filter(([start]) => start < offset)
-        .map(([start, size]): [number, number] => [start, Math.min(size, offset - start)]);
-      entry.pieces = [...before, [offset, bytes.byteLength]];
+      const keep = kept(entry.pieces);
+      const gone = entry.pieces.filter(([start]) => start !== offset && !keep.some(([s]) => s === start));
+      entry.pieces = [...keep, [offset, bytes.byteLength]];
       return gone;
     });
     for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));
   }
 
+  async ingestWrite(digest: string, offset: number, bytes: Uint8Array) {
+    // A piece that ran past `offset` keeps its bytes before it only; those after it go.
+    await this.#putPiece(digest, offset, bytes, (pieces) =>
+      pieces
+        .filter(([start]) => start < offset)
+        .map(([start, size]): [number, number] => [start, Math.min(size, offset - start)]),
+    );
+  }
+
   /** A piece it overlaps was written by a push whose record never counted it: it goes whole. */
   async ingestWriteAt(digest: string, offset: number, bytes: Uint8Array) {
     const end = offset + bytes.byteLength;
-    const cache = await this.#cache;
-    await cache.put(
-      this.#pieceKey(digest, offset),
-      new Response(bytes as Uint8Array<ArrayBuffer>, { headers: HEADERS }),
+    await this.#putPiece(digest, offset, bytes, (pieces) =>
+      pieces.filter(([start, size]) => !(start < end && start + size > offset)),
     );
-    const dropped = await this.#update((index) => {
-      const entry = ingestEntry(index, digest);
-      const overlaps = ([start, size]: [number, number]) => start < end && start + size > offset;
-      const gone = entry.pieces.filter((p) => overlaps(p) && p[0] !== offset);
-      entry.pieces = [...entry.pieces.filter((p) => !overlaps(p)), [offset, bytes.byteLength]];
-      return gone;
-    });
-    for (const [start] of dropped) await cache.delete(this.#pieceKey(digest, start));
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {
