@@ -55,8 +55,13 @@ if (mode === "skopeo") {
   hash.digest("hex");
   rssMiB = process.resourceUsage().maxRSS / 1024;
 } else {
-  // ours-single: every blob in one stream (no parallel ranges), the baseline of issue 21's rows.
-  const ranges = mode === "ours-single" ? { connections: 1 } : undefined;
+  // ours-single: every blob in one stream (no parallel ranges), the baseline of issue 21's rows;
+  // ours-in-order / ours-at-offsets: ranges handed to the store in order, or at their offsets.
+  const ranges = {
+    "ours-single": { connections: 1 },
+    "ours-in-order": { atOffsets: false },
+    "ours-at-offsets": { atOffsets: true },
+  }[mode];
   await pullModel(ref, {
     store: createFsStore(dir),
     createHasher: createNodeHasher,
@@ -64,4 +69,9 @@ if (mode === "skopeo") {
   });
   rssMiB = process.resourceUsage().maxRSS / 1024;
 }
-process.stdout.write(`${JSON.stringify({ mode, seconds: (performance.now() - started) / 1000, rssMiB })}\n`);
+const { userCPUTime, systemCPUTime } = process.resourceUsage();
+// cpuSeconds: this process's own (ours, node-fetch; for the others, only their parent's).
+const cpuSeconds = (userCPUTime + systemCPUTime) / 1e6;
+process.stdout.write(
+  `${JSON.stringify({ mode, seconds: (performance.now() - started) / 1000, rssMiB, cpuSeconds })}\n`,
+);

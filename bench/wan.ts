@@ -28,6 +28,36 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)} s`;
 
+/**
+ * Rows of pulls with ranges written at their offsets (`RangeOptions.atOffsets`, mode `${ours}-at-offsets`),
+ * against the same baselines as the default's.
+ */
+function atOffsetsRows(
+  label: string,
+  link: string,
+  s: (key: string) => number[],
+  ours: string,
+  single: string,
+  add: Add,
+  other = "skopeo",
+) {
+  const mode = `${ours}-at-offsets`;
+  for (const baseline of [single, other]) {
+    add(
+      `${label} over ${link}, ranges at their offsets: speed-up (baseline: ${baseline}, ${spread(s(`wan ${baseline}`))}; ours ${spread(s(`wan ${mode}`))})`,
+      "×",
+      median(s(`wan ${baseline}`)) / median(s(`wan ${mode}`)),
+      1,
+    );
+  }
+  add(
+    `${label} on loopback, ranges at their offsets: time (baseline: one stream)`,
+    "s",
+    median(s(`loopback ${mode}`)),
+    median(s(`loopback ${single}`)),
+  );
+}
+
 /** One pull in its own process (bench/pull-model.mjs): seconds and peak RSS. */
 async function pullOnce(mode: string, ref: string): Promise<{ seconds: number; rssMiB: number }> {
   const dir = await mkdtemp(join(tmpdir(), "oml-bench-wan-"));
@@ -69,7 +99,7 @@ export async function runWanNodeRows(
     const links = { wan: `${shaped.host}/bench/wan:v1`, loopback: `${registry.host}/bench/wan:v1` };
     for (let round = 0; round < rounds; round++) {
       for (const [link, ref] of Object.entries(links)) {
-        for (const mode of ["ours", "ours-single", "skopeo"]) {
+        for (const mode of ["ours", "ours-at-offsets", "ours-single", "skopeo"]) {
           if (link === "loopback" && mode === "skopeo") continue; // the node-pull section's row
           const key = `${link} ${mode}`;
           const { seconds } = await pullOnce(mode, ref);
@@ -110,6 +140,7 @@ export async function runWanNodeRows(
     median(s("loopback ours")),
     median(s("loopback ours-single")),
   );
+  atOffsetsRows(label, link, s, "ours", "ours-single", add);
   return samples;
 }
 
@@ -191,7 +222,7 @@ export async function runWanBrowserRows(
     const links = { wan: shaped.host, loopback: registry.host };
     for (let round = 0; round < rounds; round++) {
       for (const [link, host] of Object.entries(links)) {
-        for (const mode of ["opfs", "opfs-single", "fetch-cache"]) {
+        for (const mode of ["opfs", "opfs-at-offsets", "opfs-single", "fetch-cache"]) {
           if (link === "loopback" && mode === "fetch-cache") continue; // the browser-pull section's row
           const sample = await tab.evaluate(([m, r, p, n]) => window.runPull(m, r, p, n), [
             mode,
@@ -233,5 +264,6 @@ export async function runWanBrowserRows(
     median(s("loopback opfs")),
     median(s("loopback opfs-single")),
   );
+  atOffsetsRows(label, link, s, "opfs", "opfs-single", add, "fetch-cache");
   return samples;
 }

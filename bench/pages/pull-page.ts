@@ -3,7 +3,13 @@
 // own fetch + hash-wasm with no storage (the limit), and fetch → arrayBuffer → cache.put without
 // verification (the common practice). Reports time and peak JS heap (the page's only).
 import { createSHA256 } from "hash-wasm";
-import { createIdbStore, createOpfsStore, createRegistryClient, pullModel } from "../../src/index.js";
+import {
+  createIdbStore,
+  createOpfsStore,
+  createRegistryClient,
+  pullModel,
+  type RangeOptions,
+} from "../../src/index.js";
 import { sampleHeap } from "./heap.js";
 
 declare global {
@@ -88,14 +94,16 @@ async function forget(mode: string, round: number): Promise<void> {
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
   if (mode === "opfs-worker") {
     await pullInWorker({ reference, proxy, store: `bench-${round}` });
-  } else if (mode === "opfs" || mode === "opfs-single" || mode === "idb") {
+  } else if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-at-offsets" || mode === "idb") {
     const store = mode === "idb" ? createIdbStore(`bench-${round}`) : createOpfsStore(`bench-${round}`);
-    // opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline).
-    await pullModel(reference, {
-      store,
-      proxy,
-      ...(mode === "opfs-single" ? { ranges: { connections: 1 } } : {}),
-    });
+    // opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline);
+    // opfs-at-offsets: ranges written at their offsets (`RangeOptions.atOffsets`).
+    const choices: Record<string, RangeOptions> = {
+      "opfs-single": { connections: 1 },
+      "opfs-at-offsets": { atOffsets: true },
+    };
+    const ranges = choices[mode];
+    await pullModel(reference, { store, proxy, ...(ranges ? { ranges } : {}) });
   } else {
     const client = createRegistryClient({ proxy });
     const { manifest } = await client.getManifest(reference);

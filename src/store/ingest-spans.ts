@@ -69,13 +69,22 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
   const pending = new Map<number, Pending>();
   /** Chunks that landed ahead, by offset, kept to be hashed from memory, and what to do with them after. */
   const kept = new Map<number, { bytes: Uint8Array; recycle: (bytes: Uint8Array) => void }>();
+  /**
+   * Chunks written ahead that will be kept if the backend gives them back before the prefix reaches
+   * them (one that queues its writes gives them back once written): their bytes, by offset.
+   */
+  const awaited = new Map<number, number>();
+  /** Bytes of the chunks kept and awaited. */
   let keptBytes = 0;
+  /** The backend gave a chunk back after its write resolved: it queues writes (else it never will). */
+  let givesBackLate = false;
   /** The ingest was thrown away (nothing of it can be trusted): nothing may be written or recorded. */
   let discarded = false;
   const discard = async () => {
     discarded = true;
     pending.clear();
     kept.clear();
+    awaited.clear();
     await inFlight.catch(() => {});
     await backend.ingestDiscard(digest);
   };
@@ -107,15 +116,32 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
       }
       const span = landed.takeAt(hashed);
       if (!span) return;
-      // Up to the next kept chunk: the rest of the span goes back for it.
-      const next = Math.min(...[...kept.keys()].filter((at) => at > hashed && at < span[1]), span[1]);
-      if (next < span[1]) landed.add(next, span[1]);
-      const [start, end] = [hashed, next];
+      const start = hashed;
+      /** Up to the next chunk kept or awaited: the rest of the span goes back for it. */
+      const upTo = (end: number) =>
+        Math.min(...[...kept.keys(), ...awaited.keys()].filter((at) => at > start && at < end), end);
+      const stream = await backend.ingestRead(digest, start, upTo(span[1]) - start);
+      // The read waited for the writes before it: a chunk given back meanwhile is hashed from memory.
+      if (kept.has(start)) {
+        landed.add(start, span[1]);
+        await stream.cancel().catch(() => {});
+        continue;
+      }
+      const end = upTo(span[1]);
+      if (end < span[1]) landed.add(end, span[1]);
+      // A chunk given back from here on is not kept: these bytes are read back.
+      for (const [at, bytes] of awaited) {
+        if (at >= start && at < end) {
+          awaited.delete(at);
+          keptBytes -= bytes;
+        }
+      }
       let read = 0;
-      for await (const bytes of await backend.ingestRead(digest, start, end - start)) {
-        read += bytes.byteLength;
-        if (read > end - start) break;
-        await hash(bytes);
+      for await (const bytes of stream) {
+        const take = bytes.subarray(0, end - start - read);
+        read += take.byteLength;
+        if (take.byteLength > 0) await hash(take);
+        if (read === end - start) break;
       }
       if (read !== end - start) {
         // The medium lost bytes it had recorded: nothing of this ingest can be trusted.
@@ -162,14 +188,28 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
     await inFlight;
     const length = bytes.byteLength;
     // A chunk ahead is kept when the backend gives it back (it may have transferred it to a worker).
-    const hold = !next && keptBytes + length <= AHEAD_BYTES;
-    if (hold) keptBytes += length;
+    if (!next && keptBytes + length <= AHEAD_BYTES) {
+      awaited.set(at, length);
+      keptBytes += length;
+    }
+    let resolved = false;
     const returned = (back: Uint8Array) => {
-      if (hold && back.byteLength === length) kept.set(at, { bytes: back, recycle });
-      else recycle(back);
+      if (resolved) givesBackLate = true;
+      const held = awaited.get(at);
+      awaited.delete(at);
+      if (held !== undefined && back.byteLength === held) kept.set(at, { bytes: back, recycle });
+      else {
+        if (held !== undefined) keptBytes -= held;
+        recycle(back);
+      }
     };
     inFlight = backend.ingestWriteAt(digest, at, bytes, returned).then(() => {
-      if (hold && !kept.has(at)) keptBytes -= length; // not given back: read back instead
+      resolved = true;
+      const held = awaited.get(at);
+      if (held !== undefined && !givesBackLate) {
+        awaited.delete(at); // not given back: read back instead
+        keptBytes -= held;
+      }
       if (!next) landed.add(at, at + length);
     });
     // Awaited by the next write; until then a failure must not count as unhandled (Node exits).

@@ -15,10 +15,10 @@ export interface SyncFiles {
    */
   write(key: string, at: number, bytes: Uint8Array): Promise<Uint8Array>;
   /**
-   * Replaces the whole content of a small file (the checkpoint record of `key`): after the writes
-   * before it are made durable, and never once one of them failed.
+   * Replaces the whole content of a small file (the checkpoint record of the files `keys`, open or
+   * closed since): after the writes before it are made durable, and never once one of them failed.
    */
-  put(key: string, file: FileSystemFileHandle, bytes: Uint8Array): Promise<void>;
+  put(keys: readonly string[], file: FileSystemFileHandle, bytes: Uint8Array): Promise<void>;
   /** Flushes and closes; the file can be read again (its lock is released). */
   close(key: string): Promise<void>;
 }
@@ -35,14 +35,15 @@ type SyncCapableFile = FileSystemFileHandle & { createSyncAccessHandle(): Promis
 type Op =
   | { kind: "open"; key: string; file: FileSystemFileHandle; size: number }
   | { kind: "write"; key: string; at: number; bytes: Uint8Array }
-  | { kind: "put"; key: string; file: FileSystemFileHandle; bytes: Uint8Array }
+  | { kind: "put"; keys: readonly string[]; file: FileSystemFileHandle; bytes: Uint8Array }
   | { kind: "close"; key: string };
 
 /**
  * The file work itself, run where sync access handles exist. Self-contained (no outside names):
  * its source text is also the body of the Blob-URL worker. Ops run one after another, in order.
- * After a failed write, every later write or record of that file fails too (until it is closed): a
- * later write would leave a hole, and a record past it would be trusted on resume.
+ * After a failed write, every later write or record of that file fails too, closed or not: a
+ * later write would leave a hole, and a record past it would be trusted on resume (a key is opened
+ * once: a file opened again gets a new one).
  */
 export function syncFileServer() {
   const handles = new Map<string, SyncAccessHandle>();
@@ -107,7 +108,11 @@ export function syncFileServer() {
         throw error;
       }
     } else if (op.kind === "put") {
-      get(op.key).flush(); // the record must not outlive the bytes it counts (an OS crash)
+      // The record must not outlive the bytes it counts (an OS crash); closed files were flushed.
+      for (const key of op.keys) {
+        if (failed.has(key)) throw failed.get(key);
+        handles.get(key)?.flush();
+      }
       const handle = await (op.file as SyncCapableFile).createSyncAccessHandle();
       try {
         handle.truncate(0);
@@ -118,7 +123,6 @@ export function syncFileServer() {
     } else {
       const handle = handles.get(op.key);
       handles.delete(op.key);
-      failed.delete(op.key);
       if (handle) {
         try {
           handle.flush();
@@ -186,7 +190,7 @@ function workerFiles(): Promise<SyncFiles | undefined> {
         (back) => back ?? new Uint8Array(0),
       );
     },
-    put: async (key, file, bytes) => void (await call({ kind: "put", key, file, bytes })),
+    put: async (keys, file, bytes) => void (await call({ kind: "put", keys, file, bytes })),
     close: async (key) => void (await call({ kind: "close", key })),
   };
   return new Promise((resolve) => {
@@ -227,7 +231,7 @@ function directFiles(): SyncFiles {
       await run({ kind: "write", key, at, bytes });
       return bytes;
     },
-    put: (key, file, bytes) => run({ kind: "put", key, file, bytes }),
+    put: (keys, file, bytes) => run({ kind: "put", keys, file, bytes }),
     close: (key) => run({ kind: "close", key }),
   };
 }

@@ -11,15 +11,41 @@ const digestOf = (name: string) => name.replace("-", ":");
 /** Bytes handed to the writer worker and not yet written, at most (the transferred buffers). */
 const QUEUED_BYTES = 32 * 1024 * 1024;
 
-/** An ingest appended through a sync access handle: its piece's start, its end, the queued writes. */
-interface Appending {
-  key: string;
-  /** The checkpoint record's file. */
-  state: FileSystemFileHandle;
+/**
+ * Piece files of one download open at once: one per range in flight (the registry client's default
+ * is 4), the rest closed, the one written longest ago first.
+ */
+const OPEN_PIECES = 8;
+
+/** Piece files opened for appending so far in this realm (each open gets its own worker key). */
+let opened = 0;
+
+/** A piece file (named by its start) of a download. */
+interface Piece {
+  name: string;
   start: number;
   end: number;
+}
+
+/** A piece open for appending through a sync access handle: `key` names it to the worker. */
+interface OpenPiece extends Piece {
+  key: string;
+}
+
+/**
+ * A download written through sync access handles: the pieces open for appending (in order, one,
+ * or side by side, one per range), and the writes queued to the worker for all of them.
+ */
+interface Writing {
+  /** The checkpoint record's file. */
+  state: FileSystemFileHandle;
+  open: OpenPiece[];
+  /** Every piece opened since the download started writing: a record waits for them all. */
+  keys: Set<string>;
   queue: { write: Promise<void>; size: number }[];
   queued: number;
+  /** The first write (or open, or close) that failed: every later write fails with it. */
+  error?: { reason: unknown };
 }
 
 const span = (piece: { start: number; file: File }) => ({
@@ -90,14 +116,14 @@ function unbase64(text: string): Uint8Array {
 class OpfsBackend implements StoreBackend {
   readonly id: string;
   readonly #name: string;
-  readonly #appending = new Map<string, Appending>();
-  /** A piece `ingestWriteAt` is writing: reads of the ingest wait for it (its file is held). */
+  readonly #writing = new Map<string, Writing>();
+  /** The `ingestWriteAt` call in progress: reads of the ingest wait for it (its files are held). */
   readonly #placing = new Map<string, Promise<unknown>>();
   /**
    * The pieces of a download `ingestWriteAt` writes, listed once per push: listing them (a `File`
    * each) before every write grew with the square of their number.
    */
-  readonly #placed = new Map<string, { name: string; start: number; end: number }[]>();
+  readonly #placed = new Map<string, Piece[]>();
   #dirs:
     | Promise<{
         root: FileSystemDirectoryHandle;
@@ -227,65 +253,106 @@ class OpfsBackend implements StoreBackend {
     this.#placed.delete(digest);
     const files = await syncFiles();
     if (!files) return this.#writePiece(digest, offset, bytes);
-    let open = this.#appending.get(digest);
-    if (open && open.end !== offset) {
-      await this.#stopAppending(digest, true);
-      open = undefined;
+    let writing = this.#writing.get(digest);
+    let piece = writing?.open.length === 1 && writing.open[0]?.end === offset ? writing.open[0] : undefined;
+    if (!writing || !piece) {
+      await this.#stopWriting(digest, true);
+      writing = await this.#startWriting(digest);
+      const { pieces } = await this.#pieces(digest);
+      const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
+      const into = pieces.find((p) => p.start < offset && offset <= p.start + p.file.size);
+      for (const p of pieces) if (p.start >= offset) await dir.removeEntry(p.name);
+      piece = await this.#openPiece(files, writing, digest, dir, into?.start ?? offset, offset);
     }
-    open ??= await this.#startAppending(files, digest, offset);
-    open.end = offset + bytes.byteLength;
+    await this.#append(files, writing, piece, offset, bytes, recycle);
+  }
+
+  /** Queues a write to the worker; waits only while more than `QUEUED_BYTES` are queued. */
+  async #append(
+    files: SyncFiles,
+    writing: Writing,
+    piece: OpenPiece,
+    offset: number,
+    bytes: Uint8Array,
+    recycle?: (bytes: Uint8Array) => void,
+  ) {
     const size = bytes.byteLength; // before the bytes are transferred to the worker
-    const write = files.write(open.key, offset - open.start, bytes).then((back) => recycle?.(back));
-    await this.#enqueue(open, write, size);
+    piece.end = offset + size;
+    const write = files.write(piece.key, offset - piece.start, bytes).then((back) => recycle?.(back));
+    await this.#enqueue(writing, write, size);
   }
 
   /**
    * Not awaited: the worker writes while the next chunks are fetched and hashed. A failed write
-   * fails the next call that waits for it (one past QUEUED_BYTES, or the commit).
+   * fails the next call that queues one once its answer came, or that waits for it (one past
+   * QUEUED_BYTES, or the commit).
    */
-  async #enqueue(open: Appending, write: Promise<void>, size: number) {
-    write.catch(() => {});
-    open.queue.push({ write, size });
-    open.queued += size;
-    while (open.queued > QUEUED_BYTES) {
-      const oldest = open.queue.shift() as { write: Promise<void>; size: number };
-      open.queued -= oldest.size;
+  async #enqueue(writing: Writing, write: Promise<void>, size: number) {
+    if (writing.error) throw writing.error.reason;
+    write.catch((reason: unknown) => {
+      writing.error ??= { reason };
+    });
+    writing.queue.push({ write, size });
+    writing.queued += size;
+    while (writing.queued > QUEUED_BYTES) {
+      const oldest = writing.queue.shift() as { write: Promise<void>; size: number };
+      writing.queued -= oldest.size;
       await oldest.write;
     }
   }
 
-  /** Opens the piece that ends at or spans `offset` (or a new one there) for appending at `offset`. */
-  async #startAppending(files: SyncFiles, digest: string, offset: number): Promise<Appending> {
-    const { pieces } = await this.#pieces(digest);
-    const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
-    const into = pieces.find((p) => p.start < offset && offset <= p.start + p.file.size);
-    for (const piece of pieces) if (piece.start >= offset) await dir.removeEntry(piece.name);
-    const start = into?.start ?? offset;
-    const name = String(start).padStart(16, "0");
-    const key = `${this.id}/${digest}`;
+  async #startWriting(digest: string): Promise<Writing> {
     const state = await (await this.#open()).ingest.getFileHandle(`${fileName(digest)}.state`, {
       create: true,
     });
-    await files.open(key, await dir.getFileHandle(name, { create: true }), offset - start);
-    const open: Appending = { key, state, start, end: offset, queue: [], queued: 0 };
-    this.#appending.set(digest, open);
-    return open;
+    const writing: Writing = { state, open: [], keys: new Set(), queue: [], queued: 0 };
+    this.#writing.set(digest, writing);
+    return writing;
   }
 
-  /** Waits for the queued writes and closes the file; `strict` throws if a write failed. */
-  async #stopAppending(digest: string, strict: boolean) {
-    const open = this.#appending.get(digest);
-    if (!open) return;
-    this.#appending.delete(digest);
-    const writes = await Promise.allSettled(open.queue.map((q) => q.write));
-    await (await syncFiles())?.close(open.key);
-    const failed = writes.find((w) => w.status === "rejected");
+  /**
+   * Opens piece `start` for appending at `offset` (what follows is cut off): queued, not awaited,
+   * behind the writes before it. Past `OPEN_PIECES`, the one written longest ago is closed.
+   */
+  async #openPiece(
+    files: SyncFiles,
+    writing: Writing,
+    digest: string,
+    dir: FileSystemDirectoryHandle,
+    start: number,
+    offset: number,
+  ): Promise<OpenPiece> {
+    const name = String(start).padStart(16, "0");
+    // A new key each time: a failure under an earlier one still refuses this download's records.
+    const key = `${this.id}/${digest}@${start}#${++opened}`;
+    const file = await dir.getFileHandle(name, { create: true });
+    await this.#enqueue(writing, files.open(key, file, offset - start), 0);
+    const piece: OpenPiece = { name, key, start, end: offset };
+    writing.open.push(piece);
+    writing.keys.add(key);
+    const oldest = writing.open.length > OPEN_PIECES ? writing.open.shift() : undefined;
+    if (oldest) await this.#enqueue(writing, files.close(oldest.key), 0);
+    return piece;
+  }
+
+  /** Waits for the queued writes and closes the files; `strict` throws if one failed. */
+  async #stopWriting(digest: string, strict: boolean) {
+    const writing = this.#writing.get(digest);
+    if (!writing) return;
+    this.#writing.delete(digest);
+    const files = await syncFiles();
+    const done = await Promise.allSettled([
+      ...writing.queue.map((q) => q.write),
+      ...writing.open.map((p) => files?.close(p.key)),
+    ]);
+    const failed = done.find((w) => w.status === "rejected");
     if (strict && failed) throw failed.reason;
+    if (strict && writing.error) throw writing.error.reason;
   }
 
   async ingestRelease(digest: string) {
     this.#placed.delete(digest);
-    await this.#stopAppending(digest, false);
+    await this.#stopWriting(digest, false);
   }
 
   /** Without sync access handles: each write is a new piece file (what follows `offset` is dropped). */
@@ -301,9 +368,9 @@ class OpfsBackend implements StoreBackend {
   }
 
   /**
-   * Each chunk its own piece file, written whole and closed before this resolves (the checkpoint
-   * after it is written directly). A piece it overlaps was written by a push whose record never
-   * counted it: it goes whole.
+   * Appended through a sync access handle to the piece that ends at `offset` (a range's piece grows
+   * chunk by chunk), or to a new piece there; writes are queued as `ingestWrite`'s, and a record
+   * waits for them. Without sync access handles each chunk is its own piece file, written whole.
    */
   async ingestWriteAt(
     digest: string,
@@ -311,7 +378,6 @@ class OpfsBackend implements StoreBackend {
     bytes: Uint8Array,
     recycle?: (bytes: Uint8Array) => void,
   ) {
-    await this.#stopAppending(digest, true);
     const writing = this.#writeAt(digest, offset, bytes, recycle);
     this.#placing.set(
       digest,
@@ -324,26 +390,34 @@ class OpfsBackend implements StoreBackend {
     const end = offset + bytes.byteLength;
     let known = this.#placed.get(digest);
     if (!known) {
+      // The first write of a push: no file of the download may be held while they are listed.
+      await this.#stopWriting(digest, true);
       known = (await this.#pieces(digest)).pieces.map((p) => ({ name: p.name, ...span(p) }));
       this.#placed.set(digest, known);
     }
     const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
-    const name = String(offset).padStart(16, "0");
-    for (const piece of known.filter((p) => p.start < end && p.end > offset)) {
-      known.splice(known.indexOf(piece), 1);
-      if (piece.name !== name) await dir.removeEntry(piece.name);
-    }
     const files = await syncFiles();
-    if (!files) await writeWhole(dir, name, bytes);
-    else {
-      const key = `${this.id}/${digest}@${offset}`;
-      await files.open(key, await dir.getFileHandle(name, { create: true }), 0);
-      try {
-        recycle?.(await files.write(key, 0, bytes));
-      } finally {
-        await files.close(key);
-      }
+    let writing = this.#writing.get(digest);
+    let piece: Piece | undefined = writing?.open.find((p) => p.end === offset);
+    if (files && !piece) {
+      writing ??= await this.#startWriting(digest);
+      // A piece that holds `offset` (one a range of an earlier push left, counted up to here or
+      // not) goes on from it; what it held past `offset` was never counted.
+      const into = known.find((p) => p.start <= offset && offset <= p.end);
+      const opened = await this.#openPiece(files, writing, digest, dir, into?.start ?? offset, offset);
+      if (into) known.splice(known.indexOf(into), 1);
+      known.push(opened);
+      piece = opened;
     }
+    // A piece it overlaps was written by a push whose record never counted it: it goes whole.
+    const name = String(offset).padStart(16, "0");
+    for (const other of known.filter((p) => p !== piece && p.start < end && p.end > offset)) {
+      known.splice(known.indexOf(other), 1);
+      if (other.name !== name || piece) await dir.removeEntry(other.name);
+    }
+    if (files && writing && piece)
+      return this.#append(files, writing, piece as OpenPiece, offset, bytes, recycle);
+    await writeWhole(dir, name, bytes);
     known.push({ name, start: offset, end });
   }
 
@@ -355,17 +429,18 @@ class OpfsBackend implements StoreBackend {
       ...(state.spans ? { spans: state.spans } : {}),
     };
     const text = JSON.stringify(record);
-    const open = this.#appending.get(digest);
-    const files = open && (await syncFiles());
-    // Through the worker the record is queued behind the writes it describes.
-    if (open && files)
-      await this.#enqueue(open, files.put(open.key, open.state, new TextEncoder().encode(text)), 0);
-    else await writeWhole((await this.#open()).ingest, `${fileName(digest)}.state`, text);
+    const writing = this.#writing.get(digest);
+    const files = writing && (await syncFiles());
+    // Through the worker the record is queued behind the writes it describes, in every piece.
+    if (writing && files) {
+      const put = files.put([...writing.keys], writing.state, new TextEncoder().encode(text));
+      await this.#enqueue(writing, put, 0);
+    } else await writeWhole((await this.#open()).ingest, `${fileName(digest)}.state`, text);
   }
 
   async ingestRead(digest: string, offset: number, length: number) {
-    await this.#stopAppending(digest, true);
     await this.#placing.get(digest);
+    await this.#stopWriting(digest, true);
     const { pieces } = await this.#pieces(digest);
     const parts = pieces.map((p) =>
       p.file.slice(Math.max(0, offset - p.start), Math.max(0, offset + length - p.start)),
@@ -376,7 +451,7 @@ class OpfsBackend implements StoreBackend {
   /** Commit writes a small record under the final name; the verified pieces become the blob as they are. */
   async ingestCommit(digest: string, size: number) {
     this.#placed.delete(digest);
-    await this.#stopAppending(digest, true);
+    await this.#stopWriting(digest, true);
     checkCovers((await this.#pieces(digest)).pieces.map(span), size);
     const { blobs, ingest } = await this.#open();
     await writeWhole(blobs, fileName(digest), JSON.stringify({ size }));
@@ -387,7 +462,7 @@ class OpfsBackend implements StoreBackend {
 
   async ingestDiscard(digest: string) {
     this.#placed.delete(digest);
-    await this.#stopAppending(digest, false);
+    await this.#stopWriting(digest, false);
     const { ingest } = await this.#open();
     const names = (await this.has(digest))
       ? [`${fileName(digest)}.state`]

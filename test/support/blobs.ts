@@ -92,9 +92,11 @@ export function spanSource(
     chunk?: number;
     failAfter?: number;
     stray?: { after: number; piece: BlobPiece };
+    /** Milliseconds before each piece of `spans` (none by default). */
+    delayMs?: number;
   } = {},
 ) {
-  const { range = 256 * 1024, ways = 3, chunk = 32 * 1024, failAfter } = options;
+  const { range = 256 * 1024, ways = 3, chunk = 32 * 1024, failAfter, delayMs } = options;
   const asked: Span[][] = [];
   const from: number[] = [];
   let served = 0;
@@ -121,7 +123,8 @@ export function spanSource(
       const active = queue.splice(0, ways);
       let turn = 0;
       return new ReadableStream<BlobPiece>({
-        pull(controller) {
+        async pull(controller) {
+          if (delayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, delayMs));
           if (failAfter !== undefined && served >= failAfter) {
             controller.error(new TypeError("connection reset (test)"));
             return;
