@@ -82,7 +82,7 @@ async function runPull(mode: string, reference: string, proxy: string, round: nu
 /** Deletes what a run stored (not timed), so the profile does not fill up over the rounds. */
 async function forget(mode: string, round: number): Promise<void> {
   const name = `bench-${round}`;
-  if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-worker" || mode === "idb") {
+  if (mode.startsWith("opfs") || mode === "idb") {
     const store = mode === "idb" ? createIdbStore(name) : createOpfsStore(name);
     for (const tag of (await store.tags()).keys()) await store.untag(tag);
     await store.gc({ ingestMaxAgeMs: 0 });
