@@ -46,8 +46,9 @@ export interface RangeOptions {
    * A pull hands each range's bytes to the store as they arrive, to be written at their offsets
    * (`fetchBlobSpans`, a `SpanSource`): a reload or a killed process keeps every range that landed,
    * and the next pull asks only for the holes. Default false (the store takes the blob in order,
-   * ranges ahead held in memory): on this project's machine it was slower, a Chromium pull of
-   * 256 MiB into OPFS over a 40 ms, 25 MB/s link 8.4–10.2 s against 7.0 s (bench/README.md).
+   * ranges ahead held in memory): on this project's machine it is no faster over a 40 ms, 25 MB/s
+   * link (Chromium, 256 MiB into OPFS: 7.6–8.1 s against 7.3–9.2 s in order) and costs CPU in Node
+   * on loopback (1 GiB: 5.4–5.9 s against 4.4–6.2 s; bench/README.md, run 7).
    */
   atOffsets?: boolean;
 }
