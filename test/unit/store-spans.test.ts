@@ -18,15 +18,21 @@ let backends = 0;
 /**
  * A backend in memory that writes at any offset; `lose` drops bytes from what it reads back;
  * `giveBack` hands written chunks back for reuse (as the memory, fs, IndexedDB and OPFS backends do),
- * `"late"` only after the write resolved (as OPFS's worker, which writes behind a queue).
+ * `"late"` only after the write resolved, `"queued"` two writes later or when the ingest is read (as
+ * OPFS's worker, which writes behind a queue that a read waits for).
  */
-function sparseBackend(options: { giveBack?: boolean | "late"; inOrderOnly?: boolean } = {}) {
+function sparseBackend(options: { giveBack?: boolean | "late" | "queued"; inOrderOnly?: boolean } = {}) {
   const blobs = new Map<string, Uint8Array>();
   const ingests = new Map<string, { data: Uint8Array; state?: IngestState }>();
   const log: string[] = [];
+  /** Chunks written and not given back yet (`giveBack: "queued"`). */
+  const queued: (() => void)[] = [];
   /** Every checkpoint recorded, in order. */
   const states: IngestState[] = [];
-  const damage = { lose: 0 };
+  /** Bytes a read back loses from its end, or hands out past it. */
+  const damage = { lose: 0, extra: 0 };
+  /** Bytes read back that were taken from the streams `ingestRead` gave. */
+  const taken = { bytes: 0 };
   const entry = (digest: string, size: number) => {
     const found = ingests.get(digest);
     if (found && found.data.byteLength >= size) return found;
@@ -45,7 +51,10 @@ function sparseBackend(options: { giveBack?: boolean | "late"; inOrderOnly?: boo
     entry(digest, at + bytes.byteLength).data.set(bytes, at);
     log.push(`write ${at}+${bytes.byteLength}`);
     if (options.giveBack === "late") setTimeout(() => recycle?.(bytes), 1);
-    else if (options.giveBack) recycle?.(bytes);
+    else if (options.giveBack === "queued") {
+      queued.push(() => recycle?.(bytes));
+      if (queued.length > 2) queued.shift()?.();
+    } else if (options.giveBack) recycle?.(bytes);
   };
   const backend: StoreBackend & { id: string } = {
     id: `sparse-${++backends}`,
@@ -64,8 +73,17 @@ function sparseBackend(options: { giveBack?: boolean | "late"; inOrderOnly?: boo
     },
     ingestRead: async (digest, offset, length) => {
       log.push(`read ${offset}+${length}`);
+      for (const giveBack of queued.splice(0)) giveBack();
       const data = ingests.get(digest)?.data ?? new Uint8Array();
-      return chunked(data.subarray(offset, offset + length - damage.lose));
+      const counted = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          taken.bytes += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      });
+      return chunked(data.subarray(offset, offset + length - damage.lose + damage.extra)).pipeThrough(
+        counted,
+      );
     },
     ingestCommit: async (digest, size) => {
       blobs.set(digest, (ingests.get(digest)?.data ?? new Uint8Array()).slice(0, size));
@@ -86,7 +104,7 @@ function sparseBackend(options: { giveBack?: boolean | "late"; inOrderOnly?: boo
       made.data.set(bytes.subarray(start, end), start);
     made.state = state;
   };
-  return { backend, log, states, damage, forge, ingests };
+  return { backend, log, states, damage, forge, ingests, taken };
 }
 
 const KiB = 1024;
@@ -259,6 +277,38 @@ describe("store ingest of ranges side by side", () => {
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
   });
 
+  it("hashes from memory a chunk given back while a read of it waited for the writes before it", async () => {
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const queued = sparseBackend({ giveBack: "queued" });
+    const store = createStore(queued.backend, { chunkSize: 32 * KiB });
+    // Two ranges of 512 KiB in pieces of one chunk: the first range's first four, then by turns (so
+    // that it is known the chunks come back late before the second range's first one is written).
+    const piece = (at: number) => ({ offset: at, bytes: bytes.slice(at, at + 32 * KiB) });
+    const order = [0, 1, 2, 3].map((i) => i * 32 * KiB);
+    for (let i = 4; i < 16; i++) order.push(i * 32 * KiB, 512 * KiB + (i - 4) * 32 * KiB);
+    for (let i = 12; i < 16; i++) order.push(512 * KiB + i * 32 * KiB);
+    const source = {
+      from: spanSource(bytes).source.from,
+      spans: async () =>
+        new ReadableStream({
+          pull(controller) {
+            const at = order.shift();
+            if (at === undefined) controller.close();
+            else controller.enqueue(piece(at));
+          },
+        }),
+    };
+    await store.push(descriptor, source);
+    // When the first range ends, the two chunks of the second written last are not back: the read
+    // of the first of them waits for them, and they are hashed from memory instead (the read is
+    // dropped: at most a piece of it was taken).
+    expect(queued.log.filter((l) => l.startsWith("read"))).toEqual([
+      `read ${512 * KiB + 10 * 32 * KiB}+${32 * KiB}`,
+    ]);
+    expect(queued.taken.bytes).toBeLessThan(32 * KiB);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
   it("records the hasher's state with the prefix, ranges or not, from a hasher that saves one", async () => {
     const { bytes, descriptor } = await blobOf(1024 * KiB);
     const ranged = sparseBackend();
@@ -380,5 +430,91 @@ describe("store ingest of ranges side by side", () => {
     expect(first.served() + rest.served()).toBeLessThanOrEqual(bytes.byteLength + 32 * KiB);
     expect(result.resumedFrom + rest.served()).toBe(bytes.byteLength);
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+  it("fails with SIZE_MISMATCH when the source ends with bytes missing, keeping what came for the next push", async () => {
+    const { backend } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 32 * KiB });
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    // A source that serves the first 300 KiB of what it is asked for, then ends as if that were all.
+    const short = spanSource(bytes.subarray(0, 300 * KiB));
+    const shortSource = {
+      from: short.source.from,
+      spans: async () => short.source.spans([[0, 300 * KiB]]),
+    };
+    const error = await failure(store.push(descriptor, shortSource));
+    expect(error.code).toBe("SIZE_MISMATCH");
+    expect(error.message).toMatch(
+      /the source ended with 217088 of 524288 bytes missing; pushing again resumes from there/,
+    );
+    const rest = spanSource(bytes);
+    const result = await store.push(descriptor, rest.source);
+    expect(result.resumedFrom).toBe(300 * KiB);
+    expect(rest.asked).toEqual([[[300 * KiB, 512 * KiB]]]);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("asks the source nothing when the prefix and the spans recorded hold the whole blob", async () => {
+    const { backend, forge } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    forge(descriptor.digest, bytes, {
+      offset: 200 * KiB,
+      updatedAt: Date.now(),
+      spans: [[200 * KiB, 512 * KiB]],
+    });
+    const source = spanSource(bytes);
+    const result = await store.push(descriptor, source.source);
+    expect(result).toMatchObject({ resumedFrom: 512 * KiB, fetched: 0 });
+    expect(source.asked).toEqual([]);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("hashes only the bytes asked for when a read back hands out more", async () => {
+    const { backend, damage, forge } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(512 * KiB);
+    forge(descriptor.digest, bytes, { offset: 0, updatedAt: Date.now(), spans: [[100 * KiB, 300 * KiB]] });
+    damage.extra = 5000;
+    await store.push(descriptor, spanSource(bytes).source);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  it("records a checkpoint every checkpointBytes written, with spans only while some landed past the prefix", async () => {
+    const { backend, states } = sparseBackend();
+    const store = createStore(backend, { chunkSize: 16 * KiB, checkpointBytes: 128 * KiB });
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    await store.push(descriptor, spanSource(bytes, { range: 256 * KiB, ways: 2, chunk: 8 * KiB }).source);
+    // 1 MiB in 128 KiB steps, and the last one (the final record may fall on a step).
+    expect(states.length).toBeGreaterThanOrEqual(8);
+    expect(states.length).toBeLessThanOrEqual(9);
+    expect(states.some((state) => (state.spans?.length ?? 0) > 0)).toBe(true);
+    for (const state of states) if (state.spans) expect(state.spans.length).toBeGreaterThan(0);
+    expect(states.at(-1)).toMatchObject({ offset: bytes.byteLength });
+    expect(states.at(-1)).not.toHaveProperty("spans");
+  });
+
+  it("stops with ABORTED at once while the source waits for bytes that never come", async () => {
+    const store = createStore(sparseBackend().backend, { chunkSize: 64 * KiB });
+    const { bytes, descriptor } = await blobOf(256 * KiB);
+    let cancelled: unknown;
+    const stalled = {
+      from: spanSource(bytes).source.from,
+      spans: async () =>
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue({ offset: 0, bytes: bytes.slice(0, 10 * KiB) });
+          },
+          cancel(reason) {
+            cancelled = reason;
+          },
+        }),
+    };
+    const controller = new AbortController();
+    const pending = store.push(descriptor, stalled, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error("user left")), 50);
+    const error = await failure(pending);
+    expect(error.code).toBe("ABORTED");
+    expect(cancelled).toBeInstanceOf(Error);
+    expect((cancelled as Error).message).toBe("user left");
   });
 });
