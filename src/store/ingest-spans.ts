@@ -37,6 +37,8 @@ export interface SpansIngest {
   save: () => Uint8Array | undefined;
   chunkSize: number;
   checkpointBytes: number;
+  /** Bytes of chunks landed ahead kept in memory, at most. Default `AHEAD_BYTES`. */
+  aheadBytes?: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((bytes: number, total: number) => void) | undefined;
   action: string;
@@ -56,6 +58,7 @@ interface Pending {
  */
 export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: number }> {
   const { backend, digest, size, chunkSize, checkpointBytes, signal, onProgress, action } = ingest;
+  const aheadBytes = ingest.aheadBytes ?? AHEAD_BYTES;
   let hashed = ingest.offset;
   /** Stored past `hashed`, not hashed yet. */
   const landed = new SpanSet(ingest.spans);
@@ -188,7 +191,7 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
     await inFlight;
     const length = bytes.byteLength;
     // A chunk ahead is kept when the backend gives it back (it may have transferred it to a worker).
-    if (!next && keptBytes + length <= AHEAD_BYTES) {
+    if (!next && keptBytes + length <= aheadBytes) {
       awaited.set(at, length);
       keptBytes += length;
     }

@@ -10,6 +10,7 @@ import {
   type Span,
   type StoreBackend,
 } from "../../src/index.js";
+import { ingestSpans } from "../../src/store/ingest-spans.js";
 import { blobOf, chunked, countingSource, equal, readAll, spanSource } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
@@ -516,5 +517,55 @@ describe("store ingest of ranges side by side", () => {
     expect(error.code).toBe("ABORTED");
     expect(cancelled).toBeInstanceOf(Error);
     expect((cancelled as Error).message).toBe("user left");
+  });
+  it("keeps at most aheadBytes of chunks landed ahead in memory, reads back the rest, and frees it as it hashes", async () => {
+    const { bytes } = await blobOf(2048 * KiB);
+    /** Bytes written ahead of the prefix, and read back, with `aheadBytes` kept at most. */
+    const run = async (aheadBytes: number) => {
+      const { backend } = sparseBackend({ giveBack: true });
+      let hashed = 0;
+      let ahead = 0;
+      let read = 0;
+      const { ingestWriteAt, ingestRead } = backend as Required<StoreBackend>;
+      backend.ingestWriteAt = async (d, at, b, recycle) => {
+        if (at >= hashed) ahead += b.byteLength; // a chunk at the prefix is hashed before it is written
+        return ingestWriteAt(d, at, b, recycle);
+      };
+      backend.ingestRead = async (d, offset, length) => {
+        read += length;
+        return ingestRead(d, offset, length);
+      };
+      const out: Uint8Array[] = [];
+      await ingestSpans({
+        backend: backend as Required<StoreBackend>,
+        digest: "sha256:ahead",
+        size: bytes.byteLength,
+        // Eight ranges of 256 KiB, four at a time: three land ahead of the prefix's, twice.
+        source: spanSource(bytes, { range: 256 * KiB, ways: 4, chunk: 8 * KiB }).source,
+        offset: 0,
+        spans: [],
+        hash: async (b) => {
+          out.push(b.slice());
+          hashed += b.byteLength;
+        },
+        save: () => undefined,
+        chunkSize: 32 * KiB,
+        checkpointBytes: 1024 * KiB,
+        aheadBytes,
+        action: "test",
+      });
+      expect(equal(new Uint8Array(await new Blob(out as BlobPart[]).arrayBuffer()), bytes)).toBe(true);
+      return { ahead, read };
+    };
+    const none = await run(0);
+    expect(none.ahead).toBeGreaterThan(1024 * KiB);
+    expect(none.read).toBe(none.ahead);
+    expect((await run(4096 * KiB)).read).toBe(0);
+    const some = await run(128 * KiB);
+    expect(some.ahead).toBe(none.ahead);
+    // More than 128 KiB came from memory over the whole pull (what was hashed made room again), and
+    // far less than all that landed ahead (1.375 MiB): the room is spent as chunks are kept.
+    expect(some.ahead - some.read).toBeGreaterThan(128 * KiB);
+    expect(some.ahead - some.read).toBeLessThan(4 * 128 * KiB);
   });
 });
