@@ -199,30 +199,41 @@ describe("browser faults in Chromium", () => {
   // The up-front check (QUOTA_EXCEEDED before a byte is fetched) runs in the contract suite with an
   // injected estimate: Chromium's navigator.storage.estimate() ignores the DevTools quota override.
 
-  it("opfs: the quota running out half-way through a write is QUOTA_EXCEEDED, and nothing is listed", async () => {
-    const tab = await open();
-    const cdp = await tab.context().newCDPSession(tab);
-    await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin, quotaSize: 3 * MiB });
-    try {
-      // Without the up-front check, the browser's own QuotaExceededError comes in the middle of the shard.
-      const request = {
-        kind: "opfs" as const,
-        name: "quota-halfway",
-        reference: ref,
-        proxy: proxy.url,
-        chunkSize: MiB,
-        skipEstimate: true,
-      };
-      const result = await tab.evaluate((r) => window.faultPull(r), request);
-      expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
-      expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
-      // With room again, the pull resumes from what was sound before the failure and completes.
-      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
-      const again = await tab.evaluate((r) => window.faultPull(r), request);
-      expect(again.digest, String(again.message)).toBe(fixture.artifact.descriptor.digest);
-    } finally {
-      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
-      await tab.context().close();
-    }
-  });
+  it.each([
+    ["in order", undefined],
+    // Ranges side by side, each appended to its own piece: the failure comes in whichever piece.
+    [
+      "in ranges at their offsets",
+      { chunkBytes: MiB, connections: 3, fastBytesPerSecond: 1e15, atOffsets: true },
+    ],
+  ] as const)(
+    "opfs: the quota running out half-way through a write (%s) is QUOTA_EXCEEDED, and nothing is listed",
+    async (_, ranges) => {
+      const tab = await open();
+      const cdp = await tab.context().newCDPSession(tab);
+      await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin, quotaSize: 3 * MiB });
+      try {
+        // Without the up-front check, the browser's own QuotaExceededError comes in the middle of the shard.
+        const request = {
+          kind: "opfs" as const,
+          name: `quota-halfway-${ranges ? "ranges" : "order"}`,
+          reference: ref,
+          proxy: proxy.url,
+          chunkSize: MiB,
+          skipEstimate: true,
+          ...(ranges ? { ranges } : {}),
+        };
+        const result = await tab.evaluate((r) => window.faultPull(r), request);
+        expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");
+        expect(await tab.evaluate((r) => window.faultModels(r), request)).toBe(0);
+        // With room again, the pull resumes from what was sound before the failure and completes.
+        await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
+        const again = await tab.evaluate((r) => window.faultPull(r), request);
+        expect(again.digest, String(again.message)).toBe(fixture.artifact.descriptor.digest);
+      } finally {
+        await cdp.send("Storage.overrideQuotaForOrigin", { origin: page.origin });
+        await tab.context().close();
+      }
+    },
+  );
 });
