@@ -1,10 +1,10 @@
 import { createMemoryStore, pullModel } from "oci-model-loader";
 
 // The defaults, spelled out: a blob of 32 MiB or more comes as a first range of 16 MiB alone, then
-// in ranges of 16 MiB, 4 at a time, while they pay; the rest in one request where they do not.
+// in ranges of 16 MiB, 8 at a time, while they pay; the rest in one request where they do not.
 const model = await pullModel("ghcr.io/acme/tiny-llm:v1", {
   store: createMemoryStore(),
-  ranges: { connections: 4, chunkBytes: 16 * 1024 * 1024 },
+  ranges: { connections: 8, chunkBytes: 16 * 1024 * 1024 },
 });
 console.log(model.files);
 

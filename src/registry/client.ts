@@ -53,7 +53,7 @@ export interface RegistryClientOptions {
    */
   prefers?: (mediaType: string | undefined) => boolean;
   /**
-   * How a large blob is fetched: several `Range` requests at a time (`connections`, default 4, of
+   * How a large blob is fetched: several `Range` requests at a time (`connections`, default 8, of
    * `chunkBytes`, default 16 MiB) when the registry serves ranges and one connection is slow; one
    * request otherwise. `{ connections: 1 }` always fetches a blob in one request.
    */
