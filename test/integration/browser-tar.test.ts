@@ -279,14 +279,15 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
       // here: waitForFunction takes a pending promise for a truthy answer.)
       const written = () => tab.evaluate(([k, n]) => window.ingestBytes(k, n), [kind, request.name] as const);
       const deadline = Date.now() + 60_000;
-      while ((await written()) < 32 * MiB && Date.now() < deadline)
+      let before = 0;
+      while ((before = await written()) < 32 * MiB && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100));
       await tab.reload();
       await tab.waitForFunction(() => typeof window.pullTar === "function");
       gate.slowFrom(undefined);
       // Where the reload left the tar layer: past its second checkpoint, not at its end.
       const checkpoint = await written();
-      expect(checkpoint).toBeGreaterThanOrEqual(32 * MiB);
+      expect(checkpoint, `${before} bytes held before the reload`).toBeGreaterThanOrEqual(32 * MiB);
       expect(checkpoint).toBeLessThan(tarLayer.size);
       gate.blobs.length = 0;
       const resumed = await tab.evaluate((r) => window.pullTar(r), request);
