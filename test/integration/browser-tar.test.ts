@@ -279,9 +279,11 @@ describe("in Chromium, a ModelPack model with tar weight layers, through the pro
       // here: waitForFunction takes a pending promise for a truthy answer.)
       const written = () => tab.evaluate(([k, n]) => window.ingestBytes(k, n), [kind, request.name] as const);
       const deadline = Date.now() + 60_000;
-      let before = 0;
-      while ((before = await written()) < 32 * MiB && Date.now() < deadline)
+      let before = await written();
+      while (before < 32 * MiB && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
+        before = await written();
+      }
       await tab.reload();
       await tab.waitForFunction(() => typeof window.pullTar === "function");
       gate.slowFrom(undefined);
