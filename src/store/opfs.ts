@@ -395,7 +395,13 @@ class OpfsBackend implements StoreBackend {
       known = (await this.#pieces(digest)).pieces.map((p) => ({ name: p.name, ...span(p) }));
       this.#placed.set(digest, known);
     }
-    const dir = (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
+    // The directory only where a file is opened, written or removed: a chunk appended to the piece
+    // its range is writing asks the browser for nothing.
+    let handle: FileSystemDirectoryHandle | undefined;
+    const dir = async () => {
+      handle ??= (await this.#pieceDir(digest, true)) as FileSystemDirectoryHandle;
+      return handle;
+    };
     const files = await syncFiles();
     let writing = this.#writing.get(digest);
     let piece: Piece | undefined = writing?.open.find((p) => p.end === offset);
@@ -404,7 +410,14 @@ class OpfsBackend implements StoreBackend {
       // A piece that holds `offset` (one a range of an earlier push left, counted up to here or
       // not) goes on from it; what it held past `offset` was never counted.
       const into = known.find((p) => p.start <= offset && offset <= p.end);
-      const opened = await this.#openPiece(files, writing, digest, dir, into?.start ?? offset, offset);
+      const opened = await this.#openPiece(
+        files,
+        writing,
+        digest,
+        await dir(),
+        into?.start ?? offset,
+        offset,
+      );
       if (into) known.splice(known.indexOf(into), 1);
       known.push(opened);
       piece = opened;
@@ -413,11 +426,11 @@ class OpfsBackend implements StoreBackend {
     const name = String(offset).padStart(16, "0");
     for (const other of known.filter((p) => p !== piece && p.start < end && p.end > offset)) {
       known.splice(known.indexOf(other), 1);
-      if (other.name !== name || piece) await dir.removeEntry(other.name);
+      if (other.name !== name || piece) await (await dir()).removeEntry(other.name);
     }
     if (files && writing && piece)
       return this.#append(files, writing, piece as OpenPiece, offset, bytes, recycle);
-    await writeWhole(dir, name, bytes);
+    await writeWhole(await dir(), name, bytes);
     known.push({ name, start: offset, end });
   }
 
