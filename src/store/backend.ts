@@ -72,6 +72,12 @@ export interface StoreBackend {
   ingestDiscard(digest: string): Promise<void>;
   /** The push of `digest` is over for now (it failed or was aborted): let go of open resources. */
   ingestRelease?(digest: string): Promise<void>;
+  /**
+   * Waits for the writes of `digest` the backend queued (a backend that writes in a worker), having
+   * given back what they were given, and throws if one failed; the ingest stays open for more.
+   * Optional: without it the bytes of a write still queued are read back.
+   */
+  ingestWritten?(digest: string): Promise<void>;
   /** Every ingest with its state (for `gc` and `usage`). */
   ingests(): Promise<{ digest: string; state: IngestState }[]>;
 

@@ -42,6 +42,7 @@ const ACTIONS: { [K in keyof StoreBackend]-?: (digest: string) => string } = {
   ingestCommit: (d) => `commit ${d}`,
   ingestDiscard: (d) => `discard the partial ${d}`,
   ingestRelease: (d) => `close ${d}`,
+  ingestWritten: (d) => `write ${d}`,
   ingests: () => "list the partial downloads",
   readTags: () => "read the tags",
   writeTags: () => "write the tags",

@@ -118,6 +118,12 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
         recycle(bytes);
         continue;
       }
+      // On its way back from a backend that queues its writes: wait for them rather than read it back
+      // (a read waits for them too, and OPFS closes every open piece for it).
+      if (awaited.has(hashed) && backend.ingestWritten) {
+        await backend.ingestWritten(digest);
+        if (kept.has(hashed)) continue;
+      }
       const span = landed.takeAt(hashed);
       if (!span) return;
       const start = hashed;
@@ -214,7 +220,8 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
         awaited.delete(at); // not given back: read back instead
         keptBytes -= held;
       }
-      if (!next) landed.add(at, at + length);
+      // Not hashed yet (the prefix passed it when written there, or when given back before this).
+      if (at >= hashed) landed.add(at, at + length);
     });
     // Awaited by the next write; until then a failure must not count as unhandled (Node exits).
     inFlight.catch(() => {});

@@ -350,6 +350,15 @@ class OpfsBackend implements StoreBackend {
     if (strict && writing.error) throw writing.error.reason;
   }
 
+  /** Waits for the download's queued writes (each gives its buffer back once written); pieces stay open. */
+  async ingestWritten(digest: string) {
+    await this.#placing.get(digest);
+    const writing = this.#writing.get(digest);
+    if (!writing) return;
+    await Promise.all(writing.queue.map((q) => q.write));
+    if (writing.error) throw writing.error.reason;
+  }
+
   async ingestRelease(digest: string) {
     this.#placed.delete(digest);
     await this.#stopWriting(digest, false);

@@ -20,9 +20,17 @@ let backends = 0;
  * A backend in memory that writes at any offset; `lose` drops bytes from what it reads back;
  * `giveBack` hands written chunks back for reuse (as the memory, fs, IndexedDB and OPFS backends do),
  * `"late"` only after the write resolved, `"queued"` two writes later or when the ingest is read (as
- * OPFS's worker, which writes behind a queue that a read waits for).
+ * OPFS's worker, which writes behind a queue that a read waits for); `written` adds
+ * `ingestWritten`, which waits for the queued writes (gives their chunks back) without a read, or
+ * with `"keeps"` returns keeping them (as a write still in flight may).
  */
-function sparseBackend(options: { giveBack?: boolean | "late" | "queued"; inOrderOnly?: boolean } = {}) {
+function sparseBackend(
+  options: {
+    giveBack?: boolean | "late" | "queued";
+    inOrderOnly?: boolean;
+    written?: boolean | "keeps";
+  } = {},
+) {
   const blobs = new Map<string, Uint8Array>();
   const ingests = new Map<string, { data: Uint8Array; state?: IngestState }>();
   const log: string[] = [];
@@ -72,6 +80,14 @@ function sparseBackend(options: { giveBack?: boolean | "late" | "queued"; inOrde
       log.push(`checkpoint ${state.offset} ${JSON.stringify(state.spans ?? [])}`);
       states.push(state);
     },
+    ...(options.written
+      ? {
+          ingestWritten: async () => {
+            log.push("written");
+            if (options.written !== "keeps") for (const giveBack of queued.splice(0)) giveBack();
+          },
+        }
+      : {}),
     ingestRead: async (digest, offset, length) => {
       log.push(`read ${offset}+${length}`);
       for (const giveBack of queued.splice(0)) giveBack();
@@ -308,6 +324,49 @@ describe("store ingest of ranges side by side", () => {
     ]);
     expect(queued.taken.bytes).toBeLessThan(32 * KiB);
     expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  });
+
+  /**
+   * When the first range ends, the second's last two chunks written are not back (as above); `push`
+   * pushes the blob in that order into `backend`.
+   */
+  async function pushInterleaved(backend: ReturnType<typeof sparseBackend>) {
+    const { bytes, descriptor } = await blobOf(1024 * KiB);
+    const store = createStore(backend.backend, { chunkSize: 32 * KiB });
+    const piece = (at: number) => ({ offset: at, bytes: bytes.slice(at, at + 32 * KiB) });
+    const order = [0, 1, 2, 3].map((i) => i * 32 * KiB);
+    for (let i = 4; i < 16; i++) order.push(i * 32 * KiB, 512 * KiB + (i - 4) * 32 * KiB);
+    for (let i = 12; i < 16; i++) order.push(512 * KiB + i * 32 * KiB);
+    const source = {
+      from: spanSource(bytes).source.from,
+      spans: async () =>
+        new ReadableStream({
+          pull(controller) {
+            const at = order.shift();
+            if (at === undefined) controller.close();
+            else controller.enqueue(piece(at));
+          },
+        }),
+    };
+    await store.push(descriptor, source);
+    expect(equal(await readAll(await store.fetch(descriptor)), bytes)).toBe(true);
+  }
+
+  it("waits for a backend's queued writes rather than read back a chunk at the prefix still on its way back", async () => {
+    const queued = sparseBackend({ giveBack: "queued", written: true });
+    await pushInterleaved(queued);
+    expect(queued.log.filter((l) => l.startsWith("read"))).toEqual([]);
+    expect(queued.log.filter((l) => l === "written")).toHaveLength(1);
+    expect(queued.taken.bytes).toBe(0);
+  });
+
+  it("reads back a chunk at the prefix that a backend's wait for its writes did not give back", async () => {
+    const keeps = sparseBackend({ giveBack: "queued", written: "keeps" });
+    await pushInterleaved(keeps);
+    expect(keeps.log.filter((l) => l === "written")).toHaveLength(1);
+    // The first chunk not back is read up to the next awaited one, which that read gave back.
+    expect(keeps.log.filter((l) => l.startsWith("read"))).toEqual([`read ${832 * KiB}+${32 * KiB}`]);
+    expect(keeps.taken.bytes).toBe(0);
   });
 
   it("records the hasher's state with the prefix, ranges or not, from a hasher that saves one", async () => {
