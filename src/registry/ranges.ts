@@ -18,7 +18,7 @@
  * `fetchPieces` fetches several spans of a blob (the holes a resumed download still lacks) the same
  * way, but hands on each piece at its offset as it arrives, from whichever range it came: a store
  * writes it there at once, so nothing waits in memory for the ranges before it, and a reload keeps
- * every range that landed.
+ * every range that landed. A pull fetches large blobs this way by default (`atOffsets`).
  */
 import { OciError } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
@@ -50,10 +50,11 @@ export interface RangeOptions {
   /**
    * A pull hands each range's bytes to the store as they arrive, to be written at their offsets
    * (`fetchBlobSpans`, a `SpanSource`): a reload or a killed process keeps every range that landed,
-   * and the next pull asks only for the holes. Default false (the store takes the blob in order,
-   * ranges ahead held in memory): on this project's machine it is no faster over a 40 ms, 25 MB/s
-   * link (Chromium, 256 MiB into OPFS: 7.6–8.1 s against 7.3–9.2 s in order) and costs CPU in Node
-   * on loopback (1 GiB: 5.4–5.9 s against 4.4–6.2 s; bench/README.md, run 7).
+   * and the next pull asks only for the holes. Default true (with `connections` over 1). False has
+   * the store take the blob in order, the ranges ahead of it held in memory (up to `connections ×
+   * chunkBytes`), and a resume fetch again what had come past its last checkpoint. On this project's
+   * machine neither is the faster (Chromium, 256 MiB into OPFS over a 40 ms, 25 MB/s link: 8.11 s
+   * at offsets against 8.06 s in order; bench/README.md, run 9).
    */
   atOffsets?: boolean;
 }
@@ -72,8 +73,14 @@ const DEFAULTS = {
   chunkBytes: 16 * 1024 * 1024,
   fastBytesPerSecond: 200e6,
   retries: 3,
-  atOffsets: false,
+  atOffsets: true,
 } satisfies Required<RangeOptions>;
+
+/** Whether a pull should hand a blob's ranges to its store as they arrive (`atOffsets`). */
+export function placesRanges(options: RangeOptions = {}): boolean {
+  const { connections, atOffsets } = { ...DEFAULTS, ...options };
+  return atOffsets && connections > 1;
+}
 
 /** Whether a blob range is long enough to be fetched in several requests. */
 export function wantsRanges(length: number, options: RangeOptions = {}): boolean {
