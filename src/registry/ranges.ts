@@ -52,9 +52,10 @@ export interface RangeOptions {
    * (`fetchBlobSpans`, a `SpanSource`): a reload or a killed process keeps every range that landed,
    * and the next pull asks only for the holes. Default true (with `connections` over 1). False has
    * the store take the blob in order, the ranges ahead of it held in memory (up to `connections ×
-   * chunkBytes`), and a resume fetch again what had come past its last checkpoint. On this project's
-   * machine neither is the faster (Chromium, 256 MiB into OPFS over a 40 ms, 25 MB/s link: 8.11 s
-   * at offsets against 8.06 s in order; bench/README.md, run 9).
+   * chunkBytes`), and a resume fetch again what had come past its last checkpoint; on this project's
+   * machine that is the faster (bench/README.md, run 9: 1 GiB in Node over a 40 ms, 25 MB/s link
+   * 8.29 s against 9.33 s at offsets, 4.25 s against 5.78 s on loopback; 256 MiB in Chromium into
+   * OPFS over the link 6.76 s against 7.06 s).
    */
   atOffsets?: boolean;
 }
