@@ -29,10 +29,10 @@ const median = (values: number[]) =>
 const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)} s`;
 
 /**
- * Rows of pulls with ranges handed to the store in order (`RangeOptions.atOffsets` false, mode
- * `${ours}-in-order`), against the same baselines as the default's (ranges at their offsets).
+ * Rows of pulls with ranges written at their offsets (`RangeOptions.atOffsets`, mode `${ours}-at-offsets`),
+ * against the same baselines as the default's.
  */
-function inOrderRows(
+function atOffsetsRows(
   label: string,
   link: string,
   s: (key: string) => number[],
@@ -41,17 +41,17 @@ function inOrderRows(
   add: Add,
   other = "skopeo",
 ) {
-  const mode = `${ours}-in-order`;
+  const mode = `${ours}-at-offsets`;
   for (const baseline of [single, other]) {
     add(
-      `${label} over ${link}, ranges in order: speed-up (baseline: ${baseline}, ${spread(s(`wan ${baseline}`))}; ours ${spread(s(`wan ${mode}`))})`,
+      `${label} over ${link}, ranges at their offsets: speed-up (baseline: ${baseline}, ${spread(s(`wan ${baseline}`))}; ours ${spread(s(`wan ${mode}`))})`,
       "×",
       median(s(`wan ${baseline}`)) / median(s(`wan ${mode}`)),
       1,
     );
   }
   add(
-    `${label} on loopback, ranges in order: time (baseline: one stream)`,
+    `${label} on loopback, ranges at their offsets: time (baseline: one stream)`,
     "s",
     median(s(`loopback ${mode}`)),
     median(s(`loopback ${single}`)),
@@ -99,7 +99,7 @@ export async function runWanNodeRows(
     const links = { wan: `${shaped.host}/bench/wan:v1`, loopback: `${registry.host}/bench/wan:v1` };
     for (let round = 0; round < rounds; round++) {
       for (const [link, ref] of Object.entries(links)) {
-        for (const mode of ["ours", "ours-in-order", "ours-single", "skopeo"]) {
+        for (const mode of ["ours", "ours-at-offsets", "ours-single", "skopeo"]) {
           if (link === "loopback" && mode === "skopeo") continue; // the node-pull section's row
           const key = `${link} ${mode}`;
           const { seconds } = await pullOnce(mode, ref);
@@ -140,7 +140,7 @@ export async function runWanNodeRows(
     median(s("loopback ours")),
     median(s("loopback ours-single")),
   );
-  inOrderRows(label, link, s, "ours", "ours-single", add);
+  atOffsetsRows(label, link, s, "ours", "ours-single", add);
   return samples;
 }
 
@@ -222,7 +222,7 @@ export async function runWanBrowserRows(
     const links = { wan: shaped.host, loopback: registry.host };
     for (let round = 0; round < rounds; round++) {
       for (const [link, host] of Object.entries(links)) {
-        for (const mode of ["opfs", "opfs-in-order", "opfs-single", "fetch-cache"]) {
+        for (const mode of ["opfs", "opfs-at-offsets", "opfs-single", "fetch-cache"]) {
           if (link === "loopback" && mode === "fetch-cache") continue; // the browser-pull section's row
           const sample = await tab.evaluate(([m, r, p, n]) => window.runPull(m, r, p, n), [
             mode,
@@ -264,6 +264,6 @@ export async function runWanBrowserRows(
     median(s("loopback opfs")),
     median(s("loopback opfs-single")),
   );
-  inOrderRows(label, link, s, "opfs", "opfs-single", add, "fetch-cache");
+  atOffsetsRows(label, link, s, "opfs", "opfs-single", add, "fetch-cache");
   return samples;
 }
