@@ -220,7 +220,8 @@ export async function ingestSpans(ingest: SpansIngest): Promise<{ fetched: numbe
         awaited.delete(at); // not given back: read back instead
         keptBytes -= held;
       }
-      // Not hashed yet (the prefix passed it when written there, or when given back before this).
+      // Landed, unless hashed already: written where the prefix ended, or given back and hashed
+      // from memory before this write resolved.
       if (at >= hashed) landed.add(at, at + length);
     });
     // Awaited by the next write; until then a failure must not count as unhandled (Node exits).
