@@ -326,10 +326,13 @@ class OpfsBackend implements StoreBackend {
     // A new key each time: a failure under an earlier one still refuses this download's records.
     const key = `${this.id}/${digest}@${start}#${++opened}`;
     const file = await dir.getFileHandle(name, { create: true });
-    await this.#enqueue(writing, files.open(key, file, offset - start), 0);
+    // Nothing more is opened once a write failed; what is opened is listed first, so that stopping
+    // the download closes it even where its open fails with a write before it.
+    if (writing.error) throw writing.error.reason;
     const piece: OpenPiece = { name, key, start, end: offset };
     writing.open.push(piece);
     writing.keys.add(key);
+    await this.#enqueue(writing, files.open(key, file, offset - start), 0);
     const oldest = writing.open.length > OPEN_PIECES ? writing.open.shift() : undefined;
     if (oldest) await this.#enqueue(writing, files.close(oldest.key), 0);
     return piece;
@@ -401,7 +404,7 @@ class OpfsBackend implements StoreBackend {
     if (!known) {
       // The first write of a push: no file of the download may be held while they are listed.
       await this.#stopWriting(digest, true);
-      known = (await this.#pieces(digest)).pieces.map((p) => ({ name: p.name, ...span(p) }));
+      known = await this.#cutToRecord(digest);
       this.#placed.set(digest, known);
     }
     // The directory only where a file is opened, written or removed: a chunk appended to the piece
@@ -441,6 +444,33 @@ class OpfsBackend implements StoreBackend {
       return this.#append(files, writing, piece as OpenPiece, offset, bytes, recycle);
     await writeWhole(await dir(), name, bytes);
     known.push({ name, start: offset, end });
+  }
+
+  /**
+   * The pieces of a download cut to the bytes its record counts, before a push writes at offsets:
+   * the push fetches every other byte again, and one of its ranges may reach bytes a piece holds
+   * uncounted (written after the last record, or before a write that failed) while another range
+   * goes on in that piece, open. Cut, every piece holds counted bytes only and grows at its end.
+   */
+  async #cutToRecord(digest: string): Promise<Piece[]> {
+    const state = await this.ingestState(digest);
+    const counted: Span[] = [[0, state?.offset ?? 0], ...(state?.spans ?? [])];
+    const { dir, pieces } = await this.#pieces(digest);
+    const files = await syncFiles();
+    const kept: Piece[] = [];
+    for (const piece of pieces) {
+      const { start, end } = span(piece);
+      const upTo = counted.find(([from, to]) => from <= start && start < to)?.[1];
+      if (!dir || upTo === undefined) await dir?.removeEntry(piece.name);
+      else if (upTo < end && files) {
+        // Opened through the worker, it is cut to the size it is opened at.
+        const key = `${this.id}/${digest}@${start}#${++opened}`;
+        await files.open(key, await dir.getFileHandle(piece.name), upTo - start);
+        await files.close(key);
+      } else if (upTo < end) await writeWhole(dir, piece.name, piece.file.slice(0, upTo - start));
+      if (upTo !== undefined) kept.push({ name: piece.name, start, end: Math.min(end, upTo) });
+    }
+    return kept;
   }
 
   async ingestCheckpoint(digest: string, state: IngestState) {

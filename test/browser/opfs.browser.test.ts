@@ -30,4 +30,16 @@ describe("OPFS ingest through sync access handles", () => {
     worker.terminate();
     expectAppended(report);
   });
+
+  it("in a dedicated worker: a full disk part-way through ranges leaves no piece held open, and a second push completes", async () => {
+    const worker = new Worker(new URL("./workers/opfs-quota.worker.ts", import.meta.url), {
+      type: "module",
+    });
+    const report = await new Promise((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => reject(new Error(event.message));
+    });
+    worker.terminate();
+    expect(report).toEqual({ first: "QUOTA_EXCEEDED", again: "stored" });
+  });
 });
