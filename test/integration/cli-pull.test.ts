@@ -9,6 +9,7 @@ import { createFsStore } from "../../src/node/index.js";
 import { pushWithSkopeo, sameBytes, sha256 } from "../support/layout.js";
 import { dockerV01, type ModelFixture } from "../support/models.js";
 import { startRegistry, type TestRegistry, USER } from "../support/registry.js";
+import { type ShapingProxy, startShapingProxy } from "../support/shaping-proxy.js";
 
 const CLI = join(import.meta.dirname, "../../dist/node/cli.js");
 
@@ -184,5 +185,48 @@ describe("oci-model pull, ls, rm, gc, verify against the real registry (token au
     expect((await readdir(join(store, "blobs", "sha256"))).sort()).toEqual(blobsOfB);
     expect(blobsOfB).toContain(sharedDigest.slice(7));
     expect((await pull(refB)).stdout).toMatch(/"fetchedBytes":0,/);
+  });
+});
+
+describe("oci-model pull --connections, through a WAN-shaped link", () => {
+  const MiB = 1024 * 1024;
+  let registry: TestRegistry;
+  let proxy: ShapingProxy;
+  let dir: string;
+  let ref: string;
+  let fixture: ModelFixture;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    fixture = await dockerV01([randomBytes(40 * MiB)]);
+    await pushWithSkopeo(registry, fixture.artifact, "models/big", "v1");
+    // One connection at 40 MB/s: the first range does not come fast, so the rest comes in ranges.
+    proxy = await startShapingProxy({ upstream: registry.host, rttMs: 20, connectionRate: 40e6 });
+    ref = `${proxy.host}/models/big:v1`;
+    dir = await mkdtemp(join(tmpdir(), "oml-cli-connections-"));
+  }, 120_000);
+  afterAll(async () => {
+    await proxy?.close();
+    await registry?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fetches a 40 MiB weight in one request with --connections 1, in ranges side by side by default, and refuses 0", async () => {
+    const pull = (store: string, ...flags: string[]) =>
+      cli(["pull", ref, "--plain-http", "--store", join(dir, store), "--json", ...flags]);
+    const one = await pull("one", "--connections", "1");
+    expect(one.code, one.stderr).toBe(0);
+    expect(JSON.parse(one.stdout).digest).toBe(fixture.artifact.descriptor.digest);
+    expect(proxy.blobRanges).toEqual(proxy.blobRanges.map(() => ""));
+
+    const before = proxy.blobRanges.length;
+    const ranged = await pull("ranged");
+    expect(ranged.code, ranged.stderr).toBe(0);
+    expect(JSON.parse(ranged.stdout).digest).toBe(fixture.artifact.descriptor.digest);
+    expect(proxy.blobRanges.slice(before).filter((r) => r.startsWith("bytes=")).length).toBeGreaterThan(1);
+
+    const zero = await pull("zero", "--connections", "0");
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toMatch(/INVALID_ARGUMENT.*--connections 0 is not a whole number above 0/);
   });
 });

@@ -14,7 +14,7 @@ import { pullReporter } from "./progress.js";
 import { clientOptions, REGISTRY_FLAGS } from "./registry-flags.js";
 import { openStore, STORE_FLAG, storeDir } from "./store-flag.js";
 
-const USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--keep-archives] [--proxy URL] [--concurrency N] [--timeout S] [--json]
+const USAGE = `Usage: oci-model pull <reference> [--store DIR] [--output DIR] [--config-only] [--keep-archives] [--proxy URL] [--concurrency N] [--connections N] [--timeout S] [--json]
 
 Pulls a model into the store (an OCI layout; default $XDG_CACHE_HOME/oci-model or ~/.cache/oci-model),
 verifying every byte and resuming interrupted downloads.
@@ -22,6 +22,7 @@ verifying every byte and resuming interrupted downloads.
   --config-only    manifest, config and config files only, no weights
   --keep-archives  keep compressed layers once their files are stored (to push the model again)
   --concurrency N  layers at a time (default 4)
+  --connections N  range requests at a time for one large blob (default 8; 1: each blob in one request)
   --json           print one JSON summary on stdout; progress goes to stderr as NDJSON, one
                    {"type","message","total","current","layer":{"id","size","current","name"},"mode"}
                    a line (Docker Model Runner's progress shape)
@@ -38,6 +39,15 @@ async function writeFiles(model: Model, output: string): Promise<void> {
       await file.close();
     }
   }
+}
+
+/** A count flag's value: a whole number above 0, or `undefined` where the flag is not given. */
+function count(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new OciError("INVALID_ARGUMENT", `Cannot pull: ${flag} ${value} is not a whole number above 0`);
+  return n;
 }
 
 /** The client, telling `seen` each manifest it fetches (the progress names layers from it). */
@@ -63,19 +73,15 @@ export const pullCommand = defineCommand({
     "config-only": { type: "boolean" },
     "keep-archives": { type: "boolean" },
     concurrency: { type: "string" },
+    connections: { type: "string" },
     json: { type: "boolean" },
   },
   allowPositionals: true,
   async run(values, positionals, io) {
     if (positionals.length !== 1) throw new UsageError("Cannot pull: give one reference");
     const ref = parseReference(positionals[0] as string);
-    const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new OciError(
-        "INVALID_ARGUMENT",
-        `Cannot pull: --concurrency ${values.concurrency} is not a whole number above 0`,
-      );
-    }
+    const concurrency = count(values.concurrency, "--concurrency");
+    const connections = count(values.connections, "--connections");
     const reporter = pullReporter(io, { json: values.json === true });
     // Ctrl-C aborts the pull, which ends with ABORTED and leaves what it fetched to resume from
     const controller = new AbortController();
@@ -86,13 +92,14 @@ export const pullCommand = defineCommand({
     let reused = 0;
     try {
       const options = await clientOptions(values, ref.registry, io);
+      if (connections !== undefined) options.ranges = { connections };
       model = await pullModel(ref, {
         ...options,
         client: watchManifests(createRegistryClient(options), reporter.manifest),
         store: openStore(values.store, io),
         weights: !values["config-only"],
         keepArchives: values["keep-archives"] === true,
-        concurrency,
+        concurrency: concurrency ?? 4,
         signal: controller.signal,
         onProgress: (event) => {
           if (event.type === "done") {
