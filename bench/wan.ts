@@ -3,6 +3,8 @@
 // runs), side by side in each round, and the same pulls on loopback, which must not get slower.
 //   - Node (bench/pull-model.mjs, one process per pull): ours (large blobs in 4 ranges of 16 MiB)
 //     against ours in one stream and `skopeo copy` (goals: ≥ 3× one stream, ≥ 2× skopeo);
+//   - on loopback also `oci-model pull` (dist/node/cli.js) against `--connections 1`, and each against
+//     itself with V8's incremental marking on (what the CLI ran with before it turned it off);
 //   - Node push of 256 MiB from an OCI layout (bench/push-model.mjs): ours against skopeo, time and RSS;
 //   - Chromium through the registry proxy into OPFS (bench/pages/pull-page.ts): ours against one
 //     stream and fetch → arrayBuffer → cache.put (goal ≥ 2× that).
@@ -74,6 +76,38 @@ async function pullOnce(mode: string, ref: string): Promise<{ seconds: number; r
 }
 
 /**
+ * CLI modes on loopback: `oci-model pull` as a user runs it ("cli"), with `--connections 1`
+ * ("cli-single"), and each with V8's incremental marking back on ("…-marking", what the CLI ran
+ * with before it turned it off). Timed from the process's start, each the same way.
+ */
+const CLI_MODES: Record<string, { node: string[]; cli: string[] }> = {
+  cli: { node: [], cli: [] },
+  "cli-single": { node: [], cli: ["--connections", "1"] },
+  "cli-marking": { node: ["--incremental-marking"], cli: [] },
+  "cli-single-marking": { node: ["--incremental-marking"], cli: ["--connections", "1"] },
+};
+
+async function cliPullOnce(mode: string, ref: string): Promise<{ seconds: number }> {
+  const dir = await mkdtemp(join(tmpdir(), "oml-bench-wan-cli-"));
+  const { node, cli } = CLI_MODES[mode] as { node: string[]; cli: string[] };
+  try {
+    await run("sync");
+    const script = join(import.meta.dirname, "..", "dist", "node", "cli.js");
+    const started = performance.now();
+    await run(
+      process.execPath,
+      [...node, script, "pull", ref, "--plain-http", "--store", dir, "--json", ...cli],
+      {
+        maxBuffer: 1 << 26,
+      },
+    );
+    return { seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * Node rows: a `size`-byte model (the layout `makeLayout` writes, pushed with skopeo) pulled over the
  * shaped link and on loopback. Returns every sample, for bench/README.md.
  */
@@ -99,10 +133,11 @@ export async function runWanNodeRows(
     const links = { wan: `${shaped.host}/bench/wan:v1`, loopback: `${registry.host}/bench/wan:v1` };
     for (let round = 0; round < rounds; round++) {
       for (const [link, ref] of Object.entries(links)) {
-        for (const mode of ["ours", "ours-at-offsets", "ours-single", "skopeo"]) {
+        const cliModes = link === "loopback" ? Object.keys(CLI_MODES) : [];
+        for (const mode of ["ours", "ours-at-offsets", "ours-single", "skopeo", ...cliModes]) {
           if (link === "loopback" && mode === "skopeo") continue; // the node-pull section's row
           const key = `${link} ${mode}`;
-          const { seconds } = await pullOnce(mode, ref);
+          const { seconds } = await (mode in CLI_MODES ? cliPullOnce : pullOnce)(mode, ref);
           samples[key] = [...(samples[key] ?? []), seconds];
           console.log(`wan: ${key} ${size / MiB} MiB ${seconds.toFixed(2)} s`);
         }
@@ -141,6 +176,24 @@ export async function runWanNodeRows(
     median(s("loopback ours-single")),
   );
   atOffsetsRows(label, link, s, "ours", "ours-single", add);
+  const cli = `oci-model pull of ${size / MiB} MiB on loopback`;
+  add(
+    `${cli}: time, in ranges (baseline: --connections 1, ${spread(s("loopback cli-single"))})`,
+    "s",
+    median(s("loopback cli")),
+    median(s("loopback cli-single")),
+  );
+  for (const [mode, what] of [
+    ["cli", "in ranges"],
+    ["cli-single", "--connections 1"],
+  ] as const) {
+    add(
+      `${cli}: time, ${what} (baseline: the same with V8's incremental marking, ${spread(s(`loopback ${mode}-marking`))})`,
+      "s",
+      median(s(`loopback ${mode}`)),
+      median(s(`loopback ${mode}-marking`)),
+    );
+  }
   return samples;
 }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./cli/v8-marking.js"; // first: before the rest is loaded
 import { text } from "node:stream/consumers";
 import type { CliIo } from "./cli/command.js";
 import { main } from "./cli/main.js";
