@@ -31,10 +31,10 @@ const median = (values: number[]) =>
 const spread = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)} s`;
 
 /**
- * Rows of pulls with ranges written at their offsets (`RangeOptions.atOffsets`, mode `${ours}-at-offsets`),
- * against the same baselines as the default's.
+ * Rows of pulls with ranges handed to the store in order (`RangeOptions.atOffsets` false, mode
+ * `${ours}-in-order`), against the same baselines as the default's (ranges at their offsets).
  */
-function atOffsetsRows(
+function inOrderRows(
   label: string,
   link: string,
   s: (key: string) => number[],
@@ -43,17 +43,17 @@ function atOffsetsRows(
   add: Add,
   other = "skopeo",
 ) {
-  const mode = `${ours}-at-offsets`;
+  const mode = `${ours}-in-order`;
   for (const baseline of [single, other]) {
     add(
-      `${label} over ${link}, ranges at their offsets: speed-up (baseline: ${baseline}, ${spread(s(`wan ${baseline}`))}; ours ${spread(s(`wan ${mode}`))})`,
+      `${label} over ${link}, ranges in order: speed-up (baseline: ${baseline}, ${spread(s(`wan ${baseline}`))}; ours ${spread(s(`wan ${mode}`))})`,
       "×",
       median(s(`wan ${baseline}`)) / median(s(`wan ${mode}`)),
       1,
     );
   }
   add(
-    `${label} on loopback, ranges at their offsets: time (baseline: one stream)`,
+    `${label} on loopback, ranges in order: time (baseline: one stream)`,
     "s",
     median(s(`loopback ${mode}`)),
     median(s(`loopback ${single}`)),
@@ -134,7 +134,7 @@ export async function runWanNodeRows(
     for (let round = 0; round < rounds; round++) {
       for (const [link, ref] of Object.entries(links)) {
         const cliModes = link === "loopback" ? Object.keys(CLI_MODES) : [];
-        for (const mode of ["ours", "ours-at-offsets", "ours-single", "skopeo", ...cliModes]) {
+        for (const mode of ["ours", "ours-in-order", "ours-single", "skopeo", ...cliModes]) {
           if (link === "loopback" && mode === "skopeo") continue; // the node-pull section's row
           const key = `${link} ${mode}`;
           const { seconds } = await (mode in CLI_MODES ? cliPullOnce : pullOnce)(mode, ref);
@@ -175,7 +175,7 @@ export async function runWanNodeRows(
     median(s("loopback ours")),
     median(s("loopback ours-single")),
   );
-  atOffsetsRows(label, link, s, "ours", "ours-single", add);
+  inOrderRows(label, link, s, "ours", "ours-single", add);
   const cli = `oci-model pull of ${size / MiB} MiB on loopback`;
   add(
     `${cli}: time, in ranges (baseline: --connections 1, ${spread(s("loopback cli-single"))})`,
@@ -275,7 +275,7 @@ export async function runWanBrowserRows(
     const links = { wan: shaped.host, loopback: registry.host };
     for (let round = 0; round < rounds; round++) {
       for (const [link, host] of Object.entries(links)) {
-        for (const mode of ["opfs", "opfs-at-offsets", "opfs-single", "fetch-cache"]) {
+        for (const mode of ["opfs", "opfs-in-order", "opfs-single", "fetch-cache"]) {
           if (link === "loopback" && mode === "fetch-cache") continue; // the browser-pull section's row
           const sample = await tab.evaluate(([m, r, p, n]) => window.runPull(m, r, p, n), [
             mode,
@@ -317,6 +317,6 @@ export async function runWanBrowserRows(
     median(s("loopback opfs")),
     median(s("loopback opfs-single")),
   );
-  atOffsetsRows(label, link, s, "opfs", "opfs-single", add, "fetch-cache");
+  inOrderRows(label, link, s, "opfs", "opfs-single", add, "fetch-cache");
   return samples;
 }

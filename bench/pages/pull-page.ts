@@ -94,13 +94,13 @@ async function forget(mode: string, round: number): Promise<void> {
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
   if (mode === "opfs-worker") {
     await pullInWorker({ reference, proxy, store: `bench-${round}` });
-  } else if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-at-offsets" || mode === "idb") {
+  } else if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-in-order" || mode === "idb") {
     const store = mode === "idb" ? createIdbStore(`bench-${round}`) : createOpfsStore(`bench-${round}`);
     // opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline);
-    // opfs-at-offsets: ranges written at their offsets (`RangeOptions.atOffsets`).
+    // opfs-in-order: ranges handed to the store in order (`RangeOptions.atOffsets` false).
     const choices: Record<string, RangeOptions> = {
       "opfs-single": { connections: 1 },
-      "opfs-at-offsets": { atOffsets: true },
+      "opfs-in-order": { atOffsets: false },
     };
     const ranges = choices[mode];
     await pullModel(reference, { store, proxy, ...(ranges ? { ranges } : {}) });

@@ -16,7 +16,7 @@ import {
   putManifest,
 } from "./manifests.js";
 import type { ProxyOption } from "./proxy-url.js";
-import type { RangeOptions } from "./ranges.js";
+import { placesRanges, type RangeOptions } from "./ranges.js";
 import { listTags } from "./tags.js";
 import { type BlobContent, mountBlob, type PushBlobOptions, pushBlob } from "./uploads.js";
 
@@ -98,9 +98,9 @@ export class RegistryClient {
   readonly #api: RegistryApi;
   readonly #policy: IndexPolicy;
   readonly #ranges: RangeOptions;
-  /** Whether a pull should hand large blobs to its store range by range (`RangeOptions.atOffsets`). */
+  /** Whether a pull hands large blobs to its store range by range (`RangeOptions.atOffsets`, default true). */
   get rangesAtOffsets(): boolean {
-    return this.#ranges.atOffsets === true;
+    return placesRanges(this.#ranges);
   }
 
   /** @param options How to reach registries; every option has a default. */

@@ -18,7 +18,7 @@
  * `fetchPieces` fetches several spans of a blob (the holes a resumed download still lacks) the same
  * way, but hands on each piece at its offset as it arrives, from whichever range it came: a store
  * writes it there at once, so nothing waits in memory for the ranges before it, and a reload keeps
- * every range that landed.
+ * every range that landed. A pull fetches large blobs this way by default (`atOffsets`).
  */
 import { OciError } from "../errors.js";
 import type { Descriptor } from "../oci/manifest.js";
@@ -50,11 +50,13 @@ export interface RangeOptions {
   /**
    * A pull hands each range's bytes to the store as they arrive, to be written at their offsets
    * (`fetchBlobSpans`, a `SpanSource`): a reload or a killed process keeps every range that landed,
-   * and the next pull asks only for the holes. Default false (the store takes the blob in order,
-   * ranges ahead held in memory, up to `connections × chunkBytes`): on this project's machine that
-   * is the faster (bench/README.md, run 9: 1 GiB in Node over a 40 ms, 25 MB/s link 8.29 s in order
-   * against 9.33 s at offsets, 4.25 s against 5.78 s on loopback; 256 MiB in Chromium into OPFS over
-   * the link 6.76 s against 7.06 s).
+   * and the next pull asks only for the holes. Default true (with `connections` over 1). False has
+   * the store take the blob in order, the ranges ahead of it held in memory (up to `connections ×
+   * chunkBytes`, 128 MiB at the defaults), and a resume fetch again what had come past its last
+   * checkpoint. Neither is the faster over a 40 ms, 25 MB/s-per-connection link on this project's
+   * machine (1 GiB in Node: 9.51 s at offsets against 9.98 s in order in run 10, 9.33 s against
+   * 8.29 s in run 9; 256 MiB in Chromium into OPFS: 7.06 s against 6.76 s in run 9); on loopback in
+   * Node in order is (5.46 s against 4.90 s, run 10; bench/README.md).
    */
   atOffsets?: boolean;
 }
@@ -73,8 +75,14 @@ const DEFAULTS = {
   chunkBytes: 16 * 1024 * 1024,
   fastBytesPerSecond: 200e6,
   retries: 3,
-  atOffsets: false,
+  atOffsets: true,
 } satisfies Required<RangeOptions>;
+
+/** Whether a pull should hand a blob's ranges to its store as they arrive (`atOffsets`). */
+export function placesRanges(options: RangeOptions = {}): boolean {
+  const { connections, atOffsets } = { ...DEFAULTS, ...options };
+  return atOffsets && connections > 1;
+}
 
 /** Whether a blob range is long enough to be fetched in several requests. */
 export function wantsRanges(length: number, options: RangeOptions = {}): boolean {

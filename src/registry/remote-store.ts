@@ -153,7 +153,7 @@ export function createRemoteStore(
         ...(fetchOptions.length === undefined ? {} : { length: fetchOptions.length }),
       });
     },
-    // Offered to a graph copy only when asked for (`RangeOptions.atOffsets`).
+    // Offered to a graph copy unless ranges are taken in order (`RangeOptions.atOffsets`) or not at all.
     ...(client.rangesAtOffsets
       ? {
           fetchSpans: (blob: BlobRef, spans: readonly Span[], fetchOptions: FetchOptions = {}) =>

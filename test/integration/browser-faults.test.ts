@@ -200,7 +200,7 @@ describe("browser faults in Chromium", () => {
   // injected estimate: Chromium's navigator.storage.estimate() ignores the DevTools quota override.
 
   it.each([
-    ["in order", undefined],
+    ["in order", { atOffsets: false }],
     // Ranges side by side, each appended to its own piece: the failure comes in whichever piece.
     [
       "in ranges at their offsets",
@@ -216,12 +216,12 @@ describe("browser faults in Chromium", () => {
         // Without the up-front check, the browser's own QuotaExceededError comes in the middle of the shard.
         const request = {
           kind: "opfs" as const,
-          name: `quota-halfway-${ranges ? "ranges" : "order"}`,
+          name: `quota-halfway-${ranges.atOffsets ? "ranges" : "order"}`,
           reference: ref,
           proxy: proxy.url,
           chunkSize: MiB,
           skipEstimate: true,
-          ...(ranges ? { ranges } : {}),
+          ranges,
         };
         const result = await tab.evaluate((r) => window.faultPull(r), request);
         expect(result.code, String(result.message)).toBe("QUOTA_EXCEEDED");

@@ -398,14 +398,15 @@ describe("several spans of a blob, pieces handed on as they arrive", () => {
     expect(few.served.ranges).toEqual(["bytes=0-999", `bytes=${MiB}-${MiB + 999}`]);
   });
 
-  it("is offered to a store copying from the registry only with atOffsets", async () => {
+  it("is offered to a store copying from the registry unless ranges are taken in order or not at all", async () => {
     const { bytes } = await blobOf(MiB);
     const { fetch } = registry(bytes);
-    const plain = createRemoteStore(REF, { client: createRegistryClient({ fetch }) });
-    expect(plain.fetchSpans).toBeUndefined();
-    const client = createRegistryClient({ fetch, ranges: { atOffsets: true } });
-    const offered = createRemoteStore(REF, { client });
+    const offered = createRemoteStore(REF, { client: createRegistryClient({ fetch }) });
     expect(typeof offered.fetchSpans).toBe("function");
+    for (const ranges of [{ atOffsets: false }, { connections: 1 }, { connections: 1, atOffsets: true }]) {
+      const plain = createRemoteStore(REF, { client: createRegistryClient({ fetch, ranges }) });
+      expect(plain.fetchSpans, JSON.stringify(ranges)).toBeUndefined();
+    }
   });
 
   it.each([
