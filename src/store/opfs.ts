@@ -456,12 +456,13 @@ class OpfsBackend implements StoreBackend {
     const state = await this.ingestState(digest);
     const counted: Span[] = [[0, state?.offset ?? 0], ...(state?.spans ?? [])];
     const { dir, pieces } = await this.#pieces(digest);
+    if (!dir) return [];
     const files = await syncFiles();
     const kept: Piece[] = [];
     for (const piece of pieces) {
       const { start, end } = span(piece);
       const upTo = counted.find(([from, to]) => from <= start && start < to)?.[1];
-      if (!dir || upTo === undefined) await dir?.removeEntry(piece.name);
+      if (upTo === undefined) await dir.removeEntry(piece.name);
       else if (upTo < end && files) {
         // Opened through the worker, it is cut to the size it is opened at.
         const key = `${this.id}/${digest}@${start}#${++opened}`;
