@@ -558,6 +558,45 @@ describe("store ingest of ranges side by side", () => {
     expect(cancelled).toBeInstanceOf(Error);
     expect((cancelled as Error).message).toBe("user left");
   });
+  it("reads back a chunk landed ahead whose write ended only after the prefix had reached it", async () => {
+    // The second half comes first and its write takes 20 ms; the first half is hashed meanwhile, so
+    // when that write ends the prefix stands exactly where it starts: it is still to be hashed.
+    const { bytes } = await blobOf(64 * KiB);
+    const { backend } = sparseBackend({ giveBack: true });
+    const { ingestWriteAt } = backend as Required<StoreBackend>;
+    backend.ingestWriteAt = async (d, at, b, recycle) => {
+      await new Promise((resolve) => setTimeout(resolve, at === 0 ? 0 : 20));
+      return ingestWriteAt(d, at, b, recycle);
+    };
+    const order = [32 * KiB, 0];
+    const out: Uint8Array[] = [];
+    await ingestSpans({
+      backend: backend as Required<StoreBackend>,
+      digest: "sha256:late",
+      size: bytes.byteLength,
+      source: {
+        from: spanSource(bytes).source.from,
+        spans: async () =>
+          new ReadableStream({
+            pull(controller) {
+              const at = order.shift();
+              if (at === undefined) controller.close();
+              else controller.enqueue({ offset: at, bytes: bytes.slice(at, at + 32 * KiB) });
+            },
+          }),
+      },
+      offset: 0,
+      spans: [],
+      hash: async (b) => void out.push(b.slice()),
+      save: () => undefined,
+      chunkSize: 32 * KiB,
+      checkpointBytes: 1024 * KiB,
+      aheadBytes: 0,
+      action: "test",
+    });
+    expect(equal(new Uint8Array(await new Blob(out as BlobPart[]).arrayBuffer()), bytes)).toBe(true);
+  });
+
   it("keeps at most aheadBytes of chunks landed ahead in memory, reads back the rest, and frees it as it hashes", async () => {
     const { bytes } = await blobOf(2048 * KiB);
     /** Bytes written ahead of the prefix, and read back, with `aheadBytes` kept at most. */
