@@ -3,6 +3,7 @@
 // reads back, and that the hasher and the tap see the blob in order.
 import { describe, expect, it } from "vitest";
 import { createWasmHasher } from "../../src/digest/hashers.js";
+import { OciError } from "../../src/errors.js";
 import {
   type CreateHasher,
   createStore,
@@ -10,7 +11,7 @@ import {
   type Span,
   type StoreBackend,
 } from "../../src/index.js";
-import { ingestSpans } from "../../src/store/ingest-spans.js";
+import { ingestSpans, type SpansIngest } from "../../src/store/ingest-spans.js";
 import { blobOf, chunked, countingSource, equal, readAll, spanSource } from "../support/blobs.js";
 import { failure } from "../support/failure.js";
 
@@ -558,6 +559,113 @@ describe("store ingest of ranges side by side", () => {
     expect(cancelled).toBeInstanceOf(Error);
     expect((cancelled as Error).message).toBe("user left");
   });
+
+  /**
+   * `ingestSpans` of `bytes` into `backend` from pieces of `piece` bytes in order (the source fails
+   * with `error.error` once `error.after` bytes came), in chunks of 32 KiB.
+   */
+  const inOrder = (
+    backend: StoreBackend,
+    bytes: Uint8Array,
+    options: { piece?: number; error?: { after: number; error: unknown } } & Partial<SpansIngest> = {},
+  ) => {
+    const { piece = 32 * KiB, error, ...rest } = options;
+    let at = 0;
+    return ingestSpans({
+      backend: backend as Required<StoreBackend>,
+      digest: "sha256:in-order",
+      size: bytes.byteLength,
+      source: {
+        from: spanSource(bytes).source.from,
+        spans: async () =>
+          new ReadableStream({
+            pull(controller) {
+              if (error && at >= error.after) controller.error(error.error);
+              else if (at >= bytes.byteLength) controller.close();
+              else {
+                controller.enqueue({ offset: at, bytes: bytes.slice(at, at + piece) });
+                at += piece;
+              }
+            },
+          }),
+      },
+      offset: 0,
+      spans: [],
+      hash: async () => {},
+      save: () => undefined,
+      chunkSize: 32 * KiB,
+      checkpointBytes: 1024 * KiB,
+      action: "test",
+      ...rest,
+    });
+  };
+
+  it("records a checkpoint each time checkpointBytes more are written, and the final one", async () => {
+    const { backend, states } = sparseBackend();
+    const { bytes } = await blobOf(256 * KiB);
+    await inOrder(backend, bytes, { checkpointBytes: 64 * KiB });
+    expect(states.map((state) => state.offset / KiB)).toEqual([64, 128, 192, 256, 256]);
+  });
+
+  it("has the final record written before the ingest resolves", async () => {
+    const { backend, states } = sparseBackend();
+    const { ingestCheckpoint } = backend;
+    backend.ingestCheckpoint = async (digest, state) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return ingestCheckpoint(digest, state);
+    };
+    const { bytes } = await blobOf(96 * KiB);
+    await inOrder(backend, bytes);
+    expect(states.map((state) => state.offset)).toEqual([bytes.byteLength]);
+  });
+
+  it("records nothing more once the hasher failed (its state may be past bytes never stored)", async () => {
+    const { backend, states } = sparseBackend();
+    const { bytes } = await blobOf(256 * KiB);
+    let calls = 0;
+    let recordedBefore = -1;
+    const error = await failure(
+      inOrder(backend, bytes, {
+        piece: 48 * KiB,
+        checkpointBytes: 32 * KiB,
+        hash: async () => {
+          if (++calls < 3) return;
+          recordedBefore = states.length;
+          throw new OciError("STORAGE", "Cannot hash: the hasher broke");
+        },
+        save: () => new Uint8Array([calls]),
+      }),
+    );
+    expect(error.message).toBe("Cannot hash: the hasher broke");
+    expect(recordedBefore).toBeGreaterThan(0);
+    expect(states).toHaveLength(recordedBefore);
+    expect(states.at(-1)?.offset).toBe(64 * KiB);
+  });
+
+  it("records nothing after a source's SIZE_MISMATCH (a range of the wrong size), as an ordered push", async () => {
+    const { backend, states } = sparseBackend();
+    const { bytes } = await blobOf(256 * KiB);
+    const wrong = new OciError("SIZE_MISMATCH", "Cannot fetch: a range ran past its end");
+    const run = async (error: unknown) => {
+      states.length = 0;
+      await failure(
+        inOrder(backend, bytes, {
+          piece: 48 * KiB,
+          checkpointBytes: 64 * KiB,
+          error: { after: 144 * KiB, error },
+        }),
+      );
+      return states.map((state) => state.offset / KiB);
+    };
+    // A network failure keeps what came (its last 16 KiB were pending a full chunk); a wrong size
+    // keeps only what was recorded before it.
+    expect(await run(new OciError("NETWORK", "Cannot fetch: the connection was reset"))).toEqual([
+      64, 128, 144,
+    ]);
+    await backend.ingestDiscard("sha256:in-order");
+    expect(await run(wrong)).toEqual([64, 128]);
+  });
+
   it("reads back a chunk landed ahead whose write ended only after the prefix had reached it", async () => {
     // The second half comes first and its write takes 20 ms; the first half is hashed meanwhile, so
     // when that write ends the prefix stands exactly where it starts: it is still to be hashed.
@@ -639,6 +747,8 @@ describe("store ingest of ranges side by side", () => {
     const none = await run(0);
     expect(none.ahead).toBeGreaterThan(1024 * KiB);
     expect(none.read).toBe(none.ahead);
+    // Room for exactly one chunk keeps one.
+    expect((await run(32 * KiB)).read).toBeLessThan(none.read);
     expect((await run(4096 * KiB)).read).toBe(0);
     const some = await run(128 * KiB);
     expect(some.ahead).toBe(none.ahead);
