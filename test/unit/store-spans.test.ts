@@ -561,30 +561,38 @@ describe("store ingest of ranges side by side", () => {
   });
 
   /**
-   * `ingestSpans` of `bytes` into `backend` from pieces of `piece` bytes in order (the source fails
-   * with `error.error` once `error.after` bytes came), in chunks of 32 KiB.
+   * `ingestSpans` of `bytes` into `backend` from pieces of `piece` bytes at `order`'s offsets (by
+   * default every piece in order; the source fails with `error.error` once `error.after` bytes
+   * came), in chunks of 32 KiB.
    */
-  const inOrder = (
+  const ingestPieces = (
     backend: StoreBackend,
     bytes: Uint8Array,
-    options: { piece?: number; error?: { after: number; error: unknown } } & Partial<SpansIngest> = {},
+    options: {
+      piece?: number;
+      order?: number[];
+      error?: { after: number; error: unknown };
+    } & Partial<SpansIngest> = {},
   ) => {
     const { piece = 32 * KiB, error, ...rest } = options;
-    let at = 0;
+    const order =
+      options.order ?? Array.from({ length: Math.ceil(bytes.byteLength / piece) }, (_, i) => i * piece);
+    let sent = 0;
     return ingestSpans({
       backend: backend as Required<StoreBackend>,
-      digest: "sha256:in-order",
+      digest: "sha256:pieces",
       size: bytes.byteLength,
       source: {
         from: spanSource(bytes).source.from,
         spans: async () =>
           new ReadableStream({
             pull(controller) {
-              if (error && at >= error.after) controller.error(error.error);
-              else if (at >= bytes.byteLength) controller.close();
+              const at = order.shift();
+              if (error && sent >= error.after) controller.error(error.error);
+              else if (at === undefined) controller.close();
               else {
                 controller.enqueue({ offset: at, bytes: bytes.slice(at, at + piece) });
-                at += piece;
+                sent += piece;
               }
             },
           }),
@@ -603,7 +611,7 @@ describe("store ingest of ranges side by side", () => {
   it("records a checkpoint each time checkpointBytes more are written, and the final one", async () => {
     const { backend, states } = sparseBackend();
     const { bytes } = await blobOf(256 * KiB);
-    await inOrder(backend, bytes, { checkpointBytes: 64 * KiB });
+    await ingestPieces(backend, bytes, { checkpointBytes: 64 * KiB });
     expect(states.map((state) => state.offset / KiB)).toEqual([64, 128, 192, 256, 256]);
   });
 
@@ -615,7 +623,7 @@ describe("store ingest of ranges side by side", () => {
       return ingestCheckpoint(digest, state);
     };
     const { bytes } = await blobOf(96 * KiB);
-    await inOrder(backend, bytes);
+    await ingestPieces(backend, bytes);
     expect(states.map((state) => state.offset)).toEqual([bytes.byteLength]);
   });
 
@@ -625,7 +633,7 @@ describe("store ingest of ranges side by side", () => {
     let calls = 0;
     let recordedBefore = -1;
     const error = await failure(
-      inOrder(backend, bytes, {
+      ingestPieces(backend, bytes, {
         piece: 48 * KiB,
         checkpointBytes: 32 * KiB,
         hash: async () => {
@@ -649,7 +657,7 @@ describe("store ingest of ranges side by side", () => {
     const run = async (error: unknown) => {
       states.length = 0;
       await failure(
-        inOrder(backend, bytes, {
+        ingestPieces(backend, bytes, {
           piece: 48 * KiB,
           checkpointBytes: 64 * KiB,
           error: { after: 144 * KiB, error },
@@ -662,7 +670,7 @@ describe("store ingest of ranges side by side", () => {
     expect(await run(new OciError("NETWORK", "Cannot fetch: the connection was reset"))).toEqual([
       64, 128, 144,
     ]);
-    await backend.ingestDiscard("sha256:in-order");
+    await backend.ingestDiscard("sha256:pieces");
     expect(await run(wrong)).toEqual([64, 128]);
   });
 
@@ -676,31 +684,11 @@ describe("store ingest of ranges side by side", () => {
       await new Promise((resolve) => setTimeout(resolve, at === 0 ? 0 : 20));
       return ingestWriteAt(d, at, b, recycle);
     };
-    const order = [32 * KiB, 0];
     const out: Uint8Array[] = [];
-    await ingestSpans({
-      backend: backend as Required<StoreBackend>,
-      digest: "sha256:late",
-      size: bytes.byteLength,
-      source: {
-        from: spanSource(bytes).source.from,
-        spans: async () =>
-          new ReadableStream({
-            pull(controller) {
-              const at = order.shift();
-              if (at === undefined) controller.close();
-              else controller.enqueue({ offset: at, bytes: bytes.slice(at, at + 32 * KiB) });
-            },
-          }),
-      },
-      offset: 0,
-      spans: [],
+    await ingestPieces(backend, bytes, {
+      order: [32 * KiB, 0],
       hash: async (b) => void out.push(b.slice()),
-      save: () => undefined,
-      chunkSize: 32 * KiB,
-      checkpointBytes: 1024 * KiB,
       aheadBytes: 0,
-      action: "test",
     });
     expect(equal(new Uint8Array(await new Blob(out as BlobPart[]).arrayBuffer()), bytes)).toBe(true);
   });
