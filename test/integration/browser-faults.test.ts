@@ -119,7 +119,10 @@ describe("browser faults in Chromium", () => {
       const afterBytes = blobLog.filter((r) => r.phase === "after").reduce((n, r) => n + r.bytes, 0);
       expect(afterBytes).toBeLessThan(bytes?.byteLength ?? 0);
       // Bytes in flight at the reload are lost; what was checkpointed before it is not fetched again.
-      expect(blobBytes).toBeLessThan(needed() + 2 * MiB);
+      // Lost, measured over 8 runs each: OPFS 0.69–0.90 MiB (resumed from 2 MiB); IndexedDB 0.69–2.32
+      // MiB: when its last chunk's transaction had not committed as the page went away it resumed
+      // from 1 MiB (the chunk before, the chunk being filled and what the network had sent ahead).
+      expect(blobBytes).toBeLessThan(needed() + 2 * request.chunkSize + MiB);
       await tab.context().close();
     },
   );
