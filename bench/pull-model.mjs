@@ -1,6 +1,7 @@
 // Plain JavaScript over dist/, so the process holds nothing but the work (no TypeScript loader).
-// One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours";
-// "ours-single" with every blob in one stream, no parallel ranges),
+// One measurement in its own process: pull REF into a fresh OCI layout DIR with pullModel ("ours",
+// the defaults; "ours-single" with every blob in one stream; "ours-ranged" in ranges as from a
+// registry elsewhere; "ours-in-order" those handed to the store in order),
 // skopeo ("skopeo"), or fetch one blob URL through curl | sha256sum ("curl", what the issue named as the
 // limit; coreutils hashes at ~0.5 GB/s here), curl | openssl sha256 ("curl-openssl", SHA-NI: the real
 // download + hash limit, no storage) or curl | tee FILE | openssl sha256 ("curl-tee-openssl": download,
@@ -56,10 +57,13 @@ if (mode === "skopeo") {
   rssMiB = process.resourceUsage().maxRSS / 1024;
 } else {
   // ours-single: every blob in one stream (no parallel ranges), the baseline of issue 21's rows;
-  // ours-in-order: ranges handed to the store in order, not at their offsets (the default).
+  // ours-ranged: ranges as from a registry elsewhere (8 connections, the default there; a registry
+  // on loopback, the shaping proxy included, gets one request per blob unless connections is set);
+  // ours-in-order: the same, ranges handed to the store in order, not at their offsets.
   const ranges = {
     "ours-single": { connections: 1 },
-    "ours-in-order": { atOffsets: false },
+    "ours-ranged": { connections: 8 },
+    "ours-in-order": { connections: 8, atOffsets: false },
   }[mode];
   await pullModel(ref, {
     store: createFsStore(dir),

@@ -91,18 +91,24 @@ async function forget(mode: string, round: number): Promise<void> {
   }
 }
 
+/**
+ * opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline); opfs-ranged: in
+ * ranges as from a registry elsewhere (8 connections, the default there: a registry on loopback, the
+ * shaping proxy included, gets one request per blob unless connections is set); opfs-in-order: the
+ * same, ranges handed to the store in order (`RangeOptions.atOffsets` false).
+ */
+const RANGES: Record<string, RangeOptions> = {
+  "opfs-single": { connections: 1 },
+  "opfs-ranged": { connections: 8 },
+  "opfs-in-order": { connections: 8, atOffsets: false },
+};
+
 async function pullBy(mode: string, reference: string, proxy: string, round: number): Promise<void> {
   if (mode === "opfs-worker") {
     await pullInWorker({ reference, proxy, store: `bench-${round}` });
-  } else if (mode === "opfs" || mode === "opfs-single" || mode === "opfs-in-order" || mode === "idb") {
+  } else if (mode === "opfs" || mode === "idb" || mode in RANGES) {
     const store = mode === "idb" ? createIdbStore(`bench-${round}`) : createOpfsStore(`bench-${round}`);
-    // opfs-single: every blob in one stream, no parallel ranges (issue 21's baseline);
-    // opfs-in-order: ranges handed to the store in order (`RangeOptions.atOffsets` false).
-    const choices: Record<string, RangeOptions> = {
-      "opfs-single": { connections: 1 },
-      "opfs-in-order": { atOffsets: false },
-    };
-    const ranges = choices[mode];
+    const ranges = RANGES[mode];
     await pullModel(reference, { store, proxy, ...(ranges ? { ranges } : {}) });
   } else {
     const client = createRegistryClient({ proxy });

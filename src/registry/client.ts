@@ -4,7 +4,7 @@ import type { Descriptor, ImageManifest, Platform } from "../oci/manifest.js";
 import { isModelMediaType } from "../oci/media-types.js";
 import type { Reference } from "../reference.js";
 import type { BlobPiece, Span } from "../store/types.js";
-import { RegistryApi, type RepositoryRef, type RequestOptions } from "./api.js";
+import { RegistryApi, type RepositoryRef, type RequestOptions, toRepository } from "./api.js";
 import { blobExists, type FetchBlobOptions, fetchBlob, fetchBlobRange, fetchBlobSpans } from "./blobs.js";
 import type { CredentialProvider } from "./credentials.js";
 import {
@@ -16,7 +16,7 @@ import {
   putManifest,
 } from "./manifests.js";
 import type { ProxyOption } from "./proxy-url.js";
-import { placesRanges, type RangeOptions } from "./ranges.js";
+import { placesRanges, type RangeOptions, rangesFor } from "./ranges.js";
 import { listTags } from "./tags.js";
 import { type BlobContent, mountBlob, type PushBlobOptions, pushBlob } from "./uploads.js";
 
@@ -55,7 +55,8 @@ export interface RegistryClientOptions {
   /**
    * How a large blob is fetched: several `Range` requests at a time (`connections`, default 8, of
    * `chunkBytes`, default 16 MiB) when the registry serves ranges and one connection is slow; one
-   * request otherwise. `{ connections: 1 }` always fetches a blob in one request.
+   * request otherwise, and from a registry on loopback unless `connections` is set (there no network
+   * limits one connection). `{ connections: 1 }` always fetches a blob in one request.
    */
   ranges?: RangeOptions;
   /** Clock for token expiry (ms since the epoch). Default `Date.now`. */
@@ -98,9 +99,17 @@ export class RegistryClient {
   readonly #api: RegistryApi;
   readonly #policy: IndexPolicy;
   readonly #ranges: RangeOptions;
-  /** Whether a pull hands large blobs to its store range by range (`RangeOptions.atOffsets`, default true). */
-  get rangesAtOffsets(): boolean {
-    return placesRanges(this.#ranges);
+  /**
+   * Whether a pull from `repository` hands large blobs to its store range by range
+   * (`RangeOptions.atOffsets`, default true; never from a registry on loopback by default).
+   */
+  rangesAtOffsets(repository: RepositoryRef): boolean {
+    return placesRanges(this.#rangesFor(repository));
+  }
+
+  /** `RegistryClientOptions.ranges` for `repository`'s registry (`rangesFor`). */
+  #rangesFor(repository: RepositoryRef): RangeOptions {
+    return rangesFor(toRepository(repository).registry, this.#ranges);
   }
 
   /** @param options How to reach registries; every option has a default. */
@@ -194,7 +203,10 @@ export class RegistryClient {
     descriptor: Pick<Descriptor, "digest" | "size">,
     options: RequestOptions & { offset?: number; length?: number } = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    return fetchBlobRange(this.#api, repository, descriptor, { ranges: this.#ranges, ...options });
+    return fetchBlobRange(this.#api, repository, descriptor, {
+      ranges: this.#rangesFor(repository),
+      ...options,
+    });
   }
 
   /**
@@ -208,7 +220,10 @@ export class RegistryClient {
     spans: readonly Span[],
     options: RequestOptions = {},
   ): Promise<ReadableStream<BlobPiece>> {
-    return fetchBlobSpans(this.#api, repository, descriptor, spans, { ranges: this.#ranges, ...options });
+    return fetchBlobSpans(this.#api, repository, descriptor, spans, {
+      ranges: this.#rangesFor(repository),
+      ...options,
+    });
   }
 
   /** Whether the registry has a blob (HEAD). */

@@ -154,7 +154,7 @@ export function createRemoteStore(
       });
     },
     // Offered to a graph copy unless ranges are taken in order (`RangeOptions.atOffsets`) or not at all.
-    ...(client.rangesAtOffsets
+    ...(client.rangesAtOffsets(ref)
       ? {
           fetchSpans: (blob: BlobRef, spans: readonly Span[], fetchOptions: FetchOptions = {}) =>
             client.fetchBlobSpans(ref, blob, spans, fetchOptions),

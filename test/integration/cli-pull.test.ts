@@ -204,7 +204,8 @@ describe("oci-model pull --connections, through a WAN-shaped link", () => {
     registry = await startRegistry();
     fixture = await dockerV01([randomBytes(40 * MiB)]);
     await pushWithSkopeo(registry, fixture.artifact, "models/big", "v1");
-    // One connection at 40 MB/s: the first range does not come fast, so the rest comes in ranges.
+    // One connection at 40 MB/s: the first range does not come fast, so with --connections over 1
+    // the rest comes in ranges.
     proxy = await startShapingProxy({ upstream: registry.host, rttMs: 20, connectionRate: 40e6 });
     ref = `${proxy.host}/models/big:v1`;
     dir = await mkdtemp(join(tmpdir(), "oml-cli-connections-"));
@@ -214,21 +215,30 @@ describe("oci-model pull --connections, through a WAN-shaped link", () => {
     await registry?.stop();
     await rm(dir, { recursive: true, force: true });
   });
+  const pull = (store: string, ...flags: string[]) =>
+    cli(["pull", ref, "--plain-http", "--store", join(dir, store), "--json", ...flags]);
 
-  it("fetches a 40 MiB weight in one request with --connections 1, in ranges side by side by default, and refuses 0", async () => {
-    const pull = (store: string, ...flags: string[]) =>
-      cli(["pull", ref, "--plain-http", "--store", join(dir, store), "--json", ...flags]);
-    const one = await pull("one", "--connections", "1");
-    expect(one.code, one.stderr).toBe(0);
-    expect(JSON.parse(one.stdout).digest).toBe(fixture.artifact.descriptor.digest);
-    expect(proxy.blobRanges).toEqual(proxy.blobRanges.map(() => ""));
+  it("fetches a 40 MiB weight from a registry on loopback in one request by default and with --connections 1, in ranges side by side with --connections 4", async () => {
+    // The shaping proxy listens on 127.0.0.1: a registry on loopback, fetched in one request unless
+    // --connections is given (src/registry/ranges.ts, rangesFor).
+    for (const flags of [[], ["--connections", "1"]]) {
+      const before = proxy.blobRanges.length;
+      const one = await pull(`one${flags.length}`, ...flags);
+      expect(one.code, one.stderr).toBe(0);
+      expect(JSON.parse(one.stdout).digest).toBe(fixture.artifact.descriptor.digest);
+      const asked = proxy.blobRanges.slice(before);
+      expect(asked.length, flags.join(" ")).toBeGreaterThan(0);
+      expect(asked, flags.join(" ")).toEqual(asked.map(() => ""));
+    }
 
     const before = proxy.blobRanges.length;
-    const ranged = await pull("ranged");
+    const ranged = await pull("ranged", "--connections", "4");
     expect(ranged.code, ranged.stderr).toBe(0);
     expect(JSON.parse(ranged.stdout).digest).toBe(fixture.artifact.descriptor.digest);
     expect(proxy.blobRanges.slice(before).filter((r) => r.startsWith("bytes=")).length).toBeGreaterThan(1);
+  });
 
+  it("refuses --connections 0", async () => {
     const zero = await pull("zero", "--connections", "0");
     expect(zero.code).toBe(1);
     expect(zero.stderr).toMatch(/INVALID_ARGUMENT.*--connections 0 is not a whole number above 0/);

@@ -102,10 +102,10 @@ function registry(
   return { fetch, served };
 }
 
-async function fetchAll(fetch: typeof globalThis.fetch, bytes: Uint8Array, ranges: RangeOptions) {
+async function fetchAll(fetch: typeof globalThis.fetch, bytes: Uint8Array, ranges: RangeOptions, ref = REF) {
   const { descriptor } = { descriptor: { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength } };
   const client = createRegistryClient({ fetch, ranges, retryDelay: 1 });
-  return readAll(await client.fetchBlobRange(REF, descriptor, { offset: 0, length: bytes.byteLength }));
+  return readAll(await client.fetchBlobRange(ref, descriptor, { offset: 0, length: bytes.byteLength }));
 }
 
 const SLOW = { chunkBytes: MiB, connections: 3, fastBytesPerSecond: Number.POSITIVE_INFINITY };
@@ -432,5 +432,55 @@ describe("several spans of a blob, pieces handed on as they arrive", () => {
     const error = await failure(fetchSpans(fetch, bytes, bad as [number, number][], SLOW));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(served.ranges).toEqual([]);
+  });
+});
+
+describe("a registry on loopback", () => {
+  const loopback = ["localhost:5000", "LocalHost", "127.0.0.1:5000", "127.9.8.7", "[::1]:5000"];
+  // Names that only look like loopback reach another machine: ranges as for any registry.
+  const remote = ["localhost.example:5000", "127.0.0.1.nip.io", "10.0.0.1:5000", "128.0.0.1", "[::2]:5000"];
+  const MANY = { chunkBytes: MiB, fastBytesPerSecond: Number.POSITIVE_INFINITY };
+
+  it.each(loopback)(
+    "%s: a large blob in one request, its spans one by one, none offered to a store",
+    async (host) => {
+      const { bytes } = await blobOf(5 * MiB);
+      const { fetch, served } = registry(bytes);
+      expect(equal(await fetchAll(fetch, bytes, MANY, `${host}/ns/model`), bytes)).toBe(true);
+      expect(served.ranges).toEqual([""]);
+      const spans: [number, number][] = [
+        [0, 2 * MiB],
+        [3 * MiB, 5 * MiB],
+      ];
+      const client = createRegistryClient({ fetch, ranges: MANY, retryDelay: 1 });
+      const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+      let got = 0;
+      for await (const piece of await client.fetchBlobSpans(`${host}/ns/model`, descriptor, spans))
+        got += piece.bytes.byteLength;
+      expect(got).toBe(4 * MiB);
+      expect(served.ranges.slice(1)).toEqual([`bytes=0-${2 * MiB - 1}`, `bytes=${3 * MiB}-${5 * MiB - 1}`]);
+      expect(client.rangesAtOffsets(`${host}/ns/model`)).toBe(false);
+      expect(createRemoteStore(`${host}/ns/model`, { client }).fetchSpans).toBeUndefined();
+    },
+  );
+
+  it.each(loopback)("%s: in ranges when `connections` is set", async (host) => {
+    const { bytes } = await blobOf(5 * MiB);
+    const { fetch, served } = registry(bytes);
+    expect(equal(await fetchAll(fetch, bytes, { ...MANY, connections: 3 }, `${host}/ns/model`), bytes)).toBe(
+      true,
+    );
+    expect(served.ranges).toHaveLength(5);
+    expect(served.ranges[0]).toBe(`bytes=0-${MiB - 1}`);
+    const client = createRegistryClient({ fetch, ranges: { connections: 3 } });
+    expect(createRemoteStore(`${host}/ns/model`, { client }).fetchSpans).toBeTypeOf("function");
+  });
+
+  it.each(remote)("%s is not loopback: in ranges by default", async (host) => {
+    const { bytes } = await blobOf(5 * MiB);
+    const { fetch, served } = registry(bytes);
+    expect(equal(await fetchAll(fetch, bytes, MANY, `${host}/ns/model`), bytes)).toBe(true);
+    expect(served.ranges).toHaveLength(5);
+    expect(createRegistryClient({ fetch }).rangesAtOffsets(`${host}/ns/model`)).toBe(true);
   });
 });

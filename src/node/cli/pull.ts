@@ -22,7 +22,8 @@ verifying every byte and resuming interrupted downloads.
   --config-only    manifest, config and config files only, no weights
   --keep-archives  keep compressed layers once their files are stored (to push the model again)
   --concurrency N  layers at a time (default 4)
-  --connections N  range requests at a time for one large blob (default 8; 1: each blob in one request)
+  --connections N  range requests at a time for one large blob (default 8, 1 from a registry on
+                   loopback; 1: each blob in one request)
   --json           print one JSON summary on stdout; progress goes to stderr as NDJSON, one
                    {"type","message","total","current","layer":{"id","size","current","name"},"mode"}
                    a line (Docker Model Runner's progress shape)
