@@ -169,7 +169,6 @@ class Part {
 
   /** Resolves once fewer than `limit` bytes wait to be read: the reader, not the network, sets the pace. */
   async room(limit: number): Promise<void> {
-    if (this.buffered < limit) return;
     const since = Date.now();
     while (this.buffered >= limit) {
       await new Promise<void>((resolve) => {
@@ -180,10 +179,12 @@ class Part {
   }
 }
 
-/** A failure worth asking the range again for: the network or a stall, not an answer. */
+/**
+ * A failure worth asking the range again for: the network or a stall, not an answer. The transport
+ * hands every failure on as an `OciError`: a body cut in the middle ("terminated") as `NETWORK`.
+ */
 function retryable(error: unknown): boolean {
-  if (error instanceof OciError) return error.code === "NETWORK" || error.code === "TIMEOUT";
-  return error instanceof TypeError; // a body cut in the middle ("terminated", "network error")
+  return error instanceof OciError && (error.code === "NETWORK" || error.code === "TIMEOUT");
 }
 
 /** Options of `fetchInRanges` and `fetchPieces`. */

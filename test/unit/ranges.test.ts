@@ -188,6 +188,23 @@ describe("a large blob in several Range requests", () => {
     expect(served.ranges).toEqual([`bytes=0-${4 * MiB - 1}`, `bytes=${4 * MiB}-${16 * MiB - 1}`]);
   });
 
+  it("takes only the time the first range waited for its reader out of its rate: a slow link stays slow", async () => {
+    // 1 MiB ranges at 20 MB/s each (~52 ms); the reader starts 150 ms late, so the first range
+    // waits ~100 ms for it. Less that wait, the first range came at 20 MB/s: the rest in ranges.
+    const { bytes } = await blobOf(4 * MiB);
+    const { fetch, served } = registry(bytes, { rate: { bytesPerSecond: 20e6, shared: false } });
+    const client = createRegistryClient({
+      fetch,
+      ranges: { ...SLOW, fastBytesPerSecond: 100e6 },
+      retryDelay: 1,
+    });
+    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const stream = await client.fetchBlobRange(REF, descriptor);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(equal(await readAll(stream), bytes)).toBe(true);
+    expect(served.ranges).toEqual([0, 1, 2, 3].map((i) => `bytes=${i * MiB}-${(i + 1) * MiB - 1}`));
+  });
+
   it("takes a 200 to the first range as the whole blob: one request", async () => {
     const { bytes } = await blobOf(4 * MiB + 1);
     const { fetch, served } = registry(bytes, { ranges: false });
@@ -240,11 +257,15 @@ describe("a large blob in several Range requests", () => {
     expect(error.message).toMatch(/asked for bytes \d+-\d+, the registry sent/);
   });
 
-  it("fetches a blob under two ranges, or with connections 1, in one request", async () => {
+  it("fetches a blob under two ranges, or with connections 1, in one request; one of two ranges in two", async () => {
     const { bytes } = await blobOf(2 * MiB - 1);
     const small = registry(bytes);
     expect(equal(await fetchAll(small.fetch, bytes, SLOW), bytes)).toBe(true);
     expect(small.served.ranges).toEqual([""]);
+    const two = await blobOf(2 * MiB);
+    const exactlyTwo = registry(two.bytes);
+    expect(equal(await fetchAll(exactlyTwo.fetch, two.bytes, SLOW), two.bytes)).toBe(true);
+    expect(exactlyTwo.served.ranges).toEqual([`bytes=0-${MiB - 1}`, `bytes=${MiB}-${2 * MiB - 1}`]);
     const big = await blobOf(4 * MiB);
     const one = registry(big.bytes);
     expect(equal(await fetchAll(one.fetch, big.bytes, { ...SLOW, connections: 1 }), big.bytes)).toBe(true);
@@ -270,6 +291,64 @@ describe("a large blob in several Range requests", () => {
     const after = served.bytes;
     await new Promise((r) => setTimeout(r, 100));
     expect(served.bytes).toBe(after);
+  });
+
+  it("asks a range again after it stalled past the idle timeout (TIMEOUT), from where it stopped", async () => {
+    const { bytes } = await blobOf(4 * MiB);
+    // The second request sends nothing for 300 ms; the client gives up on a body after 50.
+    const { fetch, served } = registry(bytes, { stall: new Map([[2, 300]]) });
+    const client = createRegistryClient({ fetch, ranges: SLOW, retryDelay: 1, timeout: 50 });
+    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    expect(equal(await readAll(await client.fetchBlobRange(REF, descriptor)), bytes)).toBe(true);
+    expect(served.ranges.filter((r) => r === `bytes=${MiB}-${2 * MiB - 1}`)).toHaveLength(2);
+  });
+
+  /** Reads `stream` (bytes, or pieces at offsets) until `least` bytes came, then waits 200 ms. */
+  async function readThenStop(stream: ReadableStream<Uint8Array | { bytes: Uint8Array }>, least: number) {
+    const reader = stream.getReader();
+    let read = 0;
+    while (read < least) {
+      const value = (await reader.read()).value as Uint8Array | { bytes: Uint8Array };
+      read += value instanceof Uint8Array ? value.byteLength : value.bytes.byteLength;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    return { read, stop: () => reader.cancel() };
+  }
+
+  // Ranges of 4 MiB, 3 at a time; the double sends pieces of 256 KiB. The reader takes the first
+  // range and 1 MiB of the second, then stops.
+  const WIDE = { chunkBytes: 4 * MiB, connections: 3, fastBytesPerSecond: Number.POSITIVE_INFINITY };
+  const PIECE = 256 * 1024;
+
+  it("keeps the range being read at most 1 MiB ahead of a reader that stops, those after it whole (in order)", async () => {
+    const { bytes } = await blobOf(32 * MiB);
+    const { fetch, served } = registry(bytes);
+    const client = createRegistryClient({ fetch, ranges: WIDE, retryDelay: 1 });
+    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const { read, stop } = await readThenStop(await client.fetchBlobRange(REF, descriptor), 5 * MiB);
+    // At most 14.25 MiB: what was read, 1 MiB and a piece of the second range, the third and fourth
+    // whole (without the bound on the range being read, all 16 MiB of the four).
+    expect(served.ranges).toHaveLength(4);
+    expect(served.bytes).toBeLessThanOrEqual(read + MiB + PIECE + 2 * WIDE.chunkBytes);
+    await stop();
+  });
+
+  it("keeps every range at most 1 MiB ahead of a store that stops taking pieces (at offsets)", async () => {
+    const { bytes } = await blobOf(32 * MiB);
+    const { fetch, served } = registry(bytes);
+    const client = createRegistryClient({ fetch, ranges: WIDE, retryDelay: 1 });
+    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const pieces = (await client.fetchBlobSpans(REF, descriptor, [
+      [0, 32 * MiB],
+    ])) as unknown as ReadableStream<{
+      bytes: Uint8Array;
+    }>;
+    const { read, stop } = await readThenStop(pieces, 5 * MiB);
+    // At most 8.75 MiB: what was read, and 1 MiB and a piece of each of the three ranges in flight
+    // (without the bound, all 16 MiB of the four).
+    expect(served.ranges).toHaveLength(4);
+    expect(served.bytes).toBeLessThanOrEqual(read + WIDE.connections * (MiB + PIECE));
+    await stop();
   });
 
   it("holds at most chunkBytes of a rest fetched in one request while its reader stops (the fast path)", async () => {
