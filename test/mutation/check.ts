@@ -2,9 +2,10 @@
 // (killed / mutants that ran) must stay at or above its threshold in thresholds.json, so a guard
 // that could be removed with every test still green fails CI. Each threshold is the module's score
 // less one mutant's worth, so one mutant that flips on a loaded machine does not fail a run; raise it
-// when tests improve. The engine and auth entries of stryker.config.json mutate line ranges (the
-// ingest path, the token cache), pinned to their first and last lines by ranges.json and
-// test/unit/mutation-ranges.test.ts, which says the new numbers when the code moves.
+// when tests improve. The engine, auth and ranges entries of stryker.config.json mutate line ranges
+// (the ingest path, the token cache, the ranged fetch's rules and per-range memory bound), pinned to
+// their first and last lines by ranges.json and test/unit/mutation-ranges.test.ts, which says the
+// new numbers when the code moves.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 

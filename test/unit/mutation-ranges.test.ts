@@ -1,4 +1,4 @@
-// The mutation run (test/mutation/stryker.config.json) mutates parts of two files by line range.
+// The mutation run (test/mutation/stryker.config.json) mutates parts of three files by line range.
 // Lines move when code around them changes, and a range that slid takes in or leaves out code
 // unnoticed until CI's mutation score drops. Each range is pinned here to the lines it starts and
 // ends on (test/mutation/ranges.json), so a slide fails at once, naming the lines to write instead.
