@@ -102,8 +102,11 @@ function registry(
   return { fetch, served };
 }
 
+/** A descriptor for `bytes` (the double serves any digest; nothing here verifies it). */
+const descriptorOf = (bytes: Uint8Array) => ({ digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength });
+
 async function fetchAll(fetch: typeof globalThis.fetch, bytes: Uint8Array, ranges: RangeOptions, ref = REF) {
-  const { descriptor } = { descriptor: { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength } };
+  const descriptor = descriptorOf(bytes);
   const client = createRegistryClient({ fetch, ranges, retryDelay: 1 });
   return readAll(await client.fetchBlobRange(ref, descriptor, { offset: 0, length: bytes.byteLength }));
 }
@@ -177,7 +180,7 @@ describe("a large blob in several Range requests", () => {
       ranges: { chunkBytes: 4 * MiB, fastBytesPerSecond: 50e6 },
       retryDelay: 1,
     });
-    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const descriptor = descriptorOf(bytes);
     const stream = await client.fetchBlobRange(REF, descriptor, { offset: 0, length: bytes.byteLength });
     const read: Uint8Array[] = [];
     for await (const piece of stream as unknown as AsyncIterable<Uint8Array>) {
@@ -198,7 +201,7 @@ describe("a large blob in several Range requests", () => {
       ranges: { ...SLOW, fastBytesPerSecond: 100e6 },
       retryDelay: 1,
     });
-    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const descriptor = descriptorOf(bytes);
     const stream = await client.fetchBlobRange(REF, descriptor);
     await new Promise((r) => setTimeout(r, 150));
     expect(equal(await readAll(stream), bytes)).toBe(true);
@@ -276,10 +279,7 @@ describe("a large blob in several Range requests", () => {
     const { bytes } = await blobOf(12 * MiB);
     const { fetch, served } = registry(bytes);
     const client = createRegistryClient({ fetch, ranges: SLOW, retryDelay: 1 });
-    const stream = await client.fetchBlobRange(REF, {
-      digest: `sha256:${"0".repeat(64)}`,
-      size: bytes.byteLength,
-    });
+    const stream = await client.fetchBlobRange(REF, descriptorOf(bytes));
     const reader = stream.getReader();
     let read = 0;
     while (read < 1.5 * MiB) read += ((await reader.read()).value as Uint8Array).byteLength;
@@ -298,7 +298,7 @@ describe("a large blob in several Range requests", () => {
     // The second request sends nothing for 300 ms; the client gives up on a body after 50.
     const { fetch, served } = registry(bytes, { stall: new Map([[2, 300]]) });
     const client = createRegistryClient({ fetch, ranges: SLOW, retryDelay: 1, timeout: 50 });
-    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const descriptor = descriptorOf(bytes);
     expect(equal(await readAll(await client.fetchBlobRange(REF, descriptor)), bytes)).toBe(true);
     expect(served.ranges.filter((r) => r === `bytes=${MiB}-${2 * MiB - 1}`)).toHaveLength(2);
   });
@@ -324,7 +324,7 @@ describe("a large blob in several Range requests", () => {
     const { bytes } = await blobOf(32 * MiB);
     const { fetch, served } = registry(bytes);
     const client = createRegistryClient({ fetch, ranges: WIDE, retryDelay: 1 });
-    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const descriptor = descriptorOf(bytes);
     const { read, stop } = await readThenStop(await client.fetchBlobRange(REF, descriptor), 5 * MiB);
     // At most 14.25 MiB: what was read, 1 MiB and a piece of the second range, the third and fourth
     // whole (without the bound on the range being read, all 16 MiB of the four).
@@ -337,7 +337,7 @@ describe("a large blob in several Range requests", () => {
     const { bytes } = await blobOf(32 * MiB);
     const { fetch, served } = registry(bytes);
     const client = createRegistryClient({ fetch, ranges: WIDE, retryDelay: 1 });
-    const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+    const descriptor = descriptorOf(bytes);
     const pieces = (await client.fetchBlobSpans(REF, descriptor, [
       [0, 32 * MiB],
     ])) as unknown as ReadableStream<{
@@ -359,10 +359,7 @@ describe("a large blob in several Range requests", () => {
       ranges: { chunkBytes: MiB, fastBytesPerSecond: 0 },
       retryDelay: 1,
     });
-    const stream = await client.fetchBlobRange(REF, {
-      digest: `sha256:${"0".repeat(64)}`,
-      size: bytes.byteLength,
-    });
+    const stream = await client.fetchBlobRange(REF, descriptorOf(bytes));
     const reader = stream.getReader();
     let read = 0;
     while (read < 2 * MiB) read += ((await reader.read()).value as Uint8Array).byteLength;
@@ -382,7 +379,7 @@ async function fetchSpans(
   ranges: RangeOptions,
 ) {
   const client = createRegistryClient({ fetch, ranges, retryDelay: 1 });
-  const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+  const descriptor = descriptorOf(bytes);
   const pieces: { offset: number; bytes: Uint8Array }[] = [];
   for await (const piece of (await client.fetchBlobSpans(
     REF,
@@ -532,7 +529,7 @@ describe("a registry on loopback", () => {
         [3 * MiB, 5 * MiB],
       ];
       const client = createRegistryClient({ fetch, ranges: MANY, retryDelay: 1 });
-      const descriptor = { digest: `sha256:${"0".repeat(64)}`, size: bytes.byteLength };
+      const descriptor = descriptorOf(bytes);
       let got = 0;
       for await (const piece of await client.fetchBlobSpans(`${host}/ns/model`, descriptor, spans))
         got += piece.bytes.byteLength;
